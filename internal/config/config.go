@@ -1,0 +1,271 @@
+// Package config reads rtgate's configuration from the environment once, at
+// start-up, into one typed Config, and validates it. Every problem names the
+// variable that caused it; all problems are reported together.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Mode is the deployment mode.
+type Mode string
+
+// Deployment modes.
+const (
+	Development Mode = "development"
+	Production  Mode = "production"
+)
+
+// Auth modes.
+const (
+	AuthNone    = "none"
+	AuthJWT     = "jwt"
+	AuthForward = "forward"
+)
+
+// Redis failure policies for rate limiting.
+const (
+	FailLocal  = "local"
+	FailOpen   = "open"
+	FailClosed = "closed"
+)
+
+// Token TTL bounds accepted by OpenAI for expires_after.seconds.
+const (
+	MinTokenTTL = 10 * time.Second
+	MaxTokenTTL = 7200 * time.Second
+)
+
+// Config is rtgate's whole configuration. It is built by Load and never
+// changed afterwards.
+type Config struct {
+	Mode Mode
+
+	// Upstream.
+	OpenAIAPIKey    string // secret; never logged
+	OpenAIBaseURL   string // without a trailing slash
+	UpstreamTimeout time.Duration
+
+	// Listeners.
+	Host            string
+	Port            int
+	AdminAddr       string // empty disables the admin listener
+	SimulatorAddr   string
+	ShutdownTimeout time.Duration
+	MaxHeaderBytes  int
+
+	// Requests.
+	MaxBodyBytes   int64
+	AllowedOrigins []string // normalised: lower-case scheme and host, no default port
+
+	// Session config sent upstream.
+	RealtimeModel        string
+	RealtimeVoice        string
+	RealtimeInstructions string
+	AllowedModels        []string
+	AllowedVoices        []string
+	TokenTTL             time.Duration
+
+	// Authentication.
+	AuthMode string
+
+	// Rate limiting.
+	RateLimitMax          int
+	RateLimitWindow       time.Duration
+	UserRateLimitMax      int
+	UserRateLimitWindow   time.Duration
+	RateLimitHeaders      string // draft | legacy | both
+	RateLimitIPv6Prefix   int
+	RateLimitMaxKeys      int
+	RateLimitWhitelist    []netip.Prefix
+	RateLimitShadow       bool
+	RateLimitRedisFailure string
+	RedisURL              string // secret (may hold a password)
+	RedisKeyPrefix        string
+	TrustedProxies        []netip.Prefix
+	ClientIPHeader        string // X-Forwarded-For | X-Real-IP
+
+	// Logging.
+	LogLevel slog.Level
+
+	// Simulated is true when no OPENAI_API_KEY was given in development:
+	// serve starts the built-in simulator and points OpenAIBaseURL at it.
+	Simulated bool
+}
+
+// Addr is the public listener's address.
+func (c *Config) Addr() string { return net.JoinHostPort(c.Host, strconv.Itoa(c.Port)) }
+
+// Load reads the configuration through getenv (os.Getenv in production
+// code). It returns every problem found, joined, each naming its variable,
+// and a list of warnings that do not stop start-up.
+func Load(getenv func(string) string) (*Config, []string, error) {
+	p := &parser{getenv: getenv}
+	c := &Config{}
+
+	c.Mode = p.mode()
+	prod := c.Mode == Production
+
+	c.OpenAIAPIKey = strings.TrimSpace(getenv("OPENAI_API_KEY"))
+	if c.OpenAIAPIKey == "" {
+		if prod {
+			p.fail("OPENAI_API_KEY", "is required in production")
+		} else {
+			c.Simulated = true
+		}
+	} else if strings.ContainsAny(c.OpenAIAPIKey, " \t\r\n") {
+		p.fail("OPENAI_API_KEY", "must not contain white space")
+	}
+	c.OpenAIBaseURL = p.baseURL("OPENAI_BASE_URL", "https://api.openai.com/v1", prod)
+	c.UpstreamTimeout = p.millis("UPSTREAM_TIMEOUT_MS", 10000, 100, 120000)
+
+	c.Host = p.str("HOST", "0.0.0.0")
+	if net.ParseIP(c.Host) == nil && c.Host != "localhost" {
+		p.fail("HOST", "must be an IP address or localhost, got %q", c.Host)
+	}
+	c.Port = p.integer("PORT", 3000, 0, 65535)
+	c.AdminAddr = p.addr("ADMIN_ADDR", "127.0.0.1:9090", true)
+	c.SimulatorAddr = p.addr("SIMULATOR_ADDR", "127.0.0.1:8089", false)
+	c.ShutdownTimeout = p.millis("SHUTDOWN_TIMEOUT_MS", 15000, 0, 300000)
+	c.MaxHeaderBytes = p.integer("MAX_HEADER_BYTES", 16384, 1024, 1<<20)
+
+	c.MaxBodyBytes = int64(p.integer("MAX_BODY_BYTES", 16384, 64, 1<<20))
+	c.AllowedOrigins = p.origins(prod)
+
+	c.RealtimeModel = p.token("REALTIME_MODEL", "gpt-realtime")
+	c.RealtimeVoice = p.token("REALTIME_VOICE", "marin")
+	c.RealtimeInstructions = getenv("REALTIME_INSTRUCTIONS")
+	if len(c.RealtimeInstructions) > 16384 {
+		p.fail("REALTIME_INSTRUCTIONS", "must be at most 16384 bytes")
+	}
+	c.AllowedModels = p.list("REALTIME_ALLOWED_MODELS", c.RealtimeModel)
+	c.AllowedVoices = p.list("REALTIME_ALLOWED_VOICES", c.RealtimeVoice)
+	c.TokenTTL = time.Duration(p.integer("TOKEN_TTL_SECONDS", 60, int(MinTokenTTL/time.Second), int(MaxTokenTTL/time.Second))) * time.Second
+
+	c.AuthMode = p.authMode(prod)
+
+	c.RateLimitMax = p.integer("RATE_LIMIT_MAX_REQUESTS", 10, 1, 1_000_000)
+	c.RateLimitWindow = p.millis("RATE_LIMIT_WINDOW_MS", 60000, 1000, 24*3600*1000)
+	c.UserRateLimitMax = p.integer("USER_RATE_LIMIT_MAX_REQUESTS", 0, 0, 1_000_000)
+	c.UserRateLimitWindow = p.millis("USER_RATE_LIMIT_WINDOW_MS", 60000, 1000, 24*3600*1000)
+	c.RateLimitHeaders = p.enum("RATE_LIMIT_HEADERS", "both", "draft", "legacy", "both")
+	c.RateLimitIPv6Prefix = p.integer("RATE_LIMIT_IPV6_PREFIX", 64, 32, 128)
+	c.RateLimitMaxKeys = p.integer("RATE_LIMIT_MAX_KEYS", 1_000_000, 1000, 100_000_000)
+	c.RateLimitWhitelist = p.prefixes("RATE_LIMIT_WHITELIST")
+	c.RateLimitShadow = p.boolean("RATE_LIMIT_SHADOW", false)
+	c.RateLimitRedisFailure = p.enum("RATE_LIMIT_REDIS_FAILURE", FailLocal, FailLocal, FailOpen, FailClosed)
+	c.RedisURL = strings.TrimSpace(getenv("REDIS_URL"))
+	if c.RedisURL != "" {
+		if u, err := url.Parse(c.RedisURL); err != nil || !validRedisScheme(u.Scheme) {
+			p.fail("REDIS_URL", "must be a redis://, rediss://, redis+sentinel:// or redis+cluster:// URL")
+		}
+	}
+	c.RedisKeyPrefix = p.str("REDIS_KEY_PREFIX", "rtgate:")
+	c.TrustedProxies = p.prefixes("TRUSTED_PROXIES")
+	c.ClientIPHeader = p.enumFold("CLIENT_IP_HEADER", "X-Forwarded-For", "X-Forwarded-For", "X-Real-IP")
+
+	c.LogLevel = p.level()
+
+	if c.AuthMode == AuthNone && prod {
+		p.warn("AUTH_MODE=none in production: anyone who can reach rtgate from an allowed origin can mint tokens; put authentication in front or set AUTH_MODE=jwt|forward")
+	}
+	if len(p.errs) > 0 {
+		return nil, p.warnings, errors.Join(p.errs...)
+	}
+	return c, p.warnings, nil
+}
+
+func validRedisScheme(s string) bool {
+	switch s {
+	case "redis", "rediss", "redis+sentinel", "rediss+sentinel", "redis+cluster", "rediss+cluster":
+		return true
+	}
+	return false
+}
+
+// Masked returns the effective configuration as name/value pairs, in a
+// stable order, with secrets replaced by a short fingerprint.
+func (c *Config) Masked() [][2]string {
+	key := "(none: built-in simulator)"
+	if c.OpenAIAPIKey != "" {
+		key = MaskSecret(c.OpenAIAPIKey)
+	}
+	redis := ""
+	if c.RedisURL != "" {
+		redis = maskURL(c.RedisURL)
+	}
+	return [][2]string{
+		{"APP_ENV", string(c.Mode)},
+		{"OPENAI_API_KEY", key},
+		{"OPENAI_BASE_URL", c.OpenAIBaseURL},
+		{"UPSTREAM_TIMEOUT_MS", ms(c.UpstreamTimeout)},
+		{"HOST", c.Host},
+		{"PORT", strconv.Itoa(c.Port)},
+		{"ADMIN_ADDR", c.AdminAddr},
+		{"SIMULATOR_ADDR", c.SimulatorAddr},
+		{"SHUTDOWN_TIMEOUT_MS", ms(c.ShutdownTimeout)},
+		{"MAX_HEADER_BYTES", strconv.Itoa(c.MaxHeaderBytes)},
+		{"MAX_BODY_BYTES", strconv.FormatInt(c.MaxBodyBytes, 10)},
+		{"ALLOWED_ORIGINS", strings.Join(c.AllowedOrigins, ",")},
+		{"REALTIME_MODEL", c.RealtimeModel},
+		{"REALTIME_VOICE", c.RealtimeVoice},
+		{"REALTIME_INSTRUCTIONS", fmt.Sprintf("(%d bytes)", len(c.RealtimeInstructions))},
+		{"REALTIME_ALLOWED_MODELS", strings.Join(c.AllowedModels, ",")},
+		{"REALTIME_ALLOWED_VOICES", strings.Join(c.AllowedVoices, ",")},
+		{"TOKEN_TTL_SECONDS", strconv.Itoa(int(c.TokenTTL / time.Second))},
+		{"AUTH_MODE", c.AuthMode},
+		{"RATE_LIMIT_MAX_REQUESTS", strconv.Itoa(c.RateLimitMax)},
+		{"RATE_LIMIT_WINDOW_MS", ms(c.RateLimitWindow)},
+		{"USER_RATE_LIMIT_MAX_REQUESTS", strconv.Itoa(c.UserRateLimitMax)},
+		{"USER_RATE_LIMIT_WINDOW_MS", ms(c.UserRateLimitWindow)},
+		{"RATE_LIMIT_HEADERS", c.RateLimitHeaders},
+		{"RATE_LIMIT_IPV6_PREFIX", strconv.Itoa(c.RateLimitIPv6Prefix)},
+		{"RATE_LIMIT_MAX_KEYS", strconv.Itoa(c.RateLimitMaxKeys)},
+		{"RATE_LIMIT_WHITELIST", prefixString(c.RateLimitWhitelist)},
+		{"RATE_LIMIT_SHADOW", strconv.FormatBool(c.RateLimitShadow)},
+		{"RATE_LIMIT_REDIS_FAILURE", c.RateLimitRedisFailure},
+		{"REDIS_URL", redis},
+		{"REDIS_KEY_PREFIX", c.RedisKeyPrefix},
+		{"TRUSTED_PROXIES", prefixString(c.TrustedProxies)},
+		{"CLIENT_IP_HEADER", c.ClientIPHeader},
+		{"LOG_LEVEL", strings.ToLower(c.LogLevel.String())},
+	}
+}
+
+// MaskSecret identifies a secret without revealing it: its length class and
+// last four characters, which is what OpenAI's dashboard shows too.
+func MaskSecret(s string) string {
+	if len(s) < 12 {
+		return "****"
+	}
+	return "…" + s[len(s)-4:]
+}
+
+func maskURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(invalid)"
+	}
+	if u.User != nil {
+		u.User = url.UserPassword("****", "****")
+	}
+	return u.Redacted()
+}
+
+func ms(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
+
+func prefixString(ps []netip.Prefix) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = p.String()
+	}
+	return strings.Join(s, ",")
+}

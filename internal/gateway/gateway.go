@@ -1,0 +1,154 @@
+// Package gateway puts the request pipeline together: the HTTP handlers for
+// minting ephemeral client secrets, health and readiness, wrapped in the
+// middlewares from httpx in the order the architecture prescribes.
+package gateway
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/rtgate/rtgate/internal/httpx"
+	"github.com/rtgate/rtgate/internal/openai"
+	"github.com/rtgate/rtgate/internal/ratelimit"
+)
+
+// Upstream mints ephemeral client secrets with the real key.
+type Upstream interface {
+	MintClientSecret(ctx context.Context, p openai.MintParams) (*openai.Minted, error)
+}
+
+// IPLimiter decides per-client-IP rate limits and writes their headers.
+type IPLimiter interface {
+	AllowIP(ctx context.Context, ip netip.Addr) (ratelimit.Decision, error)
+	SetHeaders(h http.Header, d ratelimit.Decision)
+}
+
+// Check is one readiness probe: nil means ready.
+type Check struct {
+	Name  string
+	Check func(ctx context.Context) error
+}
+
+// SessionPolicy is what a client may ask for and what the server fills in.
+type SessionPolicy struct {
+	Model         string
+	Voice         string
+	Instructions  string
+	TTL           time.Duration
+	AllowedModels []string
+	AllowedVoices []string
+}
+
+// Options wires a Gateway.
+type Options struct {
+	Logger       *slog.Logger
+	Upstream     Upstream
+	Limiter      IPLimiter
+	Resolver     httpx.IPResolver
+	Observer     httpx.Observer
+	Origins      []string
+	MaxBodyBytes int64
+	Session      SessionPolicy
+	Ready        []Check
+	Now          func() time.Time
+}
+
+// Gateway is the public HTTP surface of rtgate.
+type Gateway struct {
+	o        Options
+	log      *slog.Logger
+	draining atomic.Bool
+	handler  http.Handler
+}
+
+// New builds a Gateway. Its Handler is ready to serve.
+func New(o Options) *Gateway {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	g := &Gateway{o: o, log: o.Logger}
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /api/realtime-session", httpx.Handle(g.log, g.mint))
+	mux.Handle("POST /api/realtime-session", httpx.Handle(g.log, g.mint))
+	mux.Handle("/api/realtime-session", methodNotAllowed(g.log, "GET, POST"))
+	mux.HandleFunc("GET /healthz", g.healthz)
+	mux.Handle("/healthz", methodNotAllowed(g.log, "GET"))
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) { g.readyz(w, r, false) })
+	mux.Handle("/readyz", methodNotAllowed(g.log, "GET"))
+	mux.Handle("/", httpx.Handle(g.log, func(http.ResponseWriter, *http.Request) error {
+		return httpx.Errorf(http.StatusNotFound, httpx.CodeNotFound, nil)
+	}))
+
+	g.handler = httpx.Chain(httpx.WithRoute(mux),
+		httpx.RequestIDs,
+		httpx.Secure,
+		httpx.AccessLog(g.log, o.Observer, o.Now),
+		httpx.Recover(g.log),
+		httpx.WithClientIP(o.Resolver, g.log),
+		httpx.NewCORS(o.Origins, g.log).Middleware,
+	)
+	return g
+}
+
+// Handler is the public listener's handler.
+func (g *Gateway) Handler() http.Handler { return g.handler }
+
+// SetDraining marks the gateway as shutting down: /readyz turns unready so
+// load balancers stop sending traffic while in-flight requests finish.
+func (g *Gateway) SetDraining() { g.draining.Store(true) }
+
+func methodNotAllowed(log *slog.Logger, allow string) http.Handler {
+	return httpx.Handle(log, func(http.ResponseWriter, *http.Request) error {
+		e := httpx.Errorf(http.StatusMethodNotAllowed, httpx.CodeMethodNotAllowed, nil)
+		e.Header = http.Header{"Allow": {allow}}
+		return e
+	})
+}
+
+func (g *Gateway) healthz(w http.ResponseWriter, r *http.Request) {
+	httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// ReadyHandler serves readiness with per-check detail; it belongs on the
+// admin listener, since the detail is for operators.
+func (g *Gateway) ReadyHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { g.readyz(w, r, true) })
+}
+
+type readiness struct {
+	Status string            `json:"status"`
+	Checks map[string]string `json:"checks,omitempty"`
+}
+
+func (g *Gateway) readyz(w http.ResponseWriter, r *http.Request, detail bool) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	res := readiness{Status: "ready", Checks: map[string]string{}}
+	if g.draining.Load() {
+		res.Status = "draining"
+	}
+	for _, c := range g.o.Ready {
+		if err := c.Check(ctx); err != nil {
+			res.Status = "unready"
+			res.Checks[c.Name] = err.Error()
+		} else {
+			res.Checks[c.Name] = "ok"
+		}
+	}
+	status := http.StatusOK
+	if res.Status != "ready" {
+		status = http.StatusServiceUnavailable
+	}
+	if !detail {
+		res.Checks = nil
+	}
+	httpx.WriteJSON(w, status, res)
+}
