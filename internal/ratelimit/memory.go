@@ -1,0 +1,211 @@
+package ratelimit
+
+import (
+	"context"
+	"hash/maphash"
+	"math/bits"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// DefaultMaxKeys is the default hard bound on keys tracked by a Memory store.
+// One tracked key costs roughly 100 bytes (see BenchmarkMemoryPerKey), so the
+// default bounds the store at about 100 MB even under a flood of rotating
+// addresses, while 1,000,000 distinct clients active within one window is far
+// beyond what one gateway instance serves (at the guide's 10 requests per
+// minute that is over 160,000 admitted requests per second).
+const DefaultMaxKeys = 1_000_000
+
+// DefaultShards is the default number of independently locked shards.
+const DefaultShards = 64
+
+// DefaultSweepInterval is how often Run removes fully replenished entries.
+const DefaultSweepInterval = 30 * time.Second
+
+// saturatedRetry caps the RetryAfter of a new key denied because the store is
+// full: the earliest time a slot can free is usually much sooner.
+const saturatedRetry = time.Second
+
+// MemoryOptions configures NewMemory. The zero value is usable.
+type MemoryOptions struct {
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// MaxKeys is the hard bound on tracked keys (RATE_LIMIT_MAX_KEYS);
+	// DefaultMaxKeys when zero. The bound is enforced per shard as
+	// ceil(MaxKeys/Shards), so the total never exceeds MaxKeys rounded up
+	// to a multiple of Shards.
+	MaxKeys int
+	// Shards is the number of independently locked shards, rounded up to a
+	// power of two; DefaultShards when zero.
+	Shards int
+	// SweepInterval is the period of Run's janitor; DefaultSweepInterval
+	// when zero.
+	SweepInterval time.Duration
+}
+
+// Memory is the in-process Store. Keys are spread by a randomly seeded hash
+// over shards, each with its own mutex, so there is no global lock on the hot
+// path and an attacker cannot aim keys at one shard.
+//
+// At the key bound, Memory never evicts state that still matters: when a
+// shard is full it first deletes entries that are fully replenished (their
+// TAT is not after now, which is exactly equivalent to having no entry). If
+// none can be freed, the new key is denied (Allowed false, a RetryAfter of at
+// most one second) while every existing key keeps its exact state. So a flood
+// of spoofed or rotating addresses can neither grow memory without limit, nor
+// switch limiting off, nor reset an active offender's counter; its cost is
+// that genuinely new clients are refused until the flood's entries
+// replenish (at most one Window after the flood stops).
+type Memory struct {
+	now        func() time.Time
+	seed       maphash.Seed
+	mask       uint64
+	perShard   int
+	sweepEvery time.Duration
+	shards     []memShard
+	saturated  atomic.Uint64
+}
+
+type memShard struct {
+	mu sync.Mutex
+	m  map[string]int64 // key -> TAT in Unix microseconds
+	// fullUntil, while the shard is full, is a lower bound of every TAT in
+	// it: no entry can be freed before then, so no sweep is attempted.
+	fullUntil int64
+	_         [40]byte // keep shards on separate cache lines
+}
+
+var _ Store = (*Memory)(nil)
+
+// NewMemory returns an empty Memory store.
+func NewMemory(o MemoryOptions) *Memory {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.MaxKeys <= 0 {
+		o.MaxKeys = DefaultMaxKeys
+	}
+	if o.Shards <= 0 {
+		o.Shards = DefaultShards
+	}
+	if o.SweepInterval <= 0 {
+		o.SweepInterval = DefaultSweepInterval
+	}
+	n := 1 << bits.Len(uint(o.Shards-1)) // next power of two
+	if n > o.MaxKeys {
+		n = 1 << (bits.Len(uint(o.MaxKeys)) - 1) // largest power of two <= MaxKeys
+	}
+	m := &Memory{
+		now:        o.Now,
+		seed:       maphash.MakeSeed(),
+		mask:       uint64(n - 1),
+		perShard:   (o.MaxKeys + n - 1) / n,
+		sweepEvery: o.SweepInterval,
+		shards:     make([]memShard, n),
+	}
+	for i := range m.shards {
+		m.shards[i].m = make(map[string]int64)
+	}
+	return m
+}
+
+// Allow implements Store. It never returns an error for a valid policy.
+func (m *Memory) Allow(_ context.Context, key string, p Policy) (Decision, error) {
+	if !p.Enabled() || p.Validate() != nil {
+		return Decision{}, ErrInvalidPolicy
+	}
+	now := m.now().UnixMicro()
+	s := &m.shards[maphash.String(m.seed, key)&m.mask]
+	s.mu.Lock()
+	tat, ok := s.m[key]
+	if !ok && len(s.m) >= m.perShard && !s.makeRoom(now) {
+		wait := micros(s.fullUntil - now)
+		s.mu.Unlock()
+		m.saturated.Add(1)
+		if wait > saturatedRetry || wait <= 0 {
+			wait = saturatedRetry
+		}
+		return Decision{Limit: p.Limit, Window: p.Window, RetryAfter: wait, ResetAfter: wait}, nil
+	}
+	newTAT, d := gcra(now, tat, p)
+	if d.Allowed {
+		s.m[key] = newTAT
+	}
+	s.mu.Unlock()
+	return d, nil
+}
+
+// makeRoom deletes the shard's fully replenished entries and reports whether
+// any slot was freed. The caller holds s.mu.
+func (s *memShard) makeRoom(now int64) bool {
+	if now < s.fullUntil {
+		return false
+	}
+	minTAT := int64(-1)
+	freed := false
+	for k, tat := range s.m {
+		if tat <= now {
+			delete(s.m, k)
+			freed = true
+		} else if minTAT < 0 || tat < minTAT {
+			minTAT = tat
+		}
+	}
+	if freed {
+		s.fullUntil = 0
+		return true
+	}
+	s.fullUntil = minTAT
+	return false
+}
+
+// Sweep deletes every fully replenished entry now and returns how many were
+// deleted. Run calls it periodically; it locks one shard at a time.
+func (m *Memory) Sweep() int {
+	now := m.now().UnixMicro()
+	n := 0
+	for i := range m.shards {
+		s := &m.shards[i]
+		s.mu.Lock()
+		for k, tat := range s.m {
+			if tat <= now {
+				delete(s.m, k)
+				n++
+			}
+		}
+		s.mu.Unlock()
+	}
+	return n
+}
+
+// Run sweeps every SweepInterval until ctx is done. Start it once in its own
+// goroutine; without it, entries are still freed on demand at the key bound.
+func (m *Memory) Run(ctx context.Context) {
+	t := time.NewTicker(m.sweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			m.Sweep()
+		}
+	}
+}
+
+// Len returns the number of tracked keys (including not yet swept
+// replenished ones).
+func (m *Memory) Len() int {
+	n := 0
+	for i := range m.shards {
+		s := &m.shards[i]
+		s.mu.Lock()
+		n += len(s.m)
+		s.mu.Unlock()
+	}
+	return n
+}
+
+// Saturated returns how many new keys were denied because the store was full.
+func (m *Memory) Saturated() uint64 { return m.saturated.Load() }

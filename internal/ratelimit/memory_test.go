@@ -1,0 +1,156 @@
+package ratelimit_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rtgate/rtgate/internal/ratelimit"
+	"github.com/rtgate/rtgate/internal/ratelimit/storetest"
+)
+
+func TestMemoryContract(t *testing.T) {
+	clock := storetest.NewClock()
+	storetest.Run(t, func(t *testing.T) ratelimit.Store {
+		return ratelimit.NewMemory(ratelimit.MemoryOptions{Now: clock.Now})
+	}, clock.Advance)
+}
+
+func TestMemoryKeyBound(t *testing.T) {
+	p := ratelimit.Policy{Limit: 2, Window: 10 * time.Second} // 5s per request
+	ctx := context.Background()
+
+	t.Run("new keys are denied when no entry can be freed, existing keys keep their state", func(t *testing.T) {
+		clock := storetest.NewClock()
+		m := ratelimit.NewMemory(ratelimit.MemoryOptions{Now: clock.Now, MaxKeys: 3, Shards: 1})
+		mustAllow(t, m, "offender", p, 2) // exhausted
+		mustAllow(t, m, "a", p, 1)
+		mustAllow(t, m, "b", p, 1)
+		d, err := m.Allow(ctx, "flood-1", p)
+		if err != nil || d.Allowed || d.RetryAfter <= 0 || d.RetryAfter > time.Second {
+			t.Fatalf("new key at bound: %+v, %v; want denied with a short RetryAfter", d, err)
+		}
+		if m.Len() != 3 || m.Saturated() != 1 {
+			t.Fatalf("Len=%d Saturated=%d; want 3, 1", m.Len(), m.Saturated())
+		}
+		d, _ = m.Allow(ctx, "offender", p)
+		if d.Allowed {
+			t.Fatalf("flooding new keys reset the offender: %+v", d)
+		}
+	})
+
+	t.Run("fully replenished entries make room for new keys, active offender stays", func(t *testing.T) {
+		clock := storetest.NewClock()
+		m := ratelimit.NewMemory(ratelimit.MemoryOptions{Now: clock.Now, MaxKeys: 3, Shards: 1})
+		mustAllow(t, m, "a", p, 1)
+		mustAllow(t, m, "b", p, 1)
+		clock.Advance(5 * time.Second) // a and b replenished
+		mustAllow(t, m, "offender", p, 2)
+		for i := range 2 {
+			mustAllow(t, m, fmt.Sprintf("new-%d", i), p, 1)
+		}
+		if m.Len() != 3 {
+			t.Fatalf("Len = %d; want 3", m.Len())
+		}
+		if d, _ := m.Allow(ctx, "offender", p); d.Allowed {
+			t.Fatalf("offender was evicted: %+v", d)
+		}
+		if d, _ := m.Allow(ctx, "new-3", p); d.Allowed {
+			t.Fatalf("bound exceeded: %+v", d)
+		}
+	})
+
+	t.Run("a full shard admits new keys again once entries replenish", func(t *testing.T) {
+		clock := storetest.NewClock()
+		m := ratelimit.NewMemory(ratelimit.MemoryOptions{Now: clock.Now, MaxKeys: 1, Shards: 1})
+		mustAllow(t, m, "a", p, 1)
+		if d, _ := m.Allow(ctx, "b", p); d.Allowed {
+			t.Fatal("b admitted past the bound")
+		}
+		clock.Advance(5*time.Second - time.Microsecond)
+		if d, _ := m.Allow(ctx, "b", p); d.Allowed {
+			t.Fatal("b admitted before a replenished")
+		}
+		clock.Advance(time.Microsecond)
+		mustAllow(t, m, "b", p, 1)
+	})
+}
+
+func TestMemorySweepRemovesOnlyReplenishedEntries(t *testing.T) {
+	clock := storetest.NewClock()
+	m := ratelimit.NewMemory(ratelimit.MemoryOptions{Now: clock.Now})
+	short := ratelimit.Policy{Limit: 1, Window: time.Second}
+	long := ratelimit.Policy{Limit: 1, Window: time.Hour}
+	mustAllow(t, m, "short", short, 1)
+	mustAllow(t, m, "long", long, 1)
+	clock.Advance(time.Second)
+	if n := m.Sweep(); n != 1 {
+		t.Fatalf("Sweep removed %d; want 1", n)
+	}
+	if d, _ := m.Allow(context.Background(), "long", long); d.Allowed {
+		t.Fatal("sweep dropped an active entry")
+	}
+}
+
+func TestMemoryRunSweepsUntilCancelled(t *testing.T) {
+	clock := storetest.NewClock()
+	m := ratelimit.NewMemory(ratelimit.MemoryOptions{Now: clock.Now, SweepInterval: time.Millisecond})
+	mustAllow(t, m, "k", ratelimit.Policy{Limit: 1, Window: time.Second}, 1)
+	clock.Advance(time.Second)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { m.Run(ctx); close(done) }()
+	for m.Len() != 0 {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	<-done
+}
+
+func TestMemoryConcurrentAdmitsExactlyLimit(t *testing.T) {
+	clock := storetest.NewClock()
+	m := ratelimit.NewMemory(ratelimit.MemoryOptions{Now: clock.Now})
+	p := ratelimit.Policy{Limit: 100, Window: time.Hour}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	admitted := 0
+	for range 8 {
+		wg.Go(func() {
+			for range 50 {
+				d, err := m.Allow(context.Background(), "shared", p)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if d.Allowed {
+					mu.Lock()
+					admitted++
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if admitted != 100 {
+		t.Fatalf("admitted %d of 400 concurrent requests; want exactly 100", admitted)
+	}
+}
+
+func TestMemoryRejectsDisabledPolicy(t *testing.T) {
+	m := ratelimit.NewMemory(ratelimit.MemoryOptions{})
+	if _, err := m.Allow(context.Background(), "k", ratelimit.Policy{}); err == nil {
+		t.Fatal("zero policy accepted")
+	}
+}
+
+func mustAllow(t *testing.T, s ratelimit.Store, key string, p ratelimit.Policy, n int) {
+	t.Helper()
+	for i := range n {
+		d, err := s.Allow(context.Background(), key, p)
+		if err != nil || !d.Allowed {
+			t.Fatalf("request %d for %q: %+v, %v; want allowed", i+1, key, d, err)
+		}
+	}
+}
