@@ -1,0 +1,220 @@
+// Package app wires rtgate's parts together from a Config: listeners,
+// upstream client, rate limiter, gateway, metrics and, in development
+// without a key, the built-in simulator. cmd/rtgate only parses arguments and
+// calls it; end-to-end tests build an App in-process on port 0.
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rtgate/rtgate/internal/clientip"
+	"github.com/rtgate/rtgate/internal/config"
+	"github.com/rtgate/rtgate/internal/gateway"
+	"github.com/rtgate/rtgate/internal/httpx"
+	"github.com/rtgate/rtgate/internal/metrics"
+	"github.com/rtgate/rtgate/internal/openai"
+	"github.com/rtgate/rtgate/internal/ratelimit"
+	"github.com/rtgate/rtgate/internal/server"
+	"github.com/rtgate/rtgate/internal/simulator"
+)
+
+// NewLogger returns the JSON logger rtgate writes to w (stderr in production).
+func NewLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// App is a wired rtgate instance with its listeners bound.
+type App struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	gw       *gateway.Gateway
+	registry *prometheus.Registry
+	public   net.Listener
+	admin    net.Listener
+	limits   server.Limits
+	// background holds goroutines to run for the App's lifetime.
+	background []func(ctx context.Context)
+	closers    []func()
+	simURL     string
+}
+
+// New builds an App from cfg and binds its listeners. cfg is not modified.
+// Close releases everything New acquired if Run is never called.
+func New(cfg *config.Config, log *slog.Logger) (_ *App, err error) {
+	c := *cfg
+	a := &App{cfg: &c, log: log}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	if c.Simulated {
+		if c.Mode == config.Production {
+			return nil, errors.New("the built-in simulator is never used in production")
+		}
+		if err := a.startSimulator(); err != nil {
+			return nil, err
+		}
+	}
+
+	a.registry = metrics.NewRegistry()
+	m := metrics.New(a.registry)
+
+	resolver := clientip.NewResolver(c.TrustedProxies, c.ClientIPHeader)
+	limiter, err := a.newLimiter()
+	if err != nil {
+		return nil, err
+	}
+
+	up := openai.New(openai.Options{
+		BaseURL:  c.OpenAIBaseURL,
+		APIKey:   c.OpenAIAPIKey,
+		Timeout:  c.UpstreamTimeout,
+		Observer: m,
+	})
+
+	a.gw = gateway.New(gateway.Options{
+		Logger:       log,
+		Upstream:     up,
+		Limiter:      limiter,
+		Resolver:     resolver,
+		Observer:     m,
+		Origins:      c.AllowedOrigins,
+		MaxBodyBytes: c.MaxBodyBytes,
+		Session: gateway.SessionPolicy{
+			Model:         c.RealtimeModel,
+			Voice:         c.RealtimeVoice,
+			Instructions:  c.RealtimeInstructions,
+			TTL:           c.TokenTTL,
+			AllowedModels: c.AllowedModels,
+			AllowedVoices: c.AllowedVoices,
+		},
+	})
+	a.limits = server.DefaultLimits(c.UpstreamTimeout, c.MaxHeaderBytes)
+
+	if a.public, err = net.Listen("tcp", c.Addr()); err != nil {
+		return nil, fmt.Errorf("listen on %s (HOST/PORT): %w", c.Addr(), err)
+	}
+	if c.AdminAddr != "" {
+		if a.admin, err = net.Listen("tcp", c.AdminAddr); err != nil {
+			return nil, fmt.Errorf("listen on %s (ADMIN_ADDR): %w", c.AdminAddr, err)
+		}
+	}
+	return a, nil
+}
+
+func (a *App) newLimiter() (*ratelimit.Limiter, error) {
+	c := a.cfg
+	rlm, err := ratelimit.NewMetrics(a.registry)
+	if err != nil {
+		return nil, err
+	}
+	mem := ratelimit.NewMemory(ratelimit.MemoryOptions{MaxKeys: c.RateLimitMaxKeys})
+	rlm.ObserveMemory(mem)
+	a.background = append(a.background, mem.Run)
+	mode, err := ratelimit.ParseHeaderMode(c.RateLimitHeaders)
+	if err != nil {
+		return nil, err
+	}
+	return ratelimit.New(ratelimit.Options{
+		IP:         ratelimit.Policy{Limit: c.RateLimitMax, Window: c.RateLimitWindow},
+		User:       ratelimit.Policy{Limit: c.UserRateLimitMax, Window: c.UserRateLimitWindow},
+		IPv6Prefix: c.RateLimitIPv6Prefix,
+		Whitelist:  c.RateLimitWhitelist,
+		Shadow:     c.RateLimitShadow,
+		Headers:    mode,
+		Store:      mem,
+		Logger:     a.log,
+		Metrics:    rlm,
+	})
+}
+
+// startSimulator runs the OpenAI simulator on a loopback port with a fresh
+// random key, and points the upstream at it. This is development only.
+func (a *App) startSimulator() error {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	key := "sk-sim-" + hex.EncodeToString(b[:])
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("start built-in simulator: %w", err)
+	}
+	sim := simulator.New(simulator.Options{APIKeys: []string{key}, Logger: a.log.With("component", "simulator")})
+	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	a.closers = append(a.closers, func() { _ = srv.Close() })
+	a.simURL = "http://" + ln.Addr().String() + "/v1"
+	a.cfg.OpenAIBaseURL = a.simURL
+	a.cfg.OpenAIAPIKey = key
+	a.log.Warn("development mode without OPENAI_API_KEY: using the built-in OpenAI simulator; no real tokens are minted",
+		"simulator_url", a.simURL)
+	return nil
+}
+
+// PublicAddr is the public listener's address (host:port).
+func (a *App) PublicAddr() string { return a.public.Addr().String() }
+
+// AdminAddr is the admin listener's address, or "" when disabled.
+func (a *App) AdminAddr() string {
+	if a.admin == nil {
+		return ""
+	}
+	return a.admin.Addr().String()
+}
+
+// SimulatorURL is the built-in simulator's base URL, or "" when not in use.
+func (a *App) SimulatorURL() string { return a.simURL }
+
+// Close releases resources acquired by New. Run calls it on return.
+func (a *App) Close() {
+	for _, ln := range []net.Listener{a.public, a.admin} {
+		if ln != nil {
+			_ = ln.Close()
+		}
+	}
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+	a.closers = nil
+}
+
+func (a *App) adminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics.Handler(a.registry))
+	mux.Handle("GET /readyz", a.gw.ReadyHandler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.Handle("/", httpx.Handle(a.log, func(http.ResponseWriter, *http.Request) error {
+		return httpx.Errorf(http.StatusNotFound, httpx.CodeNotFound, nil)
+	}))
+	return httpx.Chain(mux, httpx.RequestIDs, httpx.Secure, httpx.Recover(a.log))
+}
+
+// Run serves until ctx is cancelled, then drains: /readyz turns unready,
+// in-flight requests get up to SHUTDOWN_TIMEOUT_MS to finish.
+func (a *App) Run(ctx context.Context) error {
+	defer a.Close()
+	bg, stop := context.WithCancel(context.Background())
+	defer stop()
+	for _, f := range a.background {
+		go f(bg)
+	}
+	lns := []server.Listener{{Name: "public", Net: a.public, Handler: a.gw.Handler(), Limits: a.limits}}
+	if a.admin != nil {
+		lns = append(lns, server.Listener{Name: "admin", Net: a.admin, Handler: a.adminHandler(), Limits: server.DefaultLimits(5*time.Second, 16384)})
+	}
+	a.log.Info("rtgate listening", "mode", string(a.cfg.Mode), "addr", a.PublicAddr(), "admin_addr", a.AdminAddr(), "auth_mode", a.cfg.AuthMode)
+	return server.Run(ctx, a.log, a.cfg.ShutdownTimeout, a.gw.SetDraining, lns...)
+}
