@@ -70,4 +70,3 @@ func versionString() string {
 	}
 	return "devel"
 }
-

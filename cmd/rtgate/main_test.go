@@ -1,0 +1,158 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "rtgate-bin")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "rtgate")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		os.Stderr.Write(out)
+		panic(err)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// command runs the binary with exactly env (nothing inherited but PATH).
+func command(ctx context.Context, env map[string]string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	return cmd
+}
+
+func TestProductionRefusesToStartWithoutItsVariables(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var stderr bytes.Buffer
+	cmd := command(ctx, map[string]string{"APP_ENV": "production", "PORT": "0", "ADMIN_ADDR": "127.0.0.1:0"})
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if !errorsAs(err, &ee) || ee.ExitCode() != 2 {
+		t.Fatalf("exit: %v (stderr %s)", err, stderr.String())
+	}
+	for _, name := range []string{"OPENAI_API_KEY", "ALLOWED_ORIGINS", "AUTH_MODE"} {
+		if !strings.Contains(stderr.String(), name) {
+			t.Errorf("message does not name %s:\n%s", name, stderr.String())
+		}
+	}
+	if strings.Contains(stderr.String(), "simulator") {
+		t.Error("production mentioned the simulator")
+	}
+}
+
+func errorsAs(err error, target **exec.ExitError) bool {
+	e, ok := err.(*exec.ExitError)
+	if ok {
+		*target = e
+	}
+	return ok
+}
+
+// TestDevelopmentRunsWithNoKeyAndNoFlags is the README quick start: no key,
+// no flags, and a token from the built-in simulator.
+func TestDevelopmentRunsWithNoKeyAndNoFlags(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := command(ctx, map[string]string{"PORT": "0", "ADMIN_ADDR": "127.0.0.1:0", "HOST": "127.0.0.1"})
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	sc := bufio.NewScanner(stderr)
+	var lines []map[string]any
+	addr := ""
+	for addr == "" && sc.Scan() {
+		var m map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatalf("log line is not JSON: %s", sc.Text())
+		}
+		lines = append(lines, m)
+		if m["msg"] == "rtgate listening" {
+			addr, _ = m["addr"].(string)
+		}
+	}
+	if addr == "" {
+		t.Fatal("never listened")
+	}
+	if msg, _ := lines[0]["msg"].(string); !strings.Contains(msg, "simulator") {
+		t.Errorf("first log line does not say the simulator is in use: %v", lines[0])
+	}
+	go io.Copy(io.Discard, stderr)
+
+	resp, err := http.Post("http://"+addr+"/api/realtime-session", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var minted struct {
+		Value string `json:"value"`
+	}
+	_ = json.Unmarshal(body, &minted)
+	if resp.StatusCode != 200 || !strings.HasPrefix(minted.Value, "ek_") {
+		t.Fatalf("status %d body %s", resp.StatusCode, body)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
+	}
+}
+
+func TestSubcommands(t *testing.T) {
+	cases := []struct {
+		name     string
+		args     []string
+		env      map[string]string
+		code     int
+		stdout   string
+		stderr   string
+		noStdout string
+	}{
+		{"version", []string{"version"}, nil, 0, "rtgate ", "", ""},
+		{"unknown command", []string{"frobnicate"}, nil, 2, "", "unknown command", ""},
+		{"config check prints masked values", []string{"config", "check"}, map[string]string{"OPENAI_API_KEY": "sk-proj-abcdefghijklmnop9876"}, 0, "…9876", "", "abcdefghijklmnop"},
+		{"config check fails like serve", []string{"config", "check"}, map[string]string{"PORT": "http"}, 2, "", "PORT", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := run(context.Background(), tc.args, func(k string) string { return tc.env[k] }, &out, &errb)
+			if code != tc.code || !strings.Contains(out.String(), tc.stdout) || !strings.Contains(errb.String(), tc.stderr) {
+				t.Fatalf("code %d stdout %q stderr %q", code, out.String(), errb.String())
+			}
+			if tc.noStdout != "" && strings.Contains(out.String(), tc.noStdout) {
+				t.Errorf("stdout leaks %q", tc.noStdout)
+			}
+		})
+	}
+}
