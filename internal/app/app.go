@@ -23,7 +23,6 @@ import (
 	"github.com/rtgate/rtgate/internal/gateway"
 	"github.com/rtgate/rtgate/internal/httpx"
 	"github.com/rtgate/rtgate/internal/metrics"
-	"github.com/rtgate/rtgate/internal/openai"
 	"github.com/rtgate/rtgate/internal/ratelimit"
 	"github.com/rtgate/rtgate/internal/server"
 	"github.com/rtgate/rtgate/internal/simulator"
@@ -77,12 +76,14 @@ func New(cfg *config.Config, log *slog.Logger) (_ *App, err error) {
 		return nil, err
 	}
 
-	up := openai.New(openai.Options{
-		BaseURL:  c.OpenAIBaseURL,
-		APIKey:   c.OpenAIAPIKey,
-		Timeout:  c.UpstreamTimeout,
-		Observer: m,
-	})
+	up, upChecks, err := a.newUpstream(m)
+	if err != nil {
+		return nil, err
+	}
+	authn, users, err := a.newAuth(limiter)
+	if err != nil {
+		return nil, err
+	}
 
 	a.gw = gateway.New(gateway.Options{
 		Logger:       log,
@@ -100,9 +101,15 @@ func New(cfg *config.Config, log *slog.Logger) (_ *App, err error) {
 			AllowedModels: c.AllowedModels,
 			AllowedVoices: c.AllowedVoices,
 		},
+		Ready: upChecks,
+		Auth:  authn,
+		Users: users,
 	})
 	a.limits = server.DefaultLimits(c.UpstreamTimeout, c.MaxHeaderBytes)
 
+	if err := a.setupTLS(); err != nil {
+		return nil, err
+	}
 	if a.public, err = net.Listen("tcp", c.Addr()); err != nil {
 		return nil, fmt.Errorf("listen on %s (HOST/PORT): %w", c.Addr(), err)
 	}
@@ -193,6 +200,7 @@ func (a *App) adminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", metrics.Handler(a.registry))
 	mux.Handle("GET /readyz", a.gw.ReadyHandler())
+	a.adminRoutes(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -211,7 +219,7 @@ func (a *App) Run(ctx context.Context) error {
 	for _, f := range a.background {
 		go f(bg)
 	}
-	lns := []server.Listener{{Name: "public", Net: a.public, Handler: a.gw.Handler(), Limits: a.limits}}
+	lns := []server.Listener{{Name: "public", Net: a.public, Handler: a.gw.Handler(), Limits: a.limits, ServeFunc: a.publicServe}}
 	if a.admin != nil {
 		lns = append(lns, server.Listener{Name: "admin", Net: a.admin, Handler: a.adminHandler(), Limits: server.DefaultLimits(5*time.Second, 16384)})
 	}

@@ -96,6 +96,12 @@ type Config struct {
 	// Logging.
 	LogLevel slog.Level
 
+	// Sections owned by later features; each is parsed in its own file.
+	Upstream UpstreamConfig // upstream.go: key ring, queue, breaker, retries
+	TLS      TLSConfig      // tls.go: native TLS, ACME, HTTPS guard
+	Auth     AuthConfig     // auth.go: JWT, forward auth, user controls
+	Web      WebConfig      // web.go: demo page, SDP proxy
+
 	// Simulated is true when no OPENAI_API_KEY was given in development:
 	// serve starts the built-in simulator and points OpenAIBaseURL at it.
 	Simulated bool
@@ -151,6 +157,10 @@ func Load(getenv func(string) string) (*Config, []string, error) {
 	c.TokenTTL = time.Duration(p.integer("TOKEN_TTL_SECONDS", 60, int(MinTokenTTL/time.Second), int(MaxTokenTTL/time.Second))) * time.Second
 
 	c.AuthMode = p.authMode(prod)
+	p.loadUpstream(c)
+	p.loadTLS(c)
+	p.loadAuth(c)
+	p.loadWeb(c)
 
 	c.RateLimitMax = p.integer("RATE_LIMIT_MAX_REQUESTS", 10, 1, 1_000_000)
 	c.RateLimitWindow = p.millis("RATE_LIMIT_WINDOW_MS", 60000, 1000, 24*3600*1000)
@@ -202,7 +212,7 @@ func (c *Config) Masked() [][2]string {
 	if c.RedisURL != "" {
 		redis = maskURL(c.RedisURL)
 	}
-	return [][2]string{
+	out := [][2]string{
 		{"APP_ENV", string(c.Mode)},
 		{"OPENAI_API_KEY", key},
 		{"OPENAI_BASE_URL", c.OpenAIBaseURL},
@@ -238,6 +248,11 @@ func (c *Config) Masked() [][2]string {
 		{"CLIENT_IP_HEADER", c.ClientIPHeader},
 		{"LOG_LEVEL", strings.ToLower(c.LogLevel.String())},
 	}
+	out = append(out, c.maskedUpstream()...)
+	out = append(out, c.maskedTLS()...)
+	out = append(out, c.maskedAuth()...)
+	out = append(out, c.maskedWeb()...)
+	return out
 }
 
 // MaskSecret identifies a secret without revealing it: its length class and

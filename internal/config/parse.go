@@ -166,25 +166,6 @@ func (p *parser) mode() Mode {
 	return Production
 }
 
-func (p *parser) authMode(prod bool) string {
-	raw := strings.TrimSpace(p.getenv("AUTH_MODE"))
-	if raw == "" {
-		if prod {
-			p.fail("AUTH_MODE", "is required in production (none, or a real mode once configured)")
-		}
-		return AuthNone
-	}
-	switch raw {
-	case AuthNone:
-		return raw
-	case AuthJWT, AuthForward:
-		p.fail("AUTH_MODE", "%q is not available in this build yet; use none", raw)
-		return raw
-	}
-	p.fail("AUTH_MODE", "must be none, got %q", raw)
-	return raw
-}
-
 func (p *parser) level() slog.Level {
 	raw := strings.TrimSpace(p.getenv("LOG_LEVEL"))
 	switch strings.ToLower(raw) {

@@ -55,6 +55,10 @@ type Options struct {
 	Session      SessionPolicy
 	Ready        []Check
 	Now          func() time.Time
+	// Auth authenticates callers; nil means AUTH_MODE=none (anonymous).
+	Auth Authenticator
+	// Users applies per-user controls and keeps records; nil means none.
+	Users UserControls
 }
 
 // Gateway is the public HTTP surface of rtgate.
@@ -73,6 +77,12 @@ func New(o Options) *Gateway {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.Auth == nil {
+		o.Auth = anonymous{}
+	}
+	if o.Users == nil {
+		o.Users = noControls{}
+	}
 	g := &Gateway{o: o, log: o.Logger}
 
 	mux := http.NewServeMux()
@@ -83,6 +93,9 @@ func New(o Options) *Gateway {
 	mux.Handle("/healthz", methodNotAllowed(g.log, "GET"))
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) { g.readyz(w, r, false) })
 	mux.Handle("/readyz", methodNotAllowed(g.log, "GET"))
+	g.callRoutes(mux)
+	g.userRoutes(mux)
+	g.webRoutes(mux)
 	mux.Handle("/", httpx.Handle(g.log, func(http.ResponseWriter, *http.Request) error {
 		return httpx.Errorf(http.StatusNotFound, httpx.CodeNotFound, nil)
 	}))

@@ -35,11 +35,21 @@ func (g *Gateway) mint(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	id, err := g.admitUser(w, r)
+	if err != nil {
+		return err
+	}
 	m, err := g.o.Upstream.MintClientSecret(r.Context(), params)
 	if err != nil {
 		return upstreamError(err)
 	}
-	g.log.Info("token minted", "request_id", httpx.RequestID(r.Context()), "session_id", m.SessionID, "model", params.Model, "expires_at", m.ExpiresAt.UTC().Format(time.RFC3339))
+	rec := SessionRecord{UserID: id.UserID, SessionID: m.SessionID, Kind: "token", Model: params.Model, CreatedAt: g.o.Now(), ExpiresAt: m.ExpiresAt}
+	if err := g.o.Users.Record(r.Context(), id, rec); err != nil {
+		// The secret exists upstream already; failing the request now would
+		// only make the client retry and mint another. Log and go on.
+		g.log.Error("session record failed", "request_id", httpx.RequestID(r.Context()), "error", err.Error())
+	}
+	g.log.Info("token minted", "request_id", httpx.RequestID(r.Context()), "user", id.UserID, "session_id", m.SessionID, "model", params.Model, "expires_at", m.ExpiresAt.UTC().Format(time.RFC3339))
 	w.Header().Set("Pragma", "no-cache")
 	httpx.WriteRawJSON(w, http.StatusOK, bytes.TrimSpace(m.Body))
 	return nil
