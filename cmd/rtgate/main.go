@@ -3,6 +3,7 @@
 //
 //	rtgate [serve]        run the gateway (the default)
 //	rtgate simulate       run the OpenAI Realtime simulator on SIMULATOR_ADDR
+//	rtgate audit URL      check a live deployment against the security checklist
 //	rtgate config check   validate the environment and print the effective configuration
 //	rtgate version        print the version
 package main
@@ -17,6 +18,7 @@ import (
 	"syscall"
 
 	"github.com/rtgate/rtgate/internal/app"
+	"github.com/rtgate/rtgate/internal/audit"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3".
@@ -29,7 +31,7 @@ func main() {
 	os.Exit(code)
 }
 
-const usage = `usage: rtgate [serve | simulate | config check | version]
+const usage = `usage: rtgate [serve | simulate | audit URL | config check | version]
 
 Configuration comes from the environment; see the README for every variable.
 `
@@ -50,6 +52,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return 2
 		}
 		return app.ConfigCheck(getenv, stdout, stderr)
+	case "audit":
+		return audit.Main(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "rtgate", versionString())
 		return 0

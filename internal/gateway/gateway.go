@@ -59,6 +59,9 @@ type Options struct {
 	Auth Authenticator
 	// Users applies per-user controls and keeps records; nil means none.
 	Users UserControls
+	// Transport, when set, runs right after client IP resolution, before
+	// the origin gate: the production HTTPS guard lives here.
+	Transport func(http.Handler) http.Handler
 }
 
 // Gateway is the public HTTP surface of rtgate.
@@ -100,12 +103,17 @@ func New(o Options) *Gateway {
 		return httpx.Errorf(http.StatusNotFound, httpx.CodeNotFound, nil)
 	}))
 
+	transport := o.Transport
+	if transport == nil {
+		transport = func(h http.Handler) http.Handler { return h }
+	}
 	g.handler = httpx.Chain(httpx.WithRoute(mux),
 		httpx.RequestIDs,
 		httpx.Secure,
 		httpx.AccessLog(g.log, o.Observer, o.Now),
 		httpx.Recover(g.log),
 		httpx.WithClientIP(o.Resolver, g.log),
+		transport,
 		httpx.NewCORS(o.Origins, g.log).Middleware,
 	)
 	return g

@@ -39,6 +39,7 @@ func (g *Gateway) mint(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	params.User, params.SafetyIdentifier = id.UserID, id.SafetyID
 	m, err := g.o.Upstream.MintClientSecret(r.Context(), params)
 	if err != nil {
 		return upstreamError(err)

@@ -11,6 +11,9 @@ import (
 type Identity struct {
 	// UserID is the authenticated user's id; "" when anonymous.
 	UserID string
+	// SafetyID is a keyed hash of UserID sent to OpenAI as
+	// OpenAI-Safety-Identifier; "" when anonymous.
+	SafetyID string
 }
 
 // Anonymous reports whether no user was authenticated.

@@ -52,6 +52,9 @@ type MintParams struct {
 	TTL          time.Duration
 	// SafetyIdentifier, when set, is sent as OpenAI-Safety-Identifier.
 	SafetyIdentifier string
+	// User is the authenticated user's id ("" when anonymous). It never
+	// leaves rtgate; it keys per-user behaviour such as token reuse.
+	User string
 }
 
 // Minted is a successful mint: the upstream body, unchanged, and the few
