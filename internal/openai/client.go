@@ -15,7 +15,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -218,33 +217,9 @@ func (c *Client) MintClientSecret(ctx context.Context, p MintParams) (*Minted, e
 }
 
 func (c *Client) do(req *http.Request) (*Minted, string, error) {
-	resp, err := c.hc.Do(req)
+	_, raw, outcome, err := c.roundTrip(req)
 	if err != nil {
-		outcome, err := classify(req.Context(), err)
 		return nil, outcome, err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
-	if err != nil {
-		outcome, err := classify(req.Context(), err)
-		return nil, outcome, err
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		se := &StatusError{Status: resp.StatusCode, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"))}
-		var er errorResponse
-		if json.Unmarshal(raw, &er) == nil {
-			se.Type = er.Error.Type
-			if er.Error.Code != nil {
-				se.Code = *er.Error.Code
-			}
-		}
-		if resp.StatusCode >= 500 {
-			return nil, OutcomeServerError, se
-		}
-		return nil, OutcomeClientError, se
-	}
-	if len(raw) > maxResponseBytes {
-		return nil, OutcomeBadResponse, fmt.Errorf("%w: body over %d bytes", ErrBadResponse, maxResponseBytes)
 	}
 	var mr mintResponse
 	if err := json.Unmarshal(raw, &mr); err != nil {
@@ -254,6 +229,18 @@ func (c *Client) do(req *http.Request) (*Minted, string, error) {
 		return nil, OutcomeBadResponse, fmt.Errorf("%w: missing value or expires_at", ErrBadResponse)
 	}
 	return &Minted{Body: raw, Value: mr.Value, ExpiresAt: time.Unix(mr.ExpiresAt, 0), SessionID: mr.Session.ID, Model: mr.Session.Model}, OutcomeOK, nil
+}
+
+func statusError(resp *http.Response, raw []byte) *StatusError {
+	se := &StatusError{Status: resp.StatusCode, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"))}
+	var er errorResponse
+	if json.Unmarshal(raw, &er) == nil {
+		se.Type = er.Error.Type
+		if er.Error.Code != nil {
+			se.Code = *er.Error.Code
+		}
+	}
+	return se
 }
 
 func classify(ctx context.Context, err error) (string, error) {
