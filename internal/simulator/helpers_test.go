@@ -184,4 +184,3 @@ func wantError(t *testing.T, res response, status int, typ, code, param string) 
 	check("param", param)
 	return e
 }
-
