@@ -1,0 +1,172 @@
+package ratelimit_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/rtgate/rtgate/internal/ratelimit"
+	"github.com/rtgate/rtgate/internal/ratelimit/redistest"
+	"github.com/rtgate/rtgate/internal/ratelimit/storetest"
+)
+
+// TestRedisKilledMidRun kills a real redis-server under each failure policy,
+// checks the policy holds, restarts it, and checks recovery is automatic.
+func TestRedisKilledMidRun(t *testing.T) {
+	p := ratelimit.Policy{Limit: 3, Window: time.Hour}
+	ctx := context.Background()
+	for _, policy := range []ratelimit.FailurePolicy{ratelimit.FailLocal, ratelimit.FailOpen, ratelimit.FailClosed} {
+		t.Run(string(policy), func(t *testing.T) {
+			srv := redistest.Start(t)
+			clock := storetest.NewClock()
+			reg := prometheus.NewRegistry()
+			m, err := ratelimit.NewMetrics(reg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var logs bytes.Buffer
+			local := ratelimit.NewMemory(ratelimit.MemoryOptions{Now: clock.Now})
+			f, err := ratelimit.NewFallback(ratelimit.NewRedis(newClient(t, srv.URL()), freshPrefix(t)), local, ratelimit.FallbackOptions{
+				Policy: policy, Logger: slog.New(slog.NewJSONHandler(&logs, nil)), Metrics: m, Now: clock.Now,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			redisErrors, fallbacks, recoveries := m.Counters()
+
+			// Healthy: Redis decides; exhaust the shared limit.
+			for range 3 {
+				if d, err := f.Allow(ctx, "k", p); err != nil || !d.Allowed {
+					t.Fatalf("healthy: %+v %v", d, err)
+				}
+			}
+			if d, err := f.Allow(ctx, "k", p); err != nil || d.Allowed {
+				t.Fatalf("healthy 4th: %+v %v", d, err)
+			}
+			if !f.Healthy() || f.Status() != "ok" {
+				t.Fatalf("Status = %q", f.Status())
+			}
+
+			srv.Kill()
+			for i := range 5 {
+				d, err := f.Allow(ctx, "k", p)
+				switch policy {
+				case ratelimit.FailLocal: // per-instance limit from a fresh memory store
+					if err != nil || d.Allowed != (i < 3) || d.Skipped {
+						t.Fatalf("local, request %d: %+v %v", i, d, err)
+					}
+				case ratelimit.FailOpen:
+					if err != nil || !d.Allowed || !d.Skipped {
+						t.Fatalf("open: %+v %v", d, err)
+					}
+				case ratelimit.FailClosed:
+					if !errors.Is(err, ratelimit.ErrStoreUnavailable) || d.Allowed {
+						t.Fatalf("closed: %+v %v", d, err)
+					}
+				}
+			}
+			if f.Healthy() || !strings.Contains(f.Status(), "degraded (policy "+string(policy)+")") {
+				t.Fatalf("Status = %q", f.Status())
+			}
+			// Within the probe interval Redis is tried once, not per request.
+			if got := testutil.ToFloat64(redisErrors); got != 1 {
+				t.Fatalf("redis errors = %v; want 1 (no probe before the interval)", got)
+			}
+			if got := testutil.ToFloat64(fallbacks); got != 1 {
+				t.Fatalf("fallback activations = %v", got)
+			}
+
+			// A probe while still down keeps it degraded and logs nothing new.
+			clock.Advance(time.Second)
+			if _, err := f.Allow(ctx, "k", p); policy != ratelimit.FailClosed && err != nil {
+				t.Fatal(err)
+			}
+			if got := testutil.ToFloat64(redisErrors); got != 2 {
+				t.Fatalf("redis errors after one probe = %v; want 2", got)
+			}
+
+			srv.Restart()
+			recovered := false
+			for range 5 { // a stale pooled connection may fail one probe
+				clock.Advance(time.Second)
+				d, err := f.Allow(ctx, "fresh", p)
+				if f.Healthy() {
+					if err != nil || !d.Allowed || d.Remaining != 2 || d.Skipped {
+						t.Fatalf("first decision after recovery: %+v %v", d, err)
+					}
+					recovered = true
+					break
+				}
+			}
+			if !recovered {
+				t.Fatalf("did not recover: %s", f.Status())
+			}
+			if got := testutil.ToFloat64(recoveries); got != 1 {
+				t.Fatalf("recoveries = %v", got)
+			}
+			if got := testutil.ToFloat64(fallbacks); got != 1 {
+				t.Fatalf("fallback activations = %v; want exactly one transition", got)
+			}
+			if n := strings.Count(logs.String(), "rate limit store unavailable"); n != 1 {
+				t.Fatalf("degraded logged %d times:\n%s", n, logs.String())
+			}
+			if n := strings.Count(logs.String(), "rate limit store recovered"); n != 1 {
+				t.Fatalf("recovery logged %d times:\n%s", n, logs.String())
+			}
+		})
+	}
+}
+
+type scriptedStore struct {
+	errs  []error
+	calls int
+}
+
+func (s *scriptedStore) Allow(context.Context, string, ratelimit.Policy) (ratelimit.Decision, error) {
+	s.calls++
+	if len(s.errs) > 0 {
+		err := s.errs[0]
+		s.errs = s.errs[1:]
+		if err != nil {
+			return ratelimit.Decision{}, err
+		}
+	}
+	return ratelimit.Decision{Allowed: true, Limit: 1, Window: time.Second}, nil
+}
+
+func TestFallbackIgnoresCallerCancellation(t *testing.T) {
+	primary := &scriptedStore{errs: []error{context.Canceled}}
+	f, err := ratelimit.NewFallback(primary, nil, ratelimit.FallbackOptions{Policy: ratelimit.FailClosed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := f.Allow(ctx, "k", ratelimit.Policy{Limit: 1, Window: time.Second}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v", err)
+	}
+	if !f.Healthy() {
+		t.Fatal("a cancelled caller degraded the store")
+	}
+}
+
+func TestNewFallbackValidates(t *testing.T) {
+	if _, err := ratelimit.NewFallback(&scriptedStore{}, nil, ratelimit.FallbackOptions{}); err == nil {
+		t.Error("local policy without a local store accepted")
+	}
+	if _, err := ratelimit.NewFallback(&scriptedStore{}, nil, ratelimit.FallbackOptions{Policy: "sometimes"}); err == nil {
+		t.Error("unknown policy accepted")
+	}
+	for in, want := range map[string]ratelimit.FailurePolicy{"": "local", "local": "local", "open": "open", "closed": "closed"} {
+		if got, err := ratelimit.ParseFailurePolicy(in); err != nil || got != want {
+			t.Errorf("ParseFailurePolicy(%q) = %q, %v", in, got, err)
+		}
+	}
+}
