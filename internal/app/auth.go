@@ -1,6 +1,9 @@
 package app
 
 import (
+	"fmt"
+
+	"github.com/rtgate/rtgate/internal/config"
 	"net/http"
 
 	"github.com/rtgate/rtgate/internal/gateway"
@@ -11,6 +14,9 @@ import (
 // AUTH_MODE=none both are nil: every caller is anonymous.
 func (a *App) newAuth(limiter *ratelimit.Limiter) (gateway.Authenticator, gateway.UserControls, error) {
 	_ = limiter
+	if a.cfg.AuthMode != config.AuthNone {
+		return nil, nil, fmt.Errorf("AUTH_MODE=%s is not wired yet", a.cfg.AuthMode)
+	}
 	return nil, nil, nil
 }
 
