@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/rtgate/rtgate/internal/clientip"
 	"github.com/rtgate/rtgate/internal/config"
@@ -46,6 +47,8 @@ type App struct {
 	background []func(ctx context.Context)
 	closers    []func()
 	simURL     string
+	redis      redis.UniversalClient
+	tls        *tlsState
 }
 
 // New builds an App from cfg and binds its listeners. cfg is not modified.
@@ -71,7 +74,7 @@ func New(cfg *config.Config, log *slog.Logger) (_ *App, err error) {
 	m := metrics.New(a.registry)
 
 	resolver := clientip.NewResolver(c.TrustedProxies, c.ClientIPHeader)
-	limiter, err := a.newLimiter()
+	limiter, rlChecks, err := a.newLimiter()
 	if err != nil {
 		return nil, err
 	}
@@ -101,9 +104,10 @@ func New(cfg *config.Config, log *slog.Logger) (_ *App, err error) {
 			AllowedModels: c.AllowedModels,
 			AllowedVoices: c.AllowedVoices,
 		},
-		Ready: upChecks,
-		Auth:  authn,
-		Users: users,
+		Ready:     append(rlChecks, upChecks...),
+		Auth:      authn,
+		Users:     users,
+		Transport: a.transportGuard(),
 	})
 	a.limits = server.DefaultLimits(c.UpstreamTimeout, c.MaxHeaderBytes)
 
@@ -121,30 +125,35 @@ func New(cfg *config.Config, log *slog.Logger) (_ *App, err error) {
 	return a, nil
 }
 
-func (a *App) newLimiter() (*ratelimit.Limiter, error) {
+func (a *App) newLimiter() (*ratelimit.Limiter, []gateway.Check, error) {
 	c := a.cfg
 	rlm, err := ratelimit.NewMetrics(a.registry)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	mem := ratelimit.NewMemory(ratelimit.MemoryOptions{MaxKeys: c.RateLimitMaxKeys})
 	rlm.ObserveMemory(mem)
 	a.background = append(a.background, mem.Run)
 	mode, err := ratelimit.ParseHeaderMode(c.RateLimitHeaders)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return ratelimit.New(ratelimit.Options{
+	store, checks, err := a.limiterStore(mem, rlm)
+	if err != nil {
+		return nil, nil, err
+	}
+	lim, err := ratelimit.New(ratelimit.Options{
 		IP:         ratelimit.Policy{Limit: c.RateLimitMax, Window: c.RateLimitWindow},
 		User:       ratelimit.Policy{Limit: c.UserRateLimitMax, Window: c.UserRateLimitWindow},
 		IPv6Prefix: c.RateLimitIPv6Prefix,
 		Whitelist:  c.RateLimitWhitelist,
 		Shadow:     c.RateLimitShadow,
 		Headers:    mode,
-		Store:      mem,
+		Store:      store,
 		Logger:     a.log,
 		Metrics:    rlm,
 	})
+	return lim, checks, err
 }
 
 // startSimulator runs the OpenAI simulator on a loopback port with a fresh
@@ -220,6 +229,7 @@ func (a *App) Run(ctx context.Context) error {
 		go f(bg)
 	}
 	lns := []server.Listener{{Name: "public", Net: a.public, Handler: a.gw.Handler(), Limits: a.limits, ServeFunc: a.publicServe}}
+	lns = append(lns, a.extraListeners()...)
 	if a.admin != nil {
 		lns = append(lns, server.Listener{Name: "admin", Net: a.admin, Handler: a.adminHandler(), Limits: server.DefaultLimits(5*time.Second, 16384)})
 	}

@@ -5,6 +5,8 @@ package gateway
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -27,11 +29,19 @@ type IPLimiter interface {
 	SetHeaders(h http.Header, d ratelimit.Decision)
 }
 
-// Check is one readiness probe: nil means ready.
+// Check is one readiness probe: nil means ready; an error made by Degraded
+// is shown in the detail but keeps the instance ready; any other error
+// makes it unready.
 type Check struct {
 	Name  string
 	Check func(ctx context.Context) error
 }
+
+// ErrDegraded marks a readiness error that does not make the instance unready.
+var ErrDegraded = errors.New("degraded")
+
+// Degraded returns a readiness error that reports detail but stays ready.
+func Degraded(detail string) error { return fmt.Errorf("%w: %s", ErrDegraded, detail) }
 
 // SessionPolicy is what a client may ask for and what the server fills in.
 type SessionPolicy struct {
@@ -158,7 +168,9 @@ func (g *Gateway) readyz(w http.ResponseWriter, r *http.Request, detail bool) {
 	}
 	for _, c := range g.o.Ready {
 		if err := c.Check(ctx); err != nil {
-			res.Status = "unready"
+			if !errors.Is(err, ErrDegraded) {
+				res.Status = "unready"
+			}
 			res.Checks[c.Name] = err.Error()
 		} else {
 			res.Checks[c.Name] = "ok"

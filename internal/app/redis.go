@@ -1,0 +1,59 @@
+package app
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/rtgate/rtgate/internal/gateway"
+	"github.com/rtgate/rtgate/internal/ratelimit"
+)
+
+// redisClient returns the one shared Redis client (REDIS_URL), creating it
+// on first use, or nil when REDIS_URL is unset. Rate limits, sessions and
+// quotas all use it, each under its own key prefix.
+func (a *App) redisClient() (redis.UniversalClient, error) {
+	if a.cfg.RedisURL == "" {
+		return nil, nil
+	}
+	if a.redis != nil {
+		return a.redis, nil
+	}
+	c, err := ratelimit.NewUniversalFromURL(a.cfg.RedisURL)
+	if err != nil {
+		return nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	a.redis = c
+	a.closers = append(a.closers, func() { _ = c.Close() })
+	return c, nil
+}
+
+// limiterStore picks the rate-limit store: the memory store alone, or Redis
+// wrapped in the RATE_LIMIT_REDIS_FAILURE policy with the memory store as
+// the local fallback. It also returns the readiness check for /readyz.
+func (a *App) limiterStore(mem *ratelimit.Memory, m *ratelimit.Metrics) (ratelimit.Store, []gateway.Check, error) {
+	rc, err := a.redisClient()
+	if err != nil || rc == nil {
+		return mem, nil, err
+	}
+	fb, err := ratelimit.NewFallback(ratelimit.NewRedis(rc, a.cfg.RedisKeyPrefix+"rl:"), mem, ratelimit.FallbackOptions{
+		Policy:  ratelimit.FailurePolicy(a.cfg.RateLimitRedisFailure),
+		Logger:  a.log,
+		Metrics: m,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	check := gateway.Check{Name: "ratelimit_store", Check: func(ctx context.Context) error {
+		if fb.Healthy() {
+			return nil
+		}
+		if fb.Policy() == ratelimit.FailClosed {
+			return fmt.Errorf("redis unreachable; policy closed: %s", fb.Status())
+		}
+		// Degraded but still deciding (local or open): ready, with detail.
+		return gateway.Degraded(fb.Status())
+	}}
+	return fb, []gateway.Check{check}, nil
+}
