@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rtgate/rtgate/internal/ratelimit"
 )
 
 // Mode is the deployment mode.
@@ -174,8 +176,8 @@ func Load(getenv func(string) string) (*Config, []string, error) {
 	c.RateLimitRedisFailure = p.enum("RATE_LIMIT_REDIS_FAILURE", FailLocal, FailLocal, FailOpen, FailClosed)
 	c.RedisURL = strings.TrimSpace(getenv("REDIS_URL"))
 	if c.RedisURL != "" {
-		if u, err := url.Parse(c.RedisURL); err != nil || !validRedisScheme(u.Scheme) {
-			p.fail("REDIS_URL", "must be a redis://, rediss://, redis+sentinel:// or redis+cluster:// URL")
+		if _, err := ratelimit.ParseRedisURL(c.RedisURL); err != nil {
+			p.fail("REDIS_URL", "is not usable: %s", strings.TrimPrefix(err.Error(), "REDIS_URL: "))
 		}
 	}
 	c.RedisKeyPrefix = p.str("REDIS_KEY_PREFIX", "rtgate:")
@@ -191,14 +193,6 @@ func Load(getenv func(string) string) (*Config, []string, error) {
 		return nil, p.warnings, errors.Join(p.errs...)
 	}
 	return c, p.warnings, nil
-}
-
-func validRedisScheme(s string) bool {
-	switch s {
-	case "redis", "rediss", "redis+sentinel", "rediss+sentinel", "redis+cluster", "rediss+cluster":
-		return true
-	}
-	return false
 }
 
 // Masked returns the effective configuration as name/value pairs, in a
