@@ -10,9 +10,9 @@ import (
 )
 
 // DefaultMaxKeys is the default hard bound on keys tracked by a Memory store.
-// One tracked key costs roughly 100 bytes (see BenchmarkMemoryPerKey), so the
-// default bounds the store at about 100 MB even under a flood of rotating
-// addresses, while 1,000,000 distinct clients active within one window is far
+// One tracked IPv4 key costs about 72 bytes of heap, key string included
+// (BenchmarkMemoryPerKey), so the default bounds the store at roughly 75 MB
+// even under a flood of rotating addresses, while 1,000,000 distinct clients active within one window is far
 // beyond what one gateway instance serves (at the guide's 10 requests per
 // minute that is over 160,000 admitted requests per second).
 const DefaultMaxKeys = 1_000_000
@@ -34,7 +34,8 @@ type MemoryOptions struct {
 	// MaxKeys is the hard bound on tracked keys (RATE_LIMIT_MAX_KEYS);
 	// DefaultMaxKeys when zero. The bound is enforced per shard as
 	// ceil(MaxKeys/Shards), so the total never exceeds MaxKeys rounded up
-	// to a multiple of Shards.
+	// to a multiple of Shards; with random hashing the first shard fills
+	// when the total is about 98% of MaxKeys (64 shards, 1M keys).
 	MaxKeys int
 	// Shards is the number of independently locked shards, rounded up to a
 	// power of two; DefaultShards when zero.
