@@ -124,8 +124,10 @@ func Load(getenv func(string) string) (*Config, []string, error) {
 
 	c.OpenAIAPIKey = strings.TrimSpace(getenv("OPENAI_API_KEY"))
 	if c.OpenAIAPIKey == "" {
-		if prod {
-			p.fail("OPENAI_API_KEY", "is required in production")
+		if strings.TrimSpace(getenv("OPENAI_API_KEY_FILE")) != "" {
+			// The key comes from a file; upstream.go checks it.
+		} else if prod {
+			p.fail("OPENAI_API_KEY", "is required in production (or OPENAI_API_KEY_FILE)")
 		} else {
 			c.Simulated = true
 		}

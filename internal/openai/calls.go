@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
@@ -22,8 +21,9 @@ type Call struct {
 var callIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
 
 // CreateCall forwards a browser's SDP offer to POST /realtime/calls as
-// multipart (sdp + session), with the standard key, and returns the SDP
-// answer and the call id.
+// multipart (sdp + session), with the active key, and returns the SDP
+// answer and the call id. It goes through the same queue, breaker, key
+// ring and retries as MintClientSecret.
 func (c *Client) CreateCall(ctx context.Context, offer string, p MintParams) (*Call, error) {
 	sess, err := SessionJSON(p)
 	if err != nil {
@@ -52,98 +52,41 @@ func (c *Client) CreateCall(ctx context.Context, offer string, p MintParams) (*C
 	if err := mw.Close(); err != nil {
 		return nil, err
 	}
-	if c.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.timeout)
-		defer cancel()
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/realtime/calls", &body)
+	var call *Call
+	err = c.call(ctx, request{
+		method: http.MethodPost, path: "/realtime/calls", body: body.Bytes(),
+		header: http.Header{"Content-Type": {mw.FormDataContentType()}},
+		safety: p.SafetyIdentifier, retryStatus: true,
+	}, func(resp *http.Response, raw []byte) (string, error) {
+		if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
+			return OutcomeBadResponse, fmt.Errorf("%w: status %d", ErrBadResponse, resp.StatusCode)
+		}
+		id := ""
+		if loc := resp.Header.Get("Location"); loc != "" {
+			if u, err := url.Parse(loc); err == nil {
+				id = path.Base(u.Path)
+			}
+		}
+		if !callIDPattern.MatchString(id) || len(raw) == 0 {
+			return OutcomeBadResponse, fmt.Errorf("%w: no call id or empty answer", ErrBadResponse)
+		}
+		call = &Call{ID: id, Answer: string(raw)}
+		return OutcomeOK, nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Authorization", "Bearer "+c.key)
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	if p.SafetyIdentifier != "" {
-		req.Header.Set("OpenAI-Safety-Identifier", p.SafetyIdentifier)
-	}
-	start := c.now()
-	call, outcome, err := c.doCall(req)
-	if c.obs != nil {
-		c.obs.ObserveUpstream(outcome, c.now().Sub(start))
-	}
-	return call, err
+	return call, nil
 }
 
-func (c *Client) doCall(req *http.Request) (*Call, string, error) {
-	resp, raw, outcome, err := c.roundTrip(req)
-	if err != nil {
-		return nil, outcome, err
-	}
-	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
-		return nil, outcome, fmt.Errorf("%w: status %d", ErrBadResponse, resp.StatusCode)
-	}
-	id := ""
-	if loc := resp.Header.Get("Location"); loc != "" {
-		if u, err := url.Parse(loc); err == nil {
-			id = path.Base(u.Path)
-		}
-	}
-	if !callIDPattern.MatchString(id) || len(raw) == 0 {
-		return nil, OutcomeBadResponse, fmt.Errorf("%w: no call id or empty answer", ErrBadResponse)
-	}
-	return &Call{ID: id, Answer: string(raw)}, OutcomeOK, nil
-}
-
-// Hangup ends a call: POST /realtime/calls/{id}/hangup.
+// Hangup ends a call: POST /realtime/calls/{id}/hangup. It goes through
+// the same queue, breaker, key ring and retries as the other calls.
 func (c *Client) Hangup(ctx context.Context, callID string) error {
 	if !callIDPattern.MatchString(callID) {
 		return fmt.Errorf("invalid call id")
 	}
-	if c.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.timeout)
-		defer cancel()
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/realtime/calls/"+callID+"/hangup", nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.key)
-	req.Header.Set("Accept", "*/*")
-	start := c.now()
-	_, _, outcome, err := c.roundTrip(req)
-	if c.obs != nil {
-		c.obs.ObserveUpstream(outcome, c.now().Sub(start))
-	}
-	return err
-}
-
-// roundTrip sends req and reads a bounded body. A non-2xx answer becomes a
-// *StatusError.
-func (c *Client) roundTrip(req *http.Request) (*http.Response, []byte, string, error) {
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		outcome, err := classify(req.Context(), err)
-		return nil, nil, outcome, err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
-	if err != nil {
-		outcome, err := classify(req.Context(), err)
-		return nil, nil, outcome, err
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return resp, raw, statusOutcome(resp.StatusCode), statusError(resp, raw)
-	}
-	if len(raw) > maxResponseBytes {
-		return resp, nil, OutcomeBadResponse, fmt.Errorf("%w: body over %d bytes", ErrBadResponse, maxResponseBytes)
-	}
-	return resp, raw, OutcomeOK, nil
-}
-
-func statusOutcome(status int) string {
-	if status >= 500 {
-		return OutcomeServerError
-	}
-	return OutcomeClientError
+	return c.call(ctx, request{
+		method: http.MethodPost, path: "/realtime/calls/" + callID + "/hangup",
+		header: http.Header{"Accept": {"*/*"}}, retryStatus: true,
+	}, func(*http.Response, []byte) (string, error) { return OutcomeOK, nil })
 }

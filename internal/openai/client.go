@@ -1,5 +1,6 @@
 // Package openai is rtgate's client for the OpenAI Realtime REST endpoints it
-// calls with the real API key: minting ephemeral client secrets.
+// calls with the real API key: minting ephemeral client secrets, and creating
+// and hanging up WebRTC calls.
 //
 // The call is hand-written rather than made through the official SDK: rtgate
 // returns the upstream JSON to the browser byte for byte (the SDK would
@@ -7,6 +8,11 @@
 // control of retries, timeouts and key selection, and must map every
 // failure to a small set of generic errors. The SDK is used in the
 // simulator's tests to prove that both speak the same wire format.
+//
+// Every call passes the same stages: token reuse (mint only), the circuit
+// breaker's fast check, the bounded queue, the breaker's admission, then
+// attempts with the key ring's active key and bounded, jittered retries,
+// all within one deadline.
 package openai
 
 import (
@@ -15,6 +21,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -43,6 +51,24 @@ func (e *StatusError) Error() string {
 	return fmt.Sprintf("upstream status %d (type=%q code=%q)", e.Status, e.Type, e.Code)
 }
 
+// UnavailableError is rtgate refusing to call the upstream now: the queue is
+// full, the wait in it ran out, or the circuit breaker is open. It wraps
+// ErrUnavailable and tells the gateway how long the client should wait.
+type UnavailableError struct {
+	Reason     string // one of the Outcome* values: queue_full, queue_timeout, breaker_open
+	RetryAfter time.Duration
+}
+
+func (e *UnavailableError) Error() string {
+	return fmt.Sprintf("upstream unavailable: %s (retry after %s)", e.Reason, e.RetryAfter)
+}
+
+// Unwrap makes errors.Is(err, ErrUnavailable) true.
+func (e *UnavailableError) Unwrap() error { return ErrUnavailable }
+
+// RetryAfterHint is the wait the gateway puts in Retry-After.
+func (e *UnavailableError) RetryAfterHint() time.Duration { return e.RetryAfter }
+
 // MintParams is the server-built session configuration for one client secret.
 type MintParams struct {
 	Model        string
@@ -64,11 +90,21 @@ type Minted struct {
 	ExpiresAt time.Time
 	SessionID string
 	Model     string
+	// Reused is true when the secret came from the token-reuse cache
+	// rather than a fresh upstream call.
+	Reused bool
 }
 
-// Observer receives one call per upstream attempt, for metrics.
+// Observer receives one call per upstream attempt (and per refusal to make
+// one), for metrics.
 type Observer interface {
 	ObserveUpstream(outcome string, d time.Duration)
+}
+
+// KeyReloadObserver, when the Observer also implements it, is told the
+// result of every key-file reload: "changed", "unchanged" or "error".
+type KeyReloadObserver interface {
+	ObserveKeyReload(result string)
 }
 
 // Upstream outcomes, the label values of rtgate_upstream_requests_total.
@@ -80,40 +116,115 @@ const (
 	OutcomeNetwork     = "network"
 	OutcomeBadResponse = "bad_response"
 	OutcomeCanceled    = "canceled"
+	// OutcomeKeyFailover is an attempt the upstream refused with 401/403
+	// that made rtgate switch to the other key.
+	OutcomeKeyFailover = "key_failover"
+	// OutcomeBreakerOpen is a call refused because the circuit breaker is open.
+	OutcomeBreakerOpen = "breaker_open"
+	// OutcomeQueueFull is a call refused because the queue was full.
+	OutcomeQueueFull = "queue_full"
+	// OutcomeQueueTimeout is a call that waited UPSTREAM_QUEUE_TIMEOUT_MS in the queue.
+	OutcomeQueueTimeout = "queue_timeout"
+	// OutcomeReused is a mint answered from the token-reuse cache.
+	OutcomeReused = "reused"
 )
 
-// Options configures a Client.
+// Options configures a Client. Zero values pick the documented defaults.
 type Options struct {
-	BaseURL  string // e.g. https://api.openai.com/v1
-	APIKey   string
-	Timeout  time.Duration // whole deadline per call
-	HTTP     *http.Client  // nil: a pooled client made by NewTransport
-	Observer Observer
-	Now      func() time.Time
+	BaseURL string // e.g. https://api.openai.com/v1
+	// APIKey is used when Keys is nil: a ring of this one key.
+	APIKey string
+	// Keys is the key ring (primary and backup, literal or from files).
+	Keys *KeyRing
+	// Timeout is the whole deadline of one call, retries included.
+	Timeout time.Duration
+	// HTTP is the client for upstream calls; nil means a pooled client
+	// from NewTransport sized to MaxConcurrency.
+	HTTP *http.Client
+	// MaxConcurrency bounds calls in flight (default 64).
+	MaxConcurrency int
+	// QueueSize bounds calls waiting for a slot (0: none wait).
+	QueueSize int
+	// QueueTimeout bounds the wait for a slot (default 2s).
+	QueueTimeout time.Duration
+	// Retries is the most extra attempts per call (0: none).
+	Retries int
+	// Breaker configures the circuit breaker.
+	Breaker BreakerOptions
+	// TokenReuse, when positive, lets an authenticated user get their
+	// still-valid secret back if it has more than this left.
+	TokenReuse time.Duration
+	// TokenReuseMaxEntries bounds the reuse cache (default 10000).
+	TokenReuseMaxEntries int
+	Observer             Observer
+	Logger               *slog.Logger
+	Now                  func() time.Time
+	// Sleep waits d or until ctx ends (tests inject it); nil means a timer.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Jitter returns a value in [0, n); nil means math/rand/v2.
+	Jitter func(n int64) int64
 }
 
-// Client mints client secrets. It is safe for concurrent use.
+// Client calls the upstream. It is safe for concurrent use.
 type Client struct {
 	base    string
-	key     string
+	keys    *KeyRing
 	timeout time.Duration
 	hc      *http.Client
 	obs     Observer
+	log     *slog.Logger
 	now     func() time.Time
+	sleep   func(ctx context.Context, d time.Duration) error
+	jitter  func(n int64) int64
+	retries int
+	queue   *queue
+	breaker *Breaker
+	reuse   *reuseCache
 }
 
 // maxResponseBytes bounds what rtgate reads from the upstream.
 const maxResponseBytes = 1 << 20
 
+// DefaultMaxConcurrency is the in-flight bound when Options.MaxConcurrency is zero.
+const DefaultMaxConcurrency = 64
+
 // New returns a Client.
 func New(o Options) *Client {
+	if o.MaxConcurrency <= 0 {
+		o.MaxConcurrency = DefaultMaxConcurrency
+	}
+	if o.QueueTimeout <= 0 {
+		o.QueueTimeout = 2 * time.Second
+	}
 	if o.HTTP == nil {
-		o.HTTP = &http.Client{Transport: NewTransport(64)}
+		o.HTTP = &http.Client{Transport: NewTransport(o.MaxConcurrency)}
 	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Client{base: strings.TrimRight(o.BaseURL, "/"), key: o.APIKey, timeout: o.Timeout, hc: o.HTTP, obs: o.Observer, now: o.Now}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Sleep == nil {
+		o.Sleep = sleepCtx
+	}
+	if o.Jitter == nil {
+		o.Jitter = randInt64N
+	}
+	if o.Keys == nil {
+		o.Keys = StaticKeyRing(o.APIKey)
+	}
+	c := &Client{
+		base: strings.TrimRight(o.BaseURL, "/"), keys: o.Keys, timeout: o.Timeout, hc: o.HTTP,
+		obs: o.Observer, log: o.Logger, now: o.Now, sleep: o.Sleep, jitter: o.Jitter,
+		retries: max(o.Retries, 0),
+		queue:   newQueue(o.MaxConcurrency, o.QueueSize, o.QueueTimeout),
+		breaker: NewBreaker(o.Breaker, o.Now),
+	}
+	if o.TokenReuse > 0 {
+		c.reuse = newReuseCache(o.TokenReuse, o.TokenReuseMaxEntries, o.Now)
+	}
+	return c
 }
 
 // NewTransport returns a tuned, pooled transport: keep-alive, HTTP/2, an
@@ -125,12 +236,33 @@ func NewTransport(maxConns int) *http.Transport {
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          maxConns,
 		MaxIdleConnsPerHost:   maxConns,
+		MaxConnsPerHost:       maxConns,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   5 * time.Second,
 		ResponseHeaderTimeout: 30 * time.Second,
 		ExpectContinueTimeout: time.Second,
 	}
 }
+
+// Keys is the client's key ring.
+func (c *Client) Keys() *KeyRing { return c.keys }
+
+// Breaker is the client's circuit breaker.
+func (c *Client) Breaker() *Breaker { return c.breaker }
+
+// QueueState is the queue's instantaneous load.
+type QueueState struct {
+	Waiting  int // calls waiting for a slot
+	InFlight int // calls holding a slot
+}
+
+// Queue reports the queue's load, for gauges.
+func (c *Client) Queue() QueueState {
+	return QueueState{Waiting: c.queue.waitingNow(), InFlight: c.queue.inFlight()}
+}
+
+// CloseIdleConnections closes the pooled connections not in use.
+func (c *Client) CloseIdleConnections() { c.hc.CloseIdleConnections() }
 
 type expiresAfter struct {
 	Anchor  string `json:"anchor"`
@@ -184,8 +316,16 @@ type errorResponse struct {
 	} `json:"error"`
 }
 
-// MintClientSecret asks the upstream for an ephemeral client secret.
+// MintClientSecret asks the upstream for an ephemeral client secret. With
+// token reuse on, an authenticated user's still-valid secret for the same
+// session configuration is returned instead (Minted.Reused).
 func (c *Client) MintClientSecret(ctx context.Context, p MintParams) (*Minted, error) {
+	if c.reuse != nil {
+		if m, ok := c.reuse.get(p); ok {
+			c.observe(OutcomeReused, 0)
+			return m, nil
+		}
+	}
 	body, err := json.Marshal(mintRequest{
 		ExpiresAfter: expiresAfter{Anchor: "created_at", Seconds: int(p.TTL / time.Second)},
 		Session:      session(p),
@@ -193,42 +333,176 @@ func (c *Client) MintClientSecret(ctx context.Context, p MintParams) (*Minted, e
 	if err != nil {
 		return nil, err
 	}
+	var m *Minted
+	err = c.call(ctx, request{
+		method: http.MethodPost, path: "/realtime/client_secrets", body: body,
+		header: http.Header{"Content-Type": {"application/json"}, "Accept": {"application/json"}},
+		safety: p.SafetyIdentifier, retryStatus: true,
+	}, func(_ *http.Response, raw []byte) (string, error) {
+		var mr mintResponse
+		if err := json.Unmarshal(raw, &mr); err != nil {
+			return OutcomeBadResponse, fmt.Errorf("%w: %v", ErrBadResponse, err)
+		}
+		if mr.Value == "" || mr.ExpiresAt <= 0 {
+			return OutcomeBadResponse, fmt.Errorf("%w: missing value or expires_at", ErrBadResponse)
+		}
+		m = &Minted{Body: raw, Value: mr.Value, ExpiresAt: time.Unix(mr.ExpiresAt, 0), SessionID: mr.Session.ID, Model: mr.Session.Model}
+		return OutcomeOK, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if c.reuse != nil {
+		c.reuse.put(p, m)
+	}
+	return m, nil
+}
+
+// request is one upstream call before the key and the deadline are set.
+type request struct {
+	method, path string
+	body         []byte
+	header       http.Header
+	safety       string
+	// retryStatus allows retrying 429 and 5xx answers.
+	retryStatus bool
+}
+
+// call runs r through the breaker, the queue, the key ring and the retry
+// loop; handle turns a 2xx answer into the result or an error.
+func (c *Client) call(ctx context.Context, r request, handle func(*http.Response, []byte) (string, error)) error {
+	if wait, open := c.breaker.openFor(); open {
+		c.observe(OutcomeBreakerOpen, 0)
+		return &UnavailableError{Reason: OutcomeBreakerOpen, RetryAfter: retryAfterSeconds(wait)}
+	}
+	release, err := c.queue.acquire(ctx)
+	if err != nil {
+		var ue *UnavailableError
+		if errors.As(err, &ue) {
+			c.observe(ue.Reason, 0)
+		} else {
+			outcome, cerr := classify(ctx, err)
+			c.observe(outcome, 0)
+			return cerr
+		}
+		return err
+	}
+	defer release()
+	done, wait, ok := c.breaker.admit()
+	if !ok {
+		c.observe(OutcomeBreakerOpen, 0)
+		return &UnavailableError{Reason: OutcomeBreakerOpen, RetryAfter: retryAfterSeconds(wait)}
+	}
 	if c.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
 		defer cancel()
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/realtime/client_secrets", bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.key)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	if p.SafetyIdentifier != "" {
-		req.Header.Set("OpenAI-Safety-Identifier", p.SafetyIdentifier)
-	}
-	start := c.now()
-	m, outcome, err := c.do(req)
-	if c.obs != nil {
-		c.obs.ObserveUpstream(outcome, c.now().Sub(start))
-	}
-	return m, err
+	err = c.attempts(ctx, r, handle)
+	done(breakerVerdict(ctx, err))
+	return err
 }
 
-func (c *Client) do(req *http.Request) (*Minted, string, error) {
-	_, raw, outcome, err := c.roundTrip(req)
+// attempts sends r with the active key until it succeeds, a key failover
+// or a safe retry is no longer possible, or the deadline passes.
+func (c *Client) attempts(ctx context.Context, r request, handle func(*http.Response, []byte) (string, error)) error {
+	tried := map[string]bool{}
+	k := c.keys.pick()
+	for retry := 0; ; {
+		tried[k.value] = true
+		start := c.now()
+		resp, raw, outcome, err := c.attempt(ctx, r, k.value)
+		if err == nil {
+			outcome, err = handle(resp, raw)
+		}
+		elapsed := c.now().Sub(start)
+		var se *StatusError
+		if errors.As(err, &se) && (se.Status == http.StatusUnauthorized || se.Status == http.StatusForbidden) {
+			next, switched := c.keys.reject(k, func(key string) bool { return tried[key] })
+			if switched {
+				outcome = OutcomeKeyFailover
+			}
+			c.observe(outcome, elapsed)
+			if next.value == "" {
+				return err
+			}
+			k = next
+			continue
+		}
+		c.observe(outcome, elapsed)
+		if err == nil {
+			c.keys.accept(k)
+			return nil
+		}
+		if retry >= c.retries {
+			return err
+		}
+		wait, ok := c.retryable(ctx, r, err, retry)
+		if !ok {
+			return err
+		}
+		retry++
+		c.log.Debug("retrying upstream call", "path", r.path, "attempt", retry+1, "wait_ms", wait.Milliseconds(), "error", err.Error())
+		if c.sleep(ctx, wait) != nil {
+			return err
+		}
+	}
+}
+
+// attempt is one round trip with key.
+func (c *Client) attempt(ctx context.Context, r request, key string) (*http.Response, []byte, string, error) {
+	var body io.Reader
+	if r.body != nil {
+		body = bytes.NewReader(r.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, r.method, c.base+r.path, body)
 	if err != nil {
-		return nil, outcome, err
+		return nil, nil, OutcomeNetwork, err
 	}
-	var mr mintResponse
-	if err := json.Unmarshal(raw, &mr); err != nil {
-		return nil, OutcomeBadResponse, fmt.Errorf("%w: %v", ErrBadResponse, err)
+	for k, v := range r.header {
+		req.Header[k] = v
 	}
-	if mr.Value == "" || mr.ExpiresAt <= 0 {
-		return nil, OutcomeBadResponse, fmt.Errorf("%w: missing value or expires_at", ErrBadResponse)
+	req.Header.Set("Authorization", "Bearer "+key)
+	if r.safety != "" {
+		req.Header.Set("OpenAI-Safety-Identifier", r.safety)
 	}
-	return &Minted{Body: raw, Value: mr.Value, ExpiresAt: time.Unix(mr.ExpiresAt, 0), SessionID: mr.Session.ID, Model: mr.Session.Model}, OutcomeOK, nil
+	return c.roundTrip(req)
+}
+
+func (c *Client) observe(outcome string, d time.Duration) {
+	if c.obs != nil {
+		c.obs.ObserveUpstream(outcome, d)
+	}
+}
+
+// roundTrip sends req and reads a bounded body. A non-2xx answer becomes a
+// *StatusError.
+func (c *Client) roundTrip(req *http.Request) (*http.Response, []byte, string, error) {
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		outcome, err := classify(req.Context(), err)
+		return nil, nil, outcome, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
+	if err != nil {
+		outcome, err := classify(req.Context(), err)
+		return nil, nil, outcome, err
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return resp, raw, statusOutcome(resp.StatusCode), statusError(resp, raw)
+	}
+	if len(raw) > maxResponseBytes {
+		return resp, nil, OutcomeBadResponse, fmt.Errorf("%w: body over %d bytes", ErrBadResponse, maxResponseBytes)
+	}
+	return resp, raw, OutcomeOK, nil
+}
+
+func statusOutcome(status int) string {
+	if status >= 500 {
+		return OutcomeServerError
+	}
+	return OutcomeClientError
 }
 
 func statusError(resp *http.Response, raw []byte) *StatusError {
@@ -267,4 +541,13 @@ func parseRetryAfter(s string) time.Duration {
 		return time.Duration(n) * time.Second
 	}
 	return 0
+}
+
+// retryAfterSeconds rounds d up to whole seconds, at least one, as
+// Retry-After carries.
+func retryAfterSeconds(d time.Duration) time.Duration {
+	if d <= time.Second {
+		return time.Second
+	}
+	return ((d + time.Second - 1) / time.Second) * time.Second
 }
