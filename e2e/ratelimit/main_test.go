@@ -1,0 +1,236 @@
+// Package ratelimite2e runs real rtgate processes against a real
+// redis-server and behind a real nginx, and checks that rate limits hold
+// across instances and follow the real client.
+package ratelimite2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// rtgateBin is the binary built by TestMain.
+var rtgateBin string
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "rtgate-e2e-ratelimit-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	root, err := moduleRoot()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	rtgateBin = filepath.Join(dir, "rtgate")
+	build := exec.Command("go", "build", "-o", rtgateBin, "./cmd/rtgate")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building rtgate: %v\n%s", err, out)
+		return 1
+	}
+	return m.Run()
+}
+
+func moduleRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	mod := strings.TrimSpace(string(out))
+	if mod == "" || mod == os.DevNull {
+		return "", fmt.Errorf("not inside the rtgate module")
+	}
+	return filepath.Dir(mod), nil
+}
+
+// instance is one running rtgate process.
+type instance struct {
+	URL    string // http://127.0.0.1:port
+	Admin  string
+	logs   *syncBuffer
+	cmd    *exec.Cmd
+	exited chan struct{}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startRtgate runs `rtgate serve` in development mode with the built-in
+// simulator (no OpenAI key), on loopback ports chosen by the kernel, with
+// env added to a minimal base environment. It returns when the process has
+// logged its listening address and answers /healthz.
+func startRtgate(t *testing.T, env map[string]string) *instance {
+	t.Helper()
+	base := map[string]string{
+		"PATH":       os.Getenv("PATH"),
+		"HOME":       t.TempDir(),
+		"APP_ENV":    "development",
+		"HOST":       "127.0.0.1",
+		"PORT":       "0",
+		"ADMIN_ADDR": "127.0.0.1:0",
+		"LOG_LEVEL":  "info",
+	}
+	for k, v := range env {
+		base[k] = v
+	}
+	var kv []string
+	for k, v := range base {
+		kv = append(kv, k+"="+v)
+	}
+	cmd := exec.Command(rtgateBin, "serve")
+	cmd.Env = kv
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	cmd.Stdout = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	in := &instance{logs: logs, cmd: cmd, exited: make(chan struct{})}
+	addrs := make(chan [2]string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		sent := false
+		for sc.Scan() {
+			line := sc.Text()
+			logs.Write([]byte(line + "\n"))
+			if sent {
+				continue
+			}
+			var rec struct {
+				Msg, Addr string
+				AdminAddr string `json:"admin_addr"`
+			}
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "rtgate listening" {
+				addrs <- [2]string{rec.Addr, rec.AdminAddr}
+				sent = true
+			}
+		}
+		_, _ = io.Copy(io.Discard, stderr)
+	}()
+	go func() { _ = cmd.Wait(); close(in.exited) }()
+	t.Cleanup(func() { in.stop(t) })
+	select {
+	case a := <-addrs:
+		in.URL, in.Admin = "http://"+a[0], "http://"+a[1]
+	case <-in.exited:
+		t.Fatalf("rtgate exited during start-up:\n%s", logs.String())
+	case <-time.After(30 * time.Second):
+		t.Fatalf("rtgate did not report its address:\n%s", logs.String())
+	}
+	waitHTTP(t, in.URL+"/healthz")
+	return in
+}
+
+func (in *instance) stop(t *testing.T) {
+	_ = in.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-in.exited:
+	case <-time.After(10 * time.Second):
+		_ = in.cmd.Process.Kill()
+		<-in.exited
+	}
+	if t.Failed() {
+		t.Logf("rtgate %s logs:\n%s", in.URL, in.logs.String())
+	}
+}
+
+func waitHTTP(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not ready: %v", url, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// clientFrom returns an HTTP client whose connections come from the given
+// loopback source address (127.0.0.2, 127.0.0.3, ...), so one machine can
+// play several clients.
+func clientFrom(t *testing.T, src string) *http.Client {
+	t.Helper()
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 5 * time.Second}
+	tr := &http.Transport{DialContext: d.DialContext, MaxIdleConnsPerHost: 8}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
+}
+
+// mint makes one POST /api/realtime-session and returns the status and
+// headers; any status other than 200 and 429 fails the test.
+func mint(t *testing.T, c *http.Client, base string, hdr http.Header) (int, http.Header) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, base+"/api/realtime-session", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, vs := range hdr {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("POST %s: %d %s", base, resp.StatusCode, body)
+	}
+	return resp.StatusCode, resp.Header
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}

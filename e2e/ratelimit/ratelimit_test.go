@@ -1,0 +1,248 @@
+package ratelimite2e
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rtgate/rtgate/internal/ratelimit/redistest"
+)
+
+// An hour-long window makes refill negligible during a test: with limit N
+// the next request is admitted only after 3600/N seconds.
+const hourMS = "3600000"
+
+// TestInstancesShareOneLimit: three rtgate processes on one Redis admit
+// exactly the limit in total for one client, whichever instance it hits.
+func TestInstancesShareOneLimit(t *testing.T) {
+	srv := redistest.Start(t)
+	env := map[string]string{
+		"REDIS_URL":               srv.URL(),
+		"REDIS_KEY_PREFIX":        fmt.Sprintf("e2e%d:", time.Now().UnixNano()),
+		"RATE_LIMIT_MAX_REQUESTS": "10",
+		"RATE_LIMIT_WINDOW_MS":    hourMS,
+	}
+	var insts []*instance
+	for range 3 {
+		insts = append(insts, startRtgate(t, env))
+	}
+	c := clientFrom(t, "127.0.0.2")
+
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		admitted int
+		denied   []http.Header
+	)
+	for _, in := range insts {
+		wg.Go(func() {
+			for range 10 {
+				code, h := mint(t, c, in.URL, nil)
+				mu.Lock()
+				if code == http.StatusOK {
+					admitted++
+				} else {
+					denied = append(denied, h)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if admitted != 10 || len(denied) != 20 {
+		t.Fatalf("admitted %d, denied %d across 3 instances; want 10 and 20", admitted, len(denied))
+	}
+	for _, h := range denied {
+		ra, err := strconv.Atoi(h.Get("Retry-After"))
+		if err != nil || ra < 360 || ra > 360+36 { // 3600s/10, plus at most 10% jitter
+			t.Fatalf("Retry-After %q; want 360..396", h.Get("Retry-After"))
+		}
+		if h.Get("RateLimit-Remaining") != "0" || h.Get("RateLimit-Limit") != "10" || h.Get("RateLimit") == "" {
+			t.Fatalf("rate-limit headers on a 429: %v", h)
+		}
+	}
+
+	// Another client has its own full quota on every instance.
+	other := clientFrom(t, "127.0.0.3")
+	for i := range 10 {
+		if code, _ := mint(t, other, insts[i%3].URL, nil); code != http.StatusOK {
+			t.Fatalf("second client request %d: %d", i+1, code)
+		}
+	}
+	if code, _ := mint(t, other, insts[0].URL, nil); code != http.StatusTooManyRequests {
+		t.Fatalf("second client 11th request: %d", code)
+	}
+}
+
+// startNginx runs nginx in the foreground on a free loopback port, proxying
+// /api/ to the given rtgate instances with the shipped
+// deploy/nginx/rtgate-proxy.conf. It returns the base URL.
+func startNginx(t *testing.T, upstreams []*instance) string {
+	t.Helper()
+	bin, err := exec.LookPath("nginx")
+	if err != nil {
+		t.Fatalf("nginx is not on PATH (%v): run .ci/setup to install it", err)
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	snippet := filepath.Join(root, "deploy", "nginx", "rtgate-proxy.conf")
+	if _, err := os.Stat(snippet); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	port := freePort(t)
+	var servers strings.Builder
+	for _, in := range upstreams {
+		fmt.Fprintf(&servers, "    server %s;\n", strings.TrimPrefix(in.URL, "http://"))
+	}
+	user := ""
+	if os.Geteuid() == 0 {
+		user = "user root root;" // workers must reach the 0700 temp dir
+	}
+	conf := fmt.Sprintf(`%s
+worker_processes 1;
+events { worker_connections 128; }
+http {
+  access_log off;
+  client_body_temp_path %[2]s/body;
+  proxy_temp_path %[2]s/proxy;
+  fastcgi_temp_path %[2]s/fastcgi;
+  uwsgi_temp_path %[2]s/uwsgi;
+  scgi_temp_path %[2]s/scgi;
+  upstream rtgate {
+%[3]s    keepalive 4;
+  }
+  server {
+    listen 127.0.0.1:%[4]d;
+    location /api/ {
+      include %[5]s;
+      proxy_pass http://rtgate;
+    }
+  }
+}
+`, user, dir, servers.String(), port, snippet)
+	confPath := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	errLog := filepath.Join(dir, "error.log")
+	cmd := exec.Command(bin, "-p", dir, "-c", confPath,
+		"-g", fmt.Sprintf("daemon off; pid %s; error_log %s warn;", filepath.Join(dir, "nginx.pid"), errLog))
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			b, _ := os.ReadFile(errLog)
+			t.Logf("nginx output:\n%s\nerror.log:\n%s", out.String(), b)
+		}
+	})
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		select {
+		case <-exited:
+			b, _ := os.ReadFile(errLog)
+			t.Fatalf("nginx exited: %s\n%s", out.String(), b)
+		default:
+		}
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			return "http://" + addr
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nginx did not listen on %s: %s", addr, out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestNginxInFront: behind the shipped nginx config, the limit follows the
+// real client (its socket address as nginx saw it), and forging
+// X-Forwarded-For or X-Real-IP gains nothing, in either CLIENT_IP_HEADER
+// mode. A client that bypasses nginx cannot forge either.
+func TestNginxInFront(t *testing.T) {
+	for _, header := range []string{"X-Forwarded-For", "X-Real-IP"} {
+		t.Run(header, func(t *testing.T) {
+			srv := redistest.Start(t)
+			env := map[string]string{
+				"REDIS_URL":               srv.URL(),
+				"RATE_LIMIT_MAX_REQUESTS": "5",
+				"RATE_LIMIT_WINDOW_MS":    hourMS,
+				"TRUSTED_PROXIES":         "127.0.0.1",
+				"CLIENT_IP_HEADER":        header,
+			}
+			insts := []*instance{startRtgate(t, env), startRtgate(t, env)}
+			front := startNginx(t, insts)
+
+			// The attacker (127.0.0.2) forges a different client on every
+			// request, including the victim's address and spoofed chains.
+			attacker := clientFrom(t, "127.0.0.2")
+			admitted := 0
+			for i := range 15 {
+				forged := http.Header{}
+				forged.Add("X-Forwarded-For", fmt.Sprintf("203.0.113.%d", i))
+				forged.Add("X-Forwarded-For", "127.0.0.3, 198.51.100."+strconv.Itoa(i))
+				forged.Set("X-Real-IP", "127.0.0.3")
+				if i%2 == 0 {
+					forged.Set("X-Real-IP", fmt.Sprintf("192.0.2.%d", i))
+				}
+				if code, _ := mint(t, attacker, front, forged); code == http.StatusOK {
+					admitted++
+				}
+			}
+			if admitted != 5 {
+				t.Fatalf("forging client admitted %d times; want exactly the limit 5", admitted)
+			}
+
+			// The victim, whose address the attacker forged, still has its
+			// whole quota: nothing was charged to it.
+			victim := clientFrom(t, "127.0.0.3")
+			for i := range 5 {
+				if code, _ := mint(t, victim, front, nil); code != http.StatusOK {
+					t.Fatalf("victim request %d: %d", i+1, code)
+				}
+			}
+			if code, h := mint(t, victim, front, nil); code != http.StatusTooManyRequests || h.Get("Retry-After") == "" {
+				t.Fatalf("victim 6th request: %d %v", code, h)
+			}
+
+			// Straight to rtgate, bypassing nginx: the peer is not a trusted
+			// proxy, so forged headers are ignored and the peer is limited.
+			direct := clientFrom(t, "127.0.0.4")
+			admitted = 0
+			for i := range 10 {
+				forged := http.Header{}
+				forged.Set("X-Forwarded-For", fmt.Sprintf("203.0.113.%d, 127.0.0.1", i))
+				forged.Set("X-Real-IP", fmt.Sprintf("203.0.113.%d", i))
+				if code, _ := mint(t, direct, insts[i%2].URL, forged); code == http.StatusOK {
+					admitted++
+				}
+			}
+			if admitted != 5 {
+				t.Fatalf("direct forging client admitted %d times; want 5", admitted)
+			}
+		})
+	}
+}
