@@ -175,6 +175,44 @@ func (f *Fallback) transition(ctx context.Context, failed bool, err error) {
 	}
 }
 
+// Pinger is implemented by primaries that can be checked without a
+// decision (Redis).
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Probe returns Healthy after, when degraded and a probe is due (at most one
+// per ProbeInterval), pinging a primary that implements Pinger and
+// recovering on success. Readiness checks call it so that an instance that
+// receives no traffic (for example, taken out of rotation because it is
+// unready under FailClosed) still notices that Redis is back.
+func (f *Fallback) Probe(ctx context.Context) bool {
+	pinger, ok := f.primary.(Pinger)
+	f.mu.Lock()
+	if !f.degraded {
+		f.mu.Unlock()
+		return true
+	}
+	if !ok || f.probing || f.now().Before(f.nextProbe) {
+		f.mu.Unlock()
+		return false
+	}
+	f.probing = true
+	f.mu.Unlock()
+	err := pinger.Ping(ctx)
+	if err != nil && ctx.Err() == nil {
+		f.metrics.redisError()
+	}
+	if err != nil && ctx.Err() != nil {
+		f.mu.Lock()
+		f.probing = false
+		f.mu.Unlock()
+		return false
+	}
+	f.transition(ctx, err != nil, err)
+	return err == nil
+}
+
 // Healthy reports whether the primary store answered the last call.
 func (f *Fallback) Healthy() bool {
 	f.mu.Lock()

@@ -170,3 +170,48 @@ func TestNewFallbackValidates(t *testing.T) {
 		}
 	}
 }
+
+// TestFallbackProbeRecoversWithoutTraffic: readiness probes alone bring a
+// degraded store back once Redis returns, paced by the probe interval.
+func TestFallbackProbeRecoversWithoutTraffic(t *testing.T) {
+	srv := redistest.Start(t)
+	clock := storetest.NewClock()
+	reg := prometheus.NewRegistry()
+	m, err := ratelimit.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := ratelimit.NewFallback(ratelimit.NewRedis(newClient(t, srv.URL()), freshPrefix(t)), nil,
+		ratelimit.FallbackOptions{Policy: ratelimit.FailClosed, Metrics: m, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	redisErrors, _, recoveries := m.Counters()
+	if !f.Probe(ctx) {
+		t.Fatal("healthy store probed unhealthy")
+	}
+	srv.Kill()
+	if _, err := f.Allow(ctx, "k", ratelimit.Policy{Limit: 1, Window: time.Minute}); !errors.Is(err, ratelimit.ErrStoreUnavailable) {
+		t.Fatalf("closed while down: %v", err)
+	}
+	if f.Probe(ctx) || testutil.ToFloat64(redisErrors) != 1 {
+		t.Fatalf("probe before the interval reached Redis (errors %v)", testutil.ToFloat64(redisErrors))
+	}
+	clock.Advance(time.Second)
+	if f.Probe(ctx) || testutil.ToFloat64(redisErrors) != 2 {
+		t.Fatalf("probe while down: errors %v", testutil.ToFloat64(redisErrors))
+	}
+	srv.Restart()
+	recovered := false
+	for range 5 {
+		clock.Advance(time.Second)
+		if f.Probe(ctx) {
+			recovered = true
+			break
+		}
+	}
+	if !recovered || !f.Healthy() || testutil.ToFloat64(recoveries) != 1 {
+		t.Fatalf("not recovered by probes: %s", f.Status())
+	}
+}
