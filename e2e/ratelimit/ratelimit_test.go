@@ -246,3 +246,37 @@ func TestNginxInFront(t *testing.T) {
 		})
 	}
 }
+
+// TestPreflightsDoNotConsumeQuota: CORS preflights never count against the
+// client's limit.
+func TestPreflightsDoNotConsumeQuota(t *testing.T) {
+	const origin = "https://app.example.com"
+	in := startRtgate(t, map[string]string{
+		"ALLOWED_ORIGINS":         origin,
+		"RATE_LIMIT_MAX_REQUESTS": "3",
+		"RATE_LIMIT_WINDOW_MS":    hourMS,
+	})
+	c := clientFrom(t, "127.0.0.2")
+	for i := range 10 {
+		req, _ := http.NewRequest(http.MethodOptions, in.URL+"/api/realtime-session", nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode >= 300 {
+			t.Fatalf("preflight %d: %d", i+1, resp.StatusCode)
+		}
+	}
+	h := http.Header{"Origin": {origin}}
+	for i := range 3 {
+		if code, _ := mint(t, c, in.URL, h); code != http.StatusOK {
+			t.Fatalf("request %d after 10 preflights: %d", i+1, code)
+		}
+	}
+	if code, _ := mint(t, c, in.URL, h); code != http.StatusTooManyRequests {
+		t.Fatalf("4th request: %d", code)
+	}
+}
