@@ -5,6 +5,7 @@ package tlsx
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -44,22 +45,10 @@ func ServerConfig(getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)) 
 	}
 }
 
-// stamp identifies one version of a file cheaply.
-type stamp struct {
-	mod  time.Time
-	size int64
-}
-
-func statStamp(path string) (stamp, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return stamp{}, err
-	}
-	return stamp{mod: st.ModTime(), size: st.Size()}, nil
-}
-
 // Reloader serves a certificate and key pair read from files and re-reads
-// them when either file's modification time or size changes. A pair that
+// them when their content changes (it compares the bytes, not modification
+// times, so coarse clocks, copies that keep mtimes and symlink swaps as done
+// by Kubernetes secrets are all seen). A pair that
 // fails to load (say, the certificate was replaced but the key not yet) is
 // ignored and the previous certificate kept, so a renewal in progress never
 // breaks handshakes; the next check tries again. It is safe for concurrent
@@ -71,8 +60,7 @@ type Reloader struct {
 	cur atomic.Pointer[tls.Certificate]
 
 	mu         sync.Mutex // serialises Reload
-	certStamp  stamp
-	keyStamp   stamp
+	loaded     [sha256.Size]byte
 	lastFailed bool
 }
 
@@ -106,24 +94,28 @@ func (r *Reloader) Certificate() *tls.Certificate { return r.cur.Load() }
 func (r *Reloader) Reload() (bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	cs, err := statStamp(r.certFile)
+	certPEM, err := os.ReadFile(r.certFile)
 	if err != nil {
 		return false, r.failed(fmt.Errorf("tlsx: certificate file: %w", err))
 	}
-	ks, err := statStamp(r.keyFile)
+	keyPEM, err := os.ReadFile(r.keyFile)
 	if err != nil {
 		return false, r.failed(fmt.Errorf("tlsx: key file: %w", err))
 	}
-	if r.cur.Load() != nil && cs == r.certStamp && ks == r.keyStamp {
+	h := sha256.New()
+	h.Write(certPEM)
+	h.Write([]byte{0})
+	h.Write(keyPEM)
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	if r.cur.Load() != nil && sum == r.loaded {
 		return false, nil
 	}
-	pair, err := tls.LoadX509KeyPair(r.certFile, r.keyFile)
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
 		return false, r.failed(fmt.Errorf("tlsx: load certificate and key: %w", err))
 	}
-	// A file may have been replaced between stat and read; record the
-	// stamps seen before reading, so such a change is picked up next time.
-	r.certStamp, r.keyStamp, r.lastFailed = cs, ks, false
+	r.loaded, r.lastFailed = sum, false
 	old := r.cur.Swap(&pair)
 	if old != nil {
 		r.log.Info("TLS certificate reloaded", "subject", pair.Leaf.Subject.String(),
