@@ -92,9 +92,3 @@ func (c *reuseCache) put(p MintParams, m *Minted) {
 	}
 	c.entries[k] = &cp
 }
-
-func (c *reuseCache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.entries)
-}

@@ -1,0 +1,399 @@
+package openai_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rtgate/rtgate/internal/openai"
+	"github.com/rtgate/rtgate/internal/simulator"
+)
+
+const (
+	primaryKey = "sk-proj-primary-0000000000000000aaaa"
+	backupKey  = "sk-proj-backup-11111111111111111bbbb"
+)
+
+// recorder is an Observer that counts outcomes.
+type recorder struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (r *recorder) ObserveUpstream(outcome string, _ time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.n == nil {
+		r.n = map[string]int{}
+	}
+	r.n[outcome]++
+}
+
+func (r *recorder) count(outcome string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.n[outcome]
+}
+
+// clock is a settable clock shared by the simulator and the client.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+type rig struct {
+	sim    *simulator.Simulator
+	srv    *httptest.Server
+	client *openai.Client
+	obs    *recorder
+	clock  *clock
+	sleeps []time.Duration
+}
+
+// newRig runs a simulator accepting simKeys over real HTTP and a client
+// configured by o (BaseURL, Observer, Now and Sleep are filled in).
+func newRig(t *testing.T, simKeys []string, o openai.Options) *rig {
+	t.Helper()
+	clk := &clock{t: time.Now().Truncate(time.Second)}
+	r := &rig{obs: &recorder{}, clock: clk}
+	r.sim = simulator.New(simulator.Options{APIKeys: simKeys, Now: clk.Now})
+	r.srv = httptest.NewServer(r.sim)
+	t.Cleanup(r.srv.Close)
+	o.BaseURL = r.srv.URL + "/v1"
+	o.Observer = r.obs
+	o.Now = clk.Now
+	var mu sync.Mutex
+	o.Sleep = func(ctx context.Context, d time.Duration) error {
+		mu.Lock()
+		r.sleeps = append(r.sleeps, d)
+		mu.Unlock()
+		return ctx.Err()
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 5 * time.Second
+	}
+	r.client = openai.New(o)
+	t.Cleanup(r.client.CloseIdleConnections)
+	return r
+}
+
+func params() openai.MintParams {
+	return openai.MintParams{Model: "gpt-realtime", Voice: "marin", TTL: 600 * time.Second}
+}
+
+func keyRing(t *testing.T, primary, backup string) *openai.KeyRing {
+	t.Helper()
+	r, err := openai.NewKeyRing(openai.KeyRingOptions{Primary: openai.KeySource{Value: primary}, Backup: openai.KeySource{Value: backup}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestPrimaryRejectedBackupServesThisCallAndTheNext(t *testing.T) {
+	r := newRig(t, []string{backupKey}, openai.Options{Keys: keyRing(t, primaryKey, backupKey)})
+	m, err := r.client.MintClientSecret(context.Background(), params())
+	if err != nil || !strings.HasPrefix(m.Value, "ek_") {
+		t.Fatalf("mint with a refused primary: %v", err)
+	}
+	if r.sim.Requests() != 2 || r.obs.count(openai.OutcomeKeyFailover) != 1 || r.obs.count(openai.OutcomeOK) != 1 {
+		t.Fatalf("upstream requests %d, outcomes %v", r.sim.Requests(), r.obs.n)
+	}
+	if _, err := r.client.MintClientSecret(context.Background(), params()); err != nil {
+		t.Fatal(err)
+	}
+	if r.sim.Requests() != 3 || r.sim.LastRequest().Header.Get("Authorization") != "Bearer "+backupKey {
+		t.Fatalf("the next call did not go straight to the backup (%d requests)", r.sim.Requests())
+	}
+	if st := r.client.Keys().Status(); st.Active != openai.SlotBackup || !st.Slots[0].Rejected {
+		t.Fatalf("status %v", st)
+	}
+}
+
+func TestBothKeysRejectedFailsAndRecovers(t *testing.T) {
+	r := newRig(t, []string{"sk-proj-someone-elses-key-000000000"}, openai.Options{Keys: keyRing(t, primaryKey, backupKey)})
+	var se *openai.StatusError
+	if _, err := r.client.MintClientSecret(context.Background(), params()); !errors.As(err, &se) || se.Status != 401 || errors.Is(err, openai.ErrUnavailable) {
+		t.Fatalf("err %v", err)
+	}
+	if err := r.client.Keys().Check(context.Background()); err == nil {
+		t.Fatal("ready with both keys refused")
+	}
+	before := r.sim.Requests()
+	if _, err := r.client.MintClientSecret(context.Background(), params()); err == nil {
+		t.Fatal("minted with both keys refused")
+	}
+	if n := r.sim.Requests() - before; n != 1 {
+		t.Fatalf("with both keys known bad a call made %d upstream requests, want 1", n)
+	}
+	if r.client.Breaker().State().State != openai.BreakerClosed {
+		t.Fatal("bad keys must not open the breaker: the upstream is up")
+	}
+	r.sim.SetKeys(backupKey)
+	if _, err := r.client.MintClientSecret(context.Background(), params()); err != nil {
+		t.Fatalf("backup accepted again: %v", err)
+	}
+	if err := r.client.Keys().Check(context.Background()); err != nil {
+		t.Fatalf("still unready: %v", err)
+	}
+}
+
+func TestRetries(t *testing.T) {
+	cases := []struct {
+		name     string
+		fault    simulator.Fault
+		retries  int
+		timeout  time.Duration
+		requests int // upstream requests made
+		ok       bool
+		minSleep time.Duration
+	}{
+		{"one 500 is retried", simulator.Fault{Kind: simulator.FaultServerError, Count: 1}, 2, 0, 2, true, 0},
+		{"persistent 500 stops at the cap", simulator.Fault{Kind: simulator.FaultServerError}, 2, 0, 3, false, 0},
+		{"no retries configured", simulator.Fault{Kind: simulator.FaultServerError, Count: 1}, 0, 0, 1, false, 0},
+		{"503 honours Retry-After", simulator.Fault{Kind: simulator.FaultOverloaded, RetryAfter: 2 * time.Second, Count: 1}, 2, 0, 2, true, 2 * time.Second},
+		{"429 retried after Retry-After", simulator.Fault{Kind: simulator.FaultRateLimited, RetryAfter: time.Second, Count: 1}, 2, 0, 2, true, time.Second},
+		{"Retry-After past the deadline is not waited for", simulator.Fault{Kind: simulator.FaultRateLimited, RetryAfter: 7 * time.Second, Count: 1}, 2, time.Second, 1, false, 0},
+		{"400 is never retried", simulator.Fault{}, 2, 0, 1, false, 0},
+		{"dropped connection after sending is not retried", simulator.Fault{Kind: simulator.FaultDrop, Count: 1}, 2, 0, 1, false, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, []string{primaryKey}, openai.Options{APIKey: primaryKey, Retries: tc.retries, Timeout: tc.timeout})
+			r.sim.SetFault(tc.fault)
+			p := params()
+			if tc.name == "400 is never retried" {
+				p.TTL = 5 * time.Second // below the 10s minimum: a 400
+			}
+			_, err := r.client.MintClientSecret(context.Background(), p)
+			if (err == nil) != tc.ok {
+				t.Fatalf("err %v", err)
+			}
+			if r.sim.Requests() != tc.requests {
+				t.Fatalf("upstream requests %d, want %d", r.sim.Requests(), tc.requests)
+			}
+			if len(r.sleeps) != tc.requests-1 {
+				t.Fatalf("slept %v", r.sleeps)
+			}
+			for _, s := range r.sleeps {
+				if s < tc.minSleep || s <= 0 || s > max(tc.minSleep, 2*time.Second) {
+					t.Errorf("backoff %v outside [%v, cap]", s, tc.minSleep)
+				}
+			}
+		})
+	}
+}
+
+func TestConnectionRefusedIsRetriedThenFails(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	obs := &recorder{}
+	var sleeps atomic.Int32
+	c := openai.New(openai.Options{BaseURL: "http://" + addr + "/v1", APIKey: primaryKey, Retries: 2, Timeout: 5 * time.Second, Observer: obs,
+		Sleep: func(context.Context, time.Duration) error { sleeps.Add(1); return nil }})
+	_, err = c.MintClientSecret(context.Background(), params())
+	if err == nil || errors.Is(err, openai.ErrUnavailable) || errors.Is(err, openai.ErrTimeout) {
+		t.Fatalf("err %v", err)
+	}
+	if obs.count(openai.OutcomeNetwork) != 3 || sleeps.Load() != 2 {
+		t.Fatalf("network attempts %d sleeps %d", obs.count(openai.OutcomeNetwork), sleeps.Load())
+	}
+}
+
+func TestSlowUpstreamTimesOutAtTheDeadline(t *testing.T) {
+	r := newRig(t, []string{primaryKey}, openai.Options{APIKey: primaryKey, Retries: 2, Timeout: 200 * time.Millisecond})
+	r.sim.SetFault(simulator.Fault{Kind: simulator.FaultSlow, Delay: time.Minute})
+	start := time.Now()
+	_, err := r.client.MintClientSecret(context.Background(), params())
+	if !errors.Is(err, openai.ErrTimeout) {
+		t.Fatalf("err %v", err)
+	}
+	if waited := time.Since(start); waited < 200*time.Millisecond || waited > 30*time.Second {
+		t.Fatalf("returned after %v", waited)
+	}
+	if r.sim.Requests() != 1 || r.obs.count(openai.OutcomeTimeout) != 1 {
+		t.Fatalf("a timed-out call was retried: %d requests", r.sim.Requests())
+	}
+}
+
+func TestBreakerOpensFailsFastAndRecoversAfterCooldown(t *testing.T) {
+	r := newRig(t, []string{primaryKey}, openai.Options{APIKey: primaryKey, Breaker: openai.BreakerOptions{Failures: 3, Cooldown: 30 * time.Second}})
+	r.sim.SetFault(simulator.Fault{Kind: simulator.FaultServerError})
+	for i := 0; i < 3; i++ {
+		var se *openai.StatusError
+		if _, err := r.client.MintClientSecret(context.Background(), params()); !errors.As(err, &se) {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	before := r.sim.Requests()
+	calls := []struct {
+		name string
+		do   func() error
+	}{
+		{"mint", func() error { _, err := r.client.MintClientSecret(context.Background(), params()); return err }},
+		{"create call", func() error { _, err := r.client.CreateCall(context.Background(), offer, params()); return err }},
+		{"hangup", func() error { return r.client.Hangup(context.Background(), "rtc_abc") }},
+	}
+	for _, c := range calls {
+		err := c.do()
+		var hint interface{ RetryAfterHint() time.Duration }
+		if !errors.Is(err, openai.ErrUnavailable) || !errors.As(err, &hint) || hint.RetryAfterHint() != 30*time.Second {
+			t.Fatalf("%s while open: %v", c.name, err)
+		}
+	}
+	if r.sim.Requests() != before || r.obs.count(openai.OutcomeBreakerOpen) != 3 {
+		t.Fatalf("open breaker let %d calls through", r.sim.Requests()-before)
+	}
+	r.sim.SetFault(simulator.Fault{})
+	r.clock.Advance(29 * time.Second)
+	if _, err := r.client.MintClientSecret(context.Background(), params()); !errors.Is(err, openai.ErrUnavailable) {
+		t.Fatalf("before the cool-down ends: %v", err)
+	}
+	r.clock.Advance(time.Second)
+	if _, err := r.client.MintClientSecret(context.Background(), params()); err != nil {
+		t.Fatalf("probe: %v", err)
+	}
+	if st := r.client.Breaker().State(); st.State != openai.BreakerClosed {
+		t.Fatalf("after a good probe: %+v", st)
+	}
+}
+
+// gate holds every upstream request until opened.
+type gate struct {
+	h       http.Handler
+	open    chan struct{}
+	arrived atomic.Int32
+}
+
+func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	g.arrived.Add(1)
+	select {
+	case <-g.open:
+	case <-r.Context().Done():
+		return
+	}
+	g.h.ServeHTTP(w, r)
+}
+
+func TestQueueFullRefusesAtOnceWithoutCallingUpstream(t *testing.T) {
+	sim := simulator.New(simulator.Options{APIKeys: []string{primaryKey}})
+	g := &gate{h: sim, open: make(chan struct{})}
+	srv := httptest.NewServer(g)
+	defer srv.Close()
+	obs := &recorder{}
+	c := openai.New(openai.Options{BaseURL: srv.URL + "/v1", APIKey: primaryKey, MaxConcurrency: 1, QueueSize: 1, QueueTimeout: time.Minute, Timeout: time.Minute, Observer: obs})
+	defer c.CloseIdleConnections()
+	errs := make(chan error, 2)
+	for i := 0; i < 2; i++ {
+		go func() { _, err := c.MintClientSecret(context.Background(), params()); errs <- err }()
+	}
+	for deadline := time.Now().Add(10 * time.Second); g.arrived.Load() < 1 || c.Queue().Waiting < 1; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("arrived %d queue %+v", g.arrived.Load(), c.Queue())
+		}
+	}
+	if q := c.Queue(); q.InFlight != 1 || q.Waiting != 1 {
+		t.Fatalf("queue %+v", q)
+	}
+	_, err := c.MintClientSecret(context.Background(), params())
+	var ue *openai.UnavailableError
+	if !errors.As(err, &ue) || ue.Reason != openai.OutcomeQueueFull || !errors.Is(err, openai.ErrUnavailable) {
+		t.Fatalf("third call: %v", err)
+	}
+	if g.arrived.Load() != 1 || obs.count(openai.OutcomeQueueFull) != 1 {
+		t.Fatalf("arrived %d", g.arrived.Load())
+	}
+	close(g.open)
+	for i := 0; i < 2; i++ {
+		if err := <-errs; err != nil {
+			t.Fatalf("held call: %v", err)
+		}
+	}
+	if q := c.Queue(); q.InFlight != 0 || q.Waiting != 0 {
+		t.Fatalf("queue not drained: %+v", q)
+	}
+}
+
+func TestTokenReuse(t *testing.T) {
+	r := newRig(t, []string{primaryKey}, openai.Options{APIKey: primaryKey, TokenReuse: 60 * time.Second})
+	alice := params()
+	alice.User = "alice"
+	mint := func(p openai.MintParams) *openai.Minted {
+		t.Helper()
+		m, err := r.client.MintClientSecret(context.Background(), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	first := mint(alice)
+	if first.Reused {
+		t.Fatal("a first mint cannot be reused")
+	}
+	steps := []struct {
+		name   string
+		p      func() openai.MintParams
+		reused bool
+	}{
+		{"same user, same session: reused", func() openai.MintParams { return alice }, true},
+		{"anonymous: never reused", func() openai.MintParams { p := alice; p.User = ""; return p }, false},
+		{"anonymous again: still never reused", func() openai.MintParams { p := alice; p.User = ""; return p }, false},
+		{"another user: never reused", func() openai.MintParams { p := alice; p.User = "bob"; return p }, false},
+		{"same user, another voice: not reused", func() openai.MintParams { p := alice; p.Voice = "cedar"; return p }, false},
+		{"same user, other instructions: not reused", func() openai.MintParams { p := alice; p.Instructions = "x"; return p }, false},
+		{"same user, other model: not reused", func() openai.MintParams { p := alice; p.Model = "gpt-realtime-mini"; return p }, false},
+	}
+	for _, s := range steps {
+		t.Run(s.name, func(t *testing.T) {
+			before := r.sim.Requests()
+			m := mint(s.p())
+			if m.Reused != s.reused || (r.sim.Requests() == before) != s.reused {
+				t.Fatalf("reused %v, upstream calls %d", m.Reused, r.sim.Requests()-before)
+			}
+			if s.reused && (m.Value != first.Value || string(m.Body) != string(first.Body)) {
+				t.Fatal("reused a different secret")
+			}
+			if !s.reused && m.Value == first.Value {
+				t.Fatal("alice's secret handed out")
+			}
+		})
+	}
+	t.Run("too little time left: a fresh secret", func(t *testing.T) {
+		r.clock.Advance(600*time.Second - 60*time.Second)
+		if m := mint(alice); m.Reused || m.Value == first.Value {
+			t.Fatal("reused a secret with 60s left (needs more than 60s)")
+		}
+	})
+	if r.obs.count(openai.OutcomeReused) != 1 {
+		t.Errorf("reused outcomes %d", r.obs.count(openai.OutcomeReused))
+	}
+}
+
+func TestTokenReuseOffByDefault(t *testing.T) {
+	r := newRig(t, []string{primaryKey}, openai.Options{APIKey: primaryKey})
+	p := params()
+	p.User = "alice"
+	a, _ := r.client.MintClientSecret(context.Background(), p)
+	b, _ := r.client.MintClientSecret(context.Background(), p)
+	if a == nil || b == nil || a.Value == b.Value || r.sim.Requests() != 2 {
+		t.Fatal("secret reused without TOKEN_REUSE_SECONDS")
+	}
+}
