@@ -29,7 +29,6 @@ func writeKey(t *testing.T, path, key string) {
 	}
 }
 
-
 func TestKeyRingFailsOverOnceAndThenReportsAllRejected(t *testing.T) {
 	var logs bytes.Buffer
 	r, err := NewKeyRing(KeyRingOptions{Primary: KeySource{Value: keyA}, Backup: KeySource{Value: keyB}, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
