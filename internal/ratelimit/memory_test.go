@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/rtgate/rtgate/internal/ratelimit"
@@ -94,19 +95,26 @@ func TestMemorySweepRemovesOnlyReplenishedEntries(t *testing.T) {
 	}
 }
 
-func TestMemoryRunSweepsUntilCancelled(t *testing.T) {
-	clock := storetest.NewClock()
-	m := ratelimit.NewMemory(ratelimit.MemoryOptions{Now: clock.Now, SweepInterval: time.Millisecond})
-	mustAllow(t, m, "k", ratelimit.Policy{Limit: 1, Window: time.Second}, 1)
-	clock.Advance(time.Second)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { m.Run(ctx); close(done) }()
-	for m.Len() != 0 {
-		time.Sleep(time.Millisecond)
-	}
-	cancel()
-	<-done
+func TestMemoryRunSweepsEveryIntervalUntilCancelled(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m := ratelimit.NewMemory(ratelimit.MemoryOptions{SweepInterval: time.Minute}) // bubble clock
+		mustAllow(t, m, "k", ratelimit.Policy{Limit: 1, Window: time.Second}, 1)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { m.Run(ctx); close(done) }()
+		time.Sleep(59 * time.Second)
+		synctest.Wait()
+		if m.Len() != 1 {
+			t.Fatalf("swept before the interval: Len = %d", m.Len())
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if m.Len() != 0 {
+			t.Fatalf("not swept after the interval: Len = %d", m.Len())
+		}
+		cancel()
+		<-done
+	})
 }
 
 func TestMemoryConcurrentAdmitsExactlyLimit(t *testing.T) {

@@ -22,6 +22,7 @@ const DefaultRedisPrefix = "rtgate:rl:"
 //	KEYS[1] key; ARGV[1] limit; ARGV[2] emission interval (µs); [ARGV[3] now (µs)]
 //	returns {allowed 0|1, remaining, retry_after µs, reset_after µs}
 var gcraScript = redis.NewScript(`
+if redis.replicate_commands then redis.replicate_commands() end -- Redis < 5: TIME before a write
 local key = KEYS[1]
 local limit = tonumber(ARGV[1])
 local interval = tonumber(ARGV[2])

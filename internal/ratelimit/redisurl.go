@@ -2,9 +2,11 @@ package ratelimit
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -31,7 +33,9 @@ const (
 // Query parameters: dial_timeout, read_timeout, write_timeout (Go
 // durations; defaults 250ms, 150ms, 150ms), max_retries (default 0: a
 // failed call goes straight to the failure policy), pool_size, master (Sentinel's
-// master name, required for sentinel), sentinel_password, tls_server_name.
+// master name, required for sentinel), sentinel_password, tls_server_name,
+// tls_ca_file (PEM file of CAs to trust instead of the system roots, for a
+// private CA). A tls_* parameter on a plain redis:// URL is an error.
 // The password in the URL is used for the data nodes; the Sentinel
 // password comes from sentinel_password.
 func ParseRedisURL(raw string) (*redis.UniversalOptions, error) {
@@ -94,6 +98,14 @@ func ParseRedisURL(raw string) (*redis.UniversalOptions, error) {
 		o.DB = db
 	}
 	q := u.Query()
+	for k := range q {
+		switch k {
+		case "dial_timeout", "read_timeout", "write_timeout", "max_retries", "pool_size",
+			"master", "sentinel_password", "tls_server_name", "tls_ca_file":
+		default:
+			return nil, fmt.Errorf("REDIS_URL: unknown parameter %q", k)
+		}
+	}
 	for name, dst := range map[string]*time.Duration{"dial_timeout": &o.DialTimeout, "read_timeout": &o.ReadTimeout, "write_timeout": &o.WriteTimeout} {
 		if v := q.Get(name); v != "" {
 			d, err := time.ParseDuration(v)
@@ -121,11 +133,24 @@ func ParseRedisURL(raw string) (*redis.UniversalOptions, error) {
 		o.PoolSize = n
 	}
 	if o.TLSConfig != nil {
+		if f := q.Get("tls_ca_file"); f != "" {
+			pem, err := os.ReadFile(f)
+			if err != nil {
+				return nil, fmt.Errorf("REDIS_URL: tls_ca_file: %w", err)
+			}
+			o.TLSConfig.RootCAs = x509.NewCertPool()
+			if !o.TLSConfig.RootCAs.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("REDIS_URL: tls_ca_file %q holds no PEM certificate", f)
+			}
+		}
 		o.TLSConfig.ServerName = q.Get("tls_server_name")
 		if o.TLSConfig.ServerName == "" {
 			host, _, _ := net.SplitHostPort(o.Addrs[0])
 			o.TLSConfig.ServerName = host
 		}
+	}
+	if o.TLSConfig == nil && (q.Has("tls_ca_file") || q.Has("tls_server_name")) {
+		return nil, fmt.Errorf("REDIS_URL: tls_* parameters need a rediss scheme")
 	}
 	switch {
 	case sentinel:

@@ -119,3 +119,50 @@ func TestMetricsHaveNoIPOrUserLabels(t *testing.T) {
 		t.Error("double registration accepted")
 	}
 }
+
+func TestRedisURLAuthAgainstRealServer(t *testing.T) {
+	srv := redistest.Start(t, "--requirepass", "s3cret")
+	ctx := context.Background()
+	p := ratelimit.Policy{Limit: 1, Window: time.Minute}
+	if _, err := ratelimit.NewRedis(newClient(t, srv.URL()), "").Allow(ctx, "k", p); err == nil {
+		t.Fatal("no password: accepted")
+	}
+	wrong := "redis://:nope@" + srv.Addr()
+	if _, err := ratelimit.NewRedis(newClient(t, wrong), "").Allow(ctx, "k", p); err == nil {
+		t.Fatal("wrong password: accepted")
+	}
+	right := "redis://:s3cret@" + srv.Addr()
+	if d, err := ratelimit.NewRedis(newClient(t, right), "").Allow(ctx, "k", p); err != nil || !d.Allowed {
+		t.Fatalf("right password: %+v %v", d, err)
+	}
+}
+
+func TestRedisURLTLSAgainstRealServer(t *testing.T) {
+	srv := redistest.StartTLS(t)
+	ctx := context.Background()
+	p := ratelimit.Policy{Limit: 1, Window: time.Minute}
+	if d, err := ratelimit.NewRedis(newClient(t, srv.URL()), "").Allow(ctx, "k", p); err != nil || !d.Allowed {
+		t.Fatalf("rediss with the server's CA: %+v %v", d, err)
+	}
+	// Without the private CA the certificate is not trusted.
+	if _, err := ratelimit.NewRedis(newClient(t, "rediss://"+srv.Addr()), "").Allow(ctx, "k", p); err == nil {
+		t.Fatal("untrusted certificate accepted")
+	}
+	// Plain text to a TLS-only port fails.
+	if _, err := ratelimit.NewRedis(newClient(t, "redis://"+srv.Addr()), "").Allow(ctx, "k", p); err == nil {
+		t.Fatal("plain text to the TLS port accepted")
+	}
+}
+
+func TestParseRedisURLRejectsUnknownAndMisplacedParameters(t *testing.T) {
+	for _, u := range []string{
+		"redis://h?read_timout=1s",
+		"redis://h?tls_ca_file=/etc/ssl/ca.pem",
+		"rediss://h?tls_ca_file=/nonexistent/ca.pem",
+		"redis://h?max_retries=-2",
+	} {
+		if _, err := ratelimit.ParseRedisURL(u); err == nil {
+			t.Errorf("%q accepted", u)
+		}
+	}
+}

@@ -6,11 +6,22 @@ package redistest
 import (
 	"bufio"
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -23,6 +34,9 @@ type Server struct {
 	bin  string
 	port int
 	dir  string
+	args []string
+	tls  *tls.Config // non-nil: the server speaks only TLS
+	ca   string      // CA file for TLS clients
 
 	mu     sync.Mutex
 	proc   *os.Process
@@ -30,14 +44,21 @@ type Server struct {
 }
 
 // Start starts redis-server on 127.0.0.1 and a free port and waits until it
-// answers PING. It is stopped when the test ends.
-func Start(t testing.TB) *Server {
+// answers PING (or -NOAUTH, when extra sets a password). extra is appended to
+// the command line, e.g. "--requirepass", "s3cret". It is stopped when the
+// test ends.
+func Start(t testing.TB, extra ...string) *Server {
+	t.Helper()
+	return start(t, extra, nil, "")
+}
+
+func start(t testing.TB, extra []string, tlsConf *tls.Config, ca string) *Server {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		t.Fatalf("redis-server is not on PATH (%v): run .ci/setup to install it", err)
 	}
-	s := &Server{t: t, bin: bin, dir: t.TempDir()}
+	s := &Server{t: t, bin: bin, dir: t.TempDir(), args: extra, tls: tlsConf, ca: ca}
 	var lastErr error
 	for range 5 {
 		s.port = freePort(t)
@@ -50,11 +71,73 @@ func Start(t testing.TB) *Server {
 	return nil
 }
 
+// StartTLS is Start with TLS only (no plain port), using a fresh self-signed
+// certificate for 127.0.0.1; CAFile names the certificate for clients.
+func StartTLS(t testing.TB, extra ...string) *Server {
+	t.Helper()
+	dir := t.TempDir()
+	certPEM, keyPEM, pool := selfSigned(t)
+	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(cert, certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(key, keyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// "--port 0" disables plain TCP; start() puts the TLS port last.
+	args := append([]string{"--tls-cert-file", cert, "--tls-key-file", key, "--tls-auth-clients", "no"}, extra...)
+	return start(t, args, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}, cert)
+}
+
+// CAFile is the file holding the TLS server's certificate ("" without TLS).
+func (s *Server) CAFile() string { return s.ca }
+
+func selfSigned(t testing.TB) (certPEM, keyPEM []byte, pool *x509.CertPool) {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "redistest"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kd, err := x509.MarshalECPrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool = x509.NewCertPool()
+	pool.AddCert(c)
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd}), pool
+}
+
 // Addr returns host:port of the server.
 func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
 
-// URL returns redis://host:port.
-func (s *Server) URL() string { return "redis://" + s.Addr() }
+// URL returns redis://host:port, or rediss://host:port?tls_ca_file=... for
+// a TLS server.
+func (s *Server) URL() string {
+	if s.tls != nil {
+		return "rediss://" + s.Addr() + "?tls_ca_file=" + url.QueryEscape(s.ca)
+	}
+	return "redis://" + s.Addr()
+}
 
 // Kill stops the server with SIGKILL (as a crash would) and waits for it.
 func (s *Server) Kill() {
@@ -84,10 +167,14 @@ func (s *Server) Restart() {
 
 func (s *Server) start() error {
 	var out bytes.Buffer
-	cmd := exec.Command(s.bin,
-		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
+	port := []string{"--port", strconv.Itoa(s.port)}
+	if s.tls != nil {
+		port = []string{"--port", "0", "--tls-port", strconv.Itoa(s.port)}
+	}
+	args := append(append(port, "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", s.dir,
-		"--protected-mode", "yes", "--loglevel", "warning")
+		"--protected-mode", "yes", "--loglevel", "warning"), s.args...)
+	cmd := exec.Command(s.bin, args...)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		return err
@@ -101,7 +188,7 @@ func (s *Server) start() error {
 			return fmt.Errorf("redis-server exited: %v: %s", err, out.String())
 		default:
 		}
-		if ping(s.Addr()) {
+		if ping(s.Addr(), s.tls) {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -117,8 +204,15 @@ func (s *Server) start() error {
 	return nil
 }
 
-func ping(addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+func ping(addr string, tlsConf *tls.Config) bool {
+	var c net.Conn
+	var err error
+	d := &net.Dialer{Timeout: 200 * time.Millisecond}
+	if tlsConf != nil {
+		c, err = tls.DialWithDialer(d, "tcp", addr, tlsConf)
+	} else {
+		c, err = d.Dial("tcp", addr)
+	}
 	if err != nil {
 		return false
 	}
@@ -128,7 +222,7 @@ func ping(addr string) bool {
 		return false
 	}
 	line, err := bufio.NewReader(c).ReadString('\n')
-	return err == nil && line == "+PONG\r\n"
+	return err == nil && (line == "+PONG\r\n" || strings.HasPrefix(line, "-NOAUTH"))
 }
 
 func freePort(t testing.TB) int {
