@@ -41,9 +41,9 @@ func TestMetricsGolden(t *testing.T) {
 	for range 3 { // allowed, allowed, denied
 		_, _ = l.AllowIP(ctx, a)
 	}
-	_, _ = l.AllowIP(ctx, netip.MustParseAddr("10.1.1.1"))   // skipped
-	_, _ = l.AllowIP(ctx, netip.Addr{})                      // error
-	_, _ = l.AllowUser(ctx, "alice")                         // allowed (2 keys: bound reached)
+	_, _ = l.AllowIP(ctx, netip.MustParseAddr("10.1.1.1"))  // skipped
+	_, _ = l.AllowIP(ctx, netip.Addr{})                     // error
+	_, _ = l.AllowUser(ctx, "alice")                        // allowed (2 keys: bound reached)
 	_, _ = l.AllowIP(ctx, netip.MustParseAddr("192.0.2.2")) // denied: store full
 	f, err := os.Open(filepath.Join("testdata", "metrics", "decisions.txt"))
 	if err != nil {
