@@ -132,6 +132,11 @@ func (m *Memory) Allow(_ context.Context, key string, p Policy) (Decision, error
 	newTAT, d := gcra(now, tat, p)
 	if d.Allowed {
 		s.m[key] = newTAT
+		if !ok {
+			// fullUntil bounds the TATs present when the shard was last
+			// found full; a new entry may replenish sooner.
+			s.fullUntil = 0
+		}
 	}
 	s.mu.Unlock()
 	return d, nil

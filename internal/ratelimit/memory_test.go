@@ -79,6 +79,23 @@ func TestMemoryKeyBound(t *testing.T) {
 	})
 }
 
+func TestMemoryBoundFreesReplenishedEntriesWhateverTheirPolicy(t *testing.T) {
+	clock := storetest.NewClock()
+	m := ratelimit.NewMemory(ratelimit.MemoryOptions{Now: clock.Now, MaxKeys: 2, Shards: 1})
+	long := ratelimit.Policy{Limit: 1, Window: time.Hour}
+	short := ratelimit.Policy{Limit: 1, Window: time.Second}
+	mustAllow(t, m, "long-1", long, 1)
+	mustAllow(t, m, "long-2", long, 1)
+	if d, _ := m.Allow(context.Background(), "x", short); d.Allowed {
+		t.Fatal("admitted past the bound")
+	}
+	clock.Advance(time.Hour) // both long entries replenish
+	mustAllow(t, m, "short-1", short, 1)
+	mustAllow(t, m, "long-3", long, 1)
+	clock.Advance(time.Second) // short-1 replenishes long before long-3
+	mustAllow(t, m, "new", short, 1)
+}
+
 func TestMemorySweepRemovesOnlyReplenishedEntries(t *testing.T) {
 	clock := storetest.NewClock()
 	m := ratelimit.NewMemory(ratelimit.MemoryOptions{Now: clock.Now})
