@@ -192,3 +192,23 @@ func FuzzClientIP(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParsePrefixes(f *testing.F) {
+	for _, s := range []string{"10.0.0.0/8, ::1", "::ffff:10.0.0.0/104", "1.2.3.4/33", "fe80::1%eth0", " , ,", "2001:db8::/129"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		ps, err := clientip.ParsePrefixes(s)
+		if err != nil {
+			if ps != nil {
+				t.Fatalf("error with prefixes %v", ps)
+			}
+			return
+		}
+		for _, p := range ps {
+			if !p.IsValid() || p != p.Masked() || p.Addr().Is4In6() || p.Addr().Zone() != "" {
+				t.Fatalf("ParsePrefixes(%q) gave %v", s, p)
+			}
+		}
+	})
+}
