@@ -3,30 +3,22 @@ package config
 import (
 	"net/url"
 	"strconv"
-	"time"
 )
 
 // Bounds of the web section's settings.
 const (
-	// MaxRealtimeSession is OpenAI's own cap on one Realtime session; a
-	// longer USER_SESSION_MAX_SECONDS would never take effect.
-	MaxRealtimeSession = 3600 * time.Second
-	minSessionSeconds  = 10
-	defaultSDPBytes    = 32768
-	minSDPBytes        = 1024
-	maxSDPBytes        = 262144
+	defaultSDPBytes = 32768
+	minSDPBytes     = 1024
+	maxSDPBytes     = 262144
 )
 
 // WebConfig holds the demo page and SDP proxy settings (DEMO_PAGE,
-// USER_SESSION_MAX_SECONDS, MAX_SDP_BYTES).
+// MAX_SDP_BYTES). The proxied calls' maximum duration is
+// USER_SESSION_MAX_SECONDS, in AuthConfig.SessionMax.
 type WebConfig struct {
 	// DemoPage serves the embedded demo client at "/". Default: on in
 	// development, off in production.
 	DemoPage bool
-	// SessionMax is the longest a call proxied through POST
-	// /api/realtime-call may run before rtgate hangs it up (at most the
-	// upstream's own 60 minutes).
-	SessionMax time.Duration
 	// MaxSDPBytes bounds the SDP offer body of POST /api/realtime-call.
 	MaxSDPBytes int64
 }
@@ -34,14 +26,12 @@ type WebConfig struct {
 func (p *parser) loadWeb(c *Config) {
 	w := &c.Web
 	w.DemoPage = p.boolean("DEMO_PAGE", c.Mode != Production)
-	w.SessionMax = time.Duration(p.integer("USER_SESSION_MAX_SECONDS", int(MaxRealtimeSession/time.Second), minSessionSeconds, int(MaxRealtimeSession/time.Second))) * time.Second
 	w.MaxSDPBytes = int64(p.integer("MAX_SDP_BYTES", defaultSDPBytes, minSDPBytes, maxSDPBytes))
 }
 
 func (c *Config) maskedWeb() [][2]string {
 	return [][2]string{
 		{"DEMO_PAGE", strconv.FormatBool(c.Web.DemoPage)},
-		{"USER_SESSION_MAX_SECONDS", strconv.Itoa(int(c.Web.SessionMax / time.Second))},
 		{"MAX_SDP_BYTES", strconv.FormatInt(c.Web.MaxSDPBytes, 10)},
 	}
 }

@@ -3,22 +3,20 @@ package config
 import (
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestWebSettings(t *testing.T) {
 	tests := []struct {
-		name       string
-		env        map[string]string
-		demo       bool
-		sessionMax time.Duration
-		sdpBytes   int64
+		name     string
+		env      map[string]string
+		demo     bool
+		sdpBytes int64
 	}{
-		{name: "development serves the demo page by default", env: map[string]string{}, demo: true, sessionMax: time.Hour, sdpBytes: 32768},
-		{name: "production does not serve the demo page by default", env: prodEnv(), demo: false, sessionMax: time.Hour, sdpBytes: 32768},
-		{name: "production may turn the demo page on", env: webEnvWith(prodEnv(), "DEMO_PAGE", "true"), demo: true, sessionMax: time.Hour, sdpBytes: 32768},
-		{name: "development may turn it off", env: map[string]string{"DEMO_PAGE": "off"}, demo: false, sessionMax: time.Hour, sdpBytes: 32768},
-		{name: "call duration and SDP size are configurable", env: map[string]string{"USER_SESSION_MAX_SECONDS": "300", "MAX_SDP_BYTES": "8192"}, demo: true, sessionMax: 5 * time.Minute, sdpBytes: 8192},
+		{name: "development serves the demo page by default", env: map[string]string{}, demo: true, sdpBytes: 32768},
+		{name: "production does not serve the demo page by default", env: prodEnv(), demo: false, sdpBytes: 32768},
+		{name: "production may turn the demo page on", env: webEnvWith(prodEnv(), "DEMO_PAGE", "true"), demo: true, sdpBytes: 32768},
+		{name: "development may turn it off", env: map[string]string{"DEMO_PAGE": "off"}, demo: false, sdpBytes: 32768},
+		{name: "the SDP size limit is configurable", env: map[string]string{"MAX_SDP_BYTES": "8192"}, demo: true, sdpBytes: 8192},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -26,8 +24,8 @@ func TestWebSettings(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if c.Web.DemoPage != tt.demo || c.Web.SessionMax != tt.sessionMax || c.Web.MaxSDPBytes != tt.sdpBytes {
-				t.Fatalf("Web = %+v, want demo %v, max %v, sdp %d", c.Web, tt.demo, tt.sessionMax, tt.sdpBytes)
+			if c.Web.DemoPage != tt.demo || c.Web.MaxSDPBytes != tt.sdpBytes {
+				t.Fatalf("Web = %+v, want demo %v, sdp %d", c.Web, tt.demo, tt.sdpBytes)
 			}
 		})
 	}
@@ -36,9 +34,6 @@ func TestWebSettings(t *testing.T) {
 func TestWebSettingsRejectMalformedValues(t *testing.T) {
 	tests := []struct{ name, value string }{
 		{"DEMO_PAGE", "maybe"},
-		{"USER_SESSION_MAX_SECONDS", "3601"}, // longer than OpenAI's own 60 minutes
-		{"USER_SESSION_MAX_SECONDS", "0"},
-		{"USER_SESSION_MAX_SECONDS", "ten"},
 		{"MAX_SDP_BYTES", "100"},
 		{"MAX_SDP_BYTES", "10000000"},
 	}
@@ -78,7 +73,7 @@ func TestMaskedListsWebSettings(t *testing.T) {
 	for _, kv := range c.Masked() {
 		got[kv[0]] = kv[1]
 	}
-	for k, want := range map[string]string{"DEMO_PAGE": "true", "USER_SESSION_MAX_SECONDS": "3600", "MAX_SDP_BYTES": "32768"} {
+	for k, want := range map[string]string{"DEMO_PAGE": "true", "MAX_SDP_BYTES": "32768"} {
 		if got[k] != want {
 			t.Errorf("%s = %q, want %q", k, got[k], want)
 		}
