@@ -96,3 +96,46 @@ func TestNewRequiresAStandardKey(t *testing.T) {
 		})
 	}
 }
+
+func TestBrowserCORS(t *testing.T) {
+	e := newEnv(t)
+	e.sim.SetFault(Fault{Kind: FaultServerError, Count: 1})
+	res := e.do(t, http.MethodOptions, "/v1/realtime/calls", map[string]string{
+		"Origin":                         "http://localhost:3000",
+		"Access-Control-Request-Method":  "POST",
+		"Access-Control-Request-Headers": "authorization,content-type",
+		"Authorization":                  "",
+	}, "")
+	if res.status != http.StatusNoContent || len(res.body) != 0 {
+		t.Fatalf("preflight status %d: %s", res.status, res.body)
+	}
+	for k, want := range map[string]string{
+		"Access-Control-Allow-Origin":  "*",
+		"Access-Control-Allow-Methods": "POST, OPTIONS",
+		"Access-Control-Allow-Headers": "authorization,content-type",
+	} {
+		if got := res.header.Get(k); got != want {
+			t.Errorf("%s = %q, want %q", k, got, want)
+		}
+	}
+	if e.sim.Requests() != 0 || e.sim.CurrentFault().Count != 1 {
+		t.Errorf("preflight counted (%d) or consumed the fault (%+v)", e.sim.Requests(), e.sim.CurrentFault())
+	}
+	e.sim.SetFault(Fault{})
+
+	res = e.do(t, http.MethodPost, "/v1/realtime/calls", map[string]string{"Origin": "http://localhost:3000", "Content-Type": "application/sdp"}, offer)
+	if res.status != http.StatusCreated || res.header.Get("Access-Control-Allow-Origin") != "*" ||
+		res.header.Get("Access-Control-Expose-Headers") != "Location, x-request-id" {
+		t.Errorf("status %d, CORS headers %v", res.status, res.header)
+	}
+	res = e.do(t, http.MethodPost, "/v1/realtime/calls", map[string]string{"Origin": "http://localhost:3000", "Authorization": ""}, offer)
+	if res.status != http.StatusUnauthorized || res.header.Get("Access-Control-Allow-Origin") != "*" {
+		t.Errorf("error responses need CORS too, so a browser can read them: status %d, %v", res.status, res.header)
+	}
+	res = e.do(t, http.MethodPost, "/v1/realtime/client_secrets", nil, "{}")
+	if res.header.Get("Access-Control-Allow-Origin") != "" {
+		t.Error("CORS headers sent without an Origin")
+	}
+	res = e.do(t, http.MethodOptions, "/v1/realtime/calls", nil, "")
+	wantError(t, res, 405, "invalid_request_error", "", "")
+}

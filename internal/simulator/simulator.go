@@ -216,6 +216,9 @@ func (s *Simulator) Secret(value string) (SecretInfo, bool) {
 
 // ServeHTTP serves the simulated API under /v1/.
 func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if handled := cors(w, r); handled {
+		return
+	}
 	start := s.now()
 	body, readErr := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
 	_ = r.Body.Close()
@@ -397,3 +400,29 @@ func randomBase62(n int) string {
 
 // readAll returns the (already buffered) request body.
 func readAll(r *http.Request) ([]byte, error) { return io.ReadAll(r.Body) }
+
+// cors adds CORS headers when the request carries an Origin and answers a preflight
+// itself, reporting whether it did. OpenAI's browser examples post the SDP offer with
+// an ephemeral secret straight to api.openai.com and read the Location header, so the
+// real API must allow any origin and expose Location; the exact header values are
+// inferred, not documented. A preflight is answered before counting and faults, as
+// the real API's edge would: it does not show in Requests() or consume Fault.Count.
+func cors(w http.ResponseWriter, r *http.Request) bool {
+	if r.Header.Get("Origin") == "" {
+		return false
+	}
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", "*")
+	if r.Method != http.MethodOptions || r.Header.Get("Access-Control-Request-Method") == "" {
+		h.Set("Access-Control-Expose-Headers", "Location, x-request-id")
+		return false
+	}
+	h.Set("Access-Control-Allow-Methods", "POST, OPTIONS")
+	if req := r.Header.Get("Access-Control-Request-Headers"); req != "" {
+		h.Set("Access-Control-Allow-Headers", req)
+	}
+	h.Set("Access-Control-Max-Age", "600")
+	h.Set("Content-Length", "0")
+	w.WriteHeader(http.StatusNoContent)
+	return true
+}
