@@ -49,15 +49,44 @@ func StartTLS(t testing.TB, env map[string]string) *Deployment {
 	d := &Deployment{CA: ca, CAFile: ca.WriteCA(t, dir), CertFile: filepath.Join(dir, "cert.pem"), KeyFile: filepath.Join(dir, "key.pem"), Leaf: leaf}
 	leaf.Write(t, d.CertFile, d.KeyFile)
 
+	full := map[string]string{
+		"TLS_CERT_FILE":      d.CertFile,
+		"TLS_KEY_FILE":       d.KeyFile,
+		"HTTP_REDIRECT_ADDR": "127.0.0.1:0",
+	}
+	for k, v := range env {
+		full[k] = v
+	}
+	d.start(t, full)
+	d.Client = &http.Client{
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}, ForceAttemptHTTP2: true},
+		Timeout:   30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+	return d
+}
+
+// Start runs rtgate with env layered over apptest.Env (a value of "-"
+// removes a variable) and no TLS of its own making: ACME tests configure it
+// through env. URL is https when env turns native TLS on. It stops at test
+// cleanup.
+func Start(t testing.TB, env map[string]string) *Deployment {
+	t.Helper()
+	d := &Deployment{}
+	d.start(t, env)
+	return d
+}
+
+func (d *Deployment) start(t testing.TB, env map[string]string) {
+	t.Helper()
 	key := apptest.RandomKey()
 	d.Sim = simulator.New(simulator.Options{APIKeys: []string{key}})
 	simSrv := httptest.NewServer(d.Sim)
 	t.Cleanup(simSrv.Close)
 
 	full := apptest.Env(key, simSrv.URL+"/v1")
-	full["TLS_CERT_FILE"] = d.CertFile
-	full["TLS_KEY_FILE"] = d.KeyFile
-	full["HTTP_REDIRECT_ADDR"] = "127.0.0.1:0"
 	full["LOG_LEVEL"] = "info"
 	for k, v := range env {
 		if v == "-" {
@@ -76,22 +105,17 @@ func StartTLS(t testing.TB, env map[string]string) *Deployment {
 		t.Fatalf("app.New: %v", err)
 	}
 	d.App = a
-	d.URL = "https://" + a.PublicAddr()
+	d.URL = "http://" + a.PublicAddr()
+	if cfg.TLS.Native() {
+		d.URL = "https://" + a.PublicAddr()
+	}
 	if ra := a.RedirectAddr(); ra != "" {
 		d.RedirectURL = "http://" + ra
-	}
-	d.Client = &http.Client{
-		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}, ForceAttemptHTTP2: true},
-		Timeout:   30 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		},
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	d.cancel, d.done = cancel, make(chan error, 1)
 	go func() { d.done <- a.Run(ctx) }()
 	t.Cleanup(func() { _ = d.Stop() })
-	return d
 }
 
 // Stop shuts the deployment down and waits for it.
