@@ -142,3 +142,18 @@ func TestMemoryAndRedisAgree(t *testing.T) {
 		}
 	}
 }
+
+// TestRedisClusterContract runs the store contract on a real three-node
+// Redis Cluster reached through REDIS_URL with several addresses.
+func TestRedisClusterContract(t *testing.T) {
+	nodes := redistest.StartCluster(t)
+	url := "redis://" + nodes[0].Addr() + "," + nodes[1].Addr() + "," + nodes[2].Addr()
+	client := newClient(t, url)
+	if _, ok := client.(*redis.ClusterClient); !ok {
+		t.Fatalf("REDIS_URL with three addresses gave %T; want a cluster client", client)
+	}
+	clock := storetest.NewClock()
+	storetest.Run(t, func(t *testing.T) ratelimit.Store {
+		return ratelimit.NewRedisWithClock(client, freshPrefix(t), clock.Now)
+	}, clock.Advance)
+}

@@ -166,3 +166,18 @@ func TestParseRedisURLRejectsUnknownAndMisplacedParameters(t *testing.T) {
 		}
 	}
 }
+
+func TestRedisURLSentinelAgainstRealServer(t *testing.T) {
+	master := redistest.Start(t)
+	sentinel := redistest.StartSentinel(t, master)
+	ctx := context.Background()
+	s := ratelimit.NewRedis(newClient(t, "redis+sentinel://"+sentinel.Addr()+"?master=mymaster"), "sen:")
+	if d, err := s.Allow(ctx, "k", ratelimit.Policy{Limit: 2, Window: time.Minute}); err != nil || !d.Allowed || d.Remaining != 1 {
+		t.Fatalf("through sentinel: %+v %v", d, err)
+	}
+	// The decision was stored on the master the sentinel named.
+	n, err := newClient(t, master.URL()).Exists(ctx, "sen:k").Result()
+	if err != nil || n != 1 {
+		t.Fatalf("key on master: %d %v", n, err)
+	}
+}

@@ -34,6 +34,7 @@ type Server struct {
 	bin  string
 	port int
 	dir  string
+	conf string // config file passed first (sentinel mode)
 	args []string
 	tls  *tls.Config // non-nil: the server speaks only TLS
 	ca   string      // CA file for TLS clients
@@ -87,6 +88,70 @@ func StartTLS(t testing.TB, extra ...string) *Server {
 	// "--port 0" disables plain TCP; start() puts the TLS port last.
 	args := append([]string{"--tls-cert-file", cert, "--tls-key-file", key, "--tls-auth-clients", "no"}, extra...)
 	return start(t, args, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}, cert)
+}
+
+// StartSentinel starts a Redis Sentinel (redis-server --sentinel) on a free
+// loopback port that monitors master under the name "mymaster" with a
+// quorum of one. Use it with redis+sentinel://<addr>?master=mymaster.
+func StartSentinel(t testing.TB, master *Server) *Server {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Fatalf("redis-server is not on PATH (%v): run .ci/setup to install it", err)
+	}
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "sentinel.conf")
+	body := fmt.Sprintf("sentinel monitor mymaster 127.0.0.1 %d 1\n", master.port)
+	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{t: t, bin: bin, dir: dir, conf: conf, args: []string{"--sentinel"}}
+	var lastErr error
+	for range 5 {
+		s.port = freePort(t)
+		if lastErr = s.start(); lastErr == nil {
+			t.Cleanup(s.Kill)
+			return s
+		}
+	}
+	t.Fatalf("redis sentinel did not start: %v", lastErr)
+	return nil
+}
+
+// StartCluster starts a three-master Redis Cluster (no replicas) on free
+// loopback ports, waits until every node reports cluster_state:ok, and
+// returns the nodes. Use it with redis://a,b,c (several addresses).
+func StartCluster(t testing.TB) []*Server {
+	t.Helper()
+	cli, err := exec.LookPath("redis-cli")
+	if err != nil {
+		t.Fatalf("redis-cli is not on PATH (%v): run .ci/setup to install it", err)
+	}
+	var nodes []*Server
+	args := []string{"--cluster", "create"}
+	for range 3 {
+		n := Start(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "5000")
+		nodes = append(nodes, n)
+		args = append(args, n.Addr())
+	}
+	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	if out, err := exec.Command(cli, args...).CombinedOutput(); err != nil {
+		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for _, n := range nodes {
+		for {
+			out, _ := exec.Command(cli, "-h", "127.0.0.1", "-p", strconv.Itoa(n.port), "CLUSTER", "INFO").Output()
+			if strings.Contains(string(out), "cluster_state:ok") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("cluster node %s not ok: %s", n.Addr(), out)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return nodes
 }
 
 // CAFile is the file holding the TLS server's certificate ("" without TLS).
@@ -171,7 +236,11 @@ func (s *Server) start() error {
 	if s.tls != nil {
 		port = []string{"--port", "0", "--tls-port", strconv.Itoa(s.port)}
 	}
-	args := append(append(port, "--bind", "127.0.0.1",
+	var first []string
+	if s.conf != "" {
+		first = []string{s.conf}
+	}
+	args := append(append(append(first, port...), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", s.dir,
 		"--protected-mode", "yes", "--loglevel", "warning"), s.args...)
 	cmd := exec.Command(s.bin, args...)
