@@ -7,6 +7,27 @@
 //
 // A Simulator is an http.Handler; mount it at the root of a server (it serves the /v1
 // prefix itself). All methods are safe for concurrent use.
+//
+// Where the fact sheet is silent the simulator chooses, and says so here:
+//   - A missing key gets OpenAI's "You didn't provide an API key" 401 (code null); a
+//     wrong key gets "Incorrect API key provided: <masked>" with code invalid_api_key,
+//     masked as OpenAI does (first 8, stars, last 4; keys of 12 characters or fewer are
+//     all stars). An ek_ secret is never accepted where a standard key is required.
+//   - Validation errors follow OpenAI's wording and codes (unknown_parameter,
+//     invalid_type, invalid_value, missing_required_parameter, empty_string,
+//     integer_below_min_value, ...) with a dotted param path. An empty mint body is
+//     treated as {}; a wrong Content-Type is a 400 unsupported_content_type.
+//   - The effective session echoes the request and fills the documented defaults;
+//     the model is echoed as sent (no dated snapshot), session.expires_at is 0 as in
+//     the SPEC example.
+//   - The beta endpoints authenticate, then answer 400 beta_api_shape_disabled.
+//   - /v1/realtime/calls accepts a standard key or an unexpired ek_ with either body
+//     form; the call's session is the multipart session, else the secret's, else the
+//     defaults. A bad offer is a 400 with the simulator's own code invalid_offer.
+//   - Faults apply to every request that reaches the simulator, before routing and
+//     authentication. CORS preflights are answered before counting and faults.
+//   - x-ratelimit-* figures are informational (never enforced); 429 type is
+//     "requests" as OpenAI reports request-rate limits.
 package simulator
 
 import (
