@@ -334,7 +334,8 @@ func (ad *admin) handle(fn func(w http.ResponseWriter, r *http.Request, user str
 			ad.failures.Fail(ip)
 			ad.log.Warn("admin auth failure", "event", "admin_auth_failure", "request_id", httpx.RequestID(r.Context()), "remote", ip.String(), "path", r.URL.Path)
 			e := httpx.Errorf(http.StatusUnauthorized, httpx.CodeUnauthorized, errors.New("admin token"))
-			e.Header = http.Header{"WWW-Authenticate": {`Bearer realm="rtgate-admin"`}}
+			e.Header = http.Header{}
+			e.Header.Set("WWW-Authenticate", `Bearer realm="rtgate-admin"`)
 			return e
 		}
 		user := r.PathValue("user")

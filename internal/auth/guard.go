@@ -280,7 +280,8 @@ func (g *Guard) Authenticate(r *http.Request) (string, error) {
 		if f.Reason != ReasonMissing {
 			v += `, error="invalid_token"`
 		}
-		e.Header = http.Header{"WWW-Authenticate": {v}}
+		e.Header = http.Header{}
+		e.Header.Set("WWW-Authenticate", v)
 	}
 	return "", e
 }

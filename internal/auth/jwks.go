@@ -13,8 +13,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/big"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 )
@@ -167,14 +169,22 @@ func (j *JWKS) fetch(ctx context.Context) (map[string]jwk, error) {
 	if len(body) > maxJWKSBytes {
 		return nil, errors.New("key set larger than 1 MiB")
 	}
-	return ParseJWKS(body)
+	return parseJWKS(body)
 }
 
-// ParseJWKS parses a JWK Set document. Keys that are not signature keys,
-// of an unsupported type, or malformed are skipped; a set with no usable
-// key is an error. Supported: RSA (at least 2048 bits), EC P-256/P-384/P-521,
-// OKP Ed25519.
-func ParseJWKS(doc []byte) (map[string]jwk, error) {
+// ParseJWKS parses a JWK Set document and returns the kids of its usable
+// keys, sorted. Keys that are not signature keys, of an unsupported type,
+// or malformed are skipped; a set with no usable key is an error.
+// Supported: RSA (at least 2048 bits), EC P-256/P-384/P-521, OKP Ed25519.
+func ParseJWKS(doc []byte) ([]string, error) {
+	keys, err := parseJWKS(doc)
+	if err != nil {
+		return nil, err
+	}
+	return slices.Sorted(maps.Keys(keys)), nil
+}
+
+func parseJWKS(doc []byte) (map[string]jwk, error) {
 	var set struct {
 		Keys []json.RawMessage `json:"keys"`
 	}

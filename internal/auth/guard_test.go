@@ -1,0 +1,218 @@
+package auth_test
+
+import (
+	"bytes"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/rtgate/rtgate/internal/auth"
+	"github.com/rtgate/rtgate/internal/httpx"
+)
+
+// fixedVerifier admits "Bearer good" as alice and refuses everything else.
+type fixedVerifier struct{ calls int }
+
+func (v *fixedVerifier) Verify(r *http.Request) (string, error) {
+	v.calls++
+	switch r.Header.Get("Authorization") {
+	case "Bearer good":
+		return "alice", nil
+	case "Bearer down":
+		return "", &auth.Unavailable{Err: errors.New("jwks down")}
+	case "":
+		return "", &auth.Failure{Reason: auth.ReasonMissing}
+	}
+	return "", &auth.Failure{Reason: auth.ReasonSignature, Err: errors.New("bad signature")}
+}
+
+type fixedIP netip.Addr
+
+func (ip fixedIP) ClientIP(*http.Request) (netip.Addr, error) { return netip.Addr(ip), nil }
+
+// fromIP runs r through the request-id and client-IP middlewares, as the
+// gateway does, and returns the request the handler would see.
+func fromIP(r *http.Request, ip string) *http.Request {
+	var got *http.Request
+	h := httpx.Chain(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { got = r }),
+		httpx.RequestIDs, httpx.WithClientIP(fixedIP(netip.MustParseAddr(ip)), slog.New(slog.DiscardHandler)))
+	h.ServeHTTP(httptest.NewRecorder(), r)
+	return got
+}
+
+func status(err error) int {
+	var e *httpx.Error
+	if errors.As(err, &e) {
+		return e.Status
+	}
+	return 0
+}
+
+func TestGuard(t *testing.T) {
+	clock := &manualClock{now: t0}
+	reg := prometheus.NewRegistry()
+	m, err := auth.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	v := &fixedVerifier{}
+	g := auth.NewGuard(auth.GuardOptions{Verifier: v, Mode: "jwt", Bearer: true, Metrics: m,
+		Failures: auth.NewFailureLimiter(3, time.Minute, 64, 0, clock.Now), Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+
+	t.Run("good credentials give the user", func(t *testing.T) {
+		u, err := g.Authenticate(fromIP(request("Authorization: Bearer good"), "198.51.100.1"))
+		if u != "alice" || err != nil {
+			t.Fatalf("%q %v", u, err)
+		}
+	})
+	t.Run("a refusal is a 401 with a bearer challenge", func(t *testing.T) {
+		_, err := g.Authenticate(fromIP(request("Authorization: Bearer forged"), "198.51.100.2"))
+		var e *httpx.Error
+		if !errors.As(err, &e) || e.Status != 401 || e.Code != httpx.CodeUnauthorized {
+			t.Fatalf("%v", err)
+		}
+		if got := e.Header.Get("WWW-Authenticate"); got != `Bearer realm="rtgate", error="invalid_token"` {
+			t.Errorf("WWW-Authenticate = %q", got)
+		}
+		if e.Message != "" && strings.Contains(e.Message, "signature") {
+			t.Errorf("client message names the reason: %q", e.Message)
+		}
+		_, err = g.Authenticate(fromIP(request(), "198.51.100.2"))
+		if errors.As(err, &e); e.Header.Get("WWW-Authenticate") != `Bearer realm="rtgate"` {
+			t.Errorf("missing credentials challenge = %q", e.Header.Get("WWW-Authenticate"))
+		}
+	})
+	t.Run("an unavailable key set is a 503, not counted as a failure", func(t *testing.T) {
+		for range 5 {
+			if _, err := g.Authenticate(fromIP(request("Authorization: Bearer down"), "198.51.100.3")); status(err) != 503 {
+				t.Fatalf("%v", err)
+			}
+		}
+	})
+	t.Run("a burst of failures from one client is limited without checking", func(t *testing.T) {
+		ip := "203.0.113.9"
+		for i := range 3 {
+			if _, err := g.Authenticate(fromIP(request("Authorization: Bearer forged"), ip)); status(err) != 401 {
+				t.Fatalf("failure %d: %v", i+1, err)
+			}
+		}
+		calls := v.calls
+		_, err := g.Authenticate(fromIP(request("Authorization: Bearer good"), ip))
+		var e *httpx.Error
+		if !errors.As(err, &e) || e.Status != 429 || e.RetryAfter != 20*time.Second {
+			t.Fatalf("after the burst: %v (retry %v), want 429 retry 20s", err, e.RetryAfter)
+		}
+		if v.calls != calls {
+			t.Error("credentials were checked for a limited client")
+		}
+		// Other clients, including the same /64 neighbour rule for IPv6, are unaffected.
+		if u, err := g.Authenticate(fromIP(request("Authorization: Bearer good"), "203.0.113.10")); u != "alice" || err != nil {
+			t.Fatalf("neighbour: %q %v", u, err)
+		}
+		clock.Advance(20 * time.Second)
+		if u, err := g.Authenticate(fromIP(request("Authorization: Bearer good"), ip)); u != "alice" || err != nil {
+			t.Fatalf("after the wait: %q %v", u, err)
+		}
+	})
+	t.Run("failures are counted by reason", func(t *testing.T) {
+		if n := testutil.ToFloat64(counter(t, reg, "rtgate_auth_failures_total", "signature")); n != 4 {
+			t.Errorf("signature failures = %v, want 4", n)
+		}
+		if n := testutil.ToFloat64(counter(t, reg, "rtgate_auth_failure_limited_total", "")); n != 1 {
+			t.Errorf("limited = %v, want 1", n)
+		}
+		if n := testutil.ToFloat64(counter(t, reg, "rtgate_auth_unavailable_total", "")); n != 5 {
+			t.Errorf("unavailable = %v, want 5", n)
+		}
+	})
+	t.Run("audit lines name the reason, never the credential", func(t *testing.T) {
+		out := logs.String()
+		if !strings.Contains(out, `"event":"auth_failure"`) || !strings.Contains(out, `"reason":"signature"`) || !strings.Contains(out, `"event":"auth_failure_limit_reached"`) {
+			t.Errorf("audit lines missing: %s", out)
+		}
+		if strings.Contains(out, "forged") || strings.Contains(out, "Bearer") {
+			t.Errorf("credential in the log: %s", out)
+		}
+	})
+}
+
+// counter finds one series of a registered metric.
+func counter(t *testing.T, reg *prometheus.Registry, name, reason string) prometheus.Collector {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			match := reason == ""
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "reason" && l.GetValue() == reason {
+					match = true
+				}
+			}
+			if match {
+				return constCounter(m.GetCounter().GetValue())
+			}
+		}
+	}
+	t.Fatalf("no %s{reason=%q}", name, reason)
+	return nil
+}
+
+func constCounter(v float64) prometheus.Collector {
+	return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "c", Help: "c"}, func() float64 { return v })
+}
+
+func TestFailureLimiterBound(t *testing.T) {
+	clock := &manualClock{now: t0}
+	l := auth.NewFailureLimiter(2, time.Minute, 64, 4, clock.Now)
+	offender := netip.MustParseAddr("192.0.2.1")
+	l.Fail(offender)
+	l.Fail(offender)
+	if b, _ := l.Blocked(offender); !b {
+		t.Fatal("offender not blocked")
+	}
+	// A flood of new addresses fills the table; the offender stays
+	// blocked and the flood shares one overflow budget.
+	for i := range 50 {
+		l.Fail(netip.AddrFrom4([4]byte{10, 0, byte(i / 256), byte(i)}))
+	}
+	if n := l.Len(); n > 5 {
+		t.Fatalf("table grew to %d entries, bound 4 (+overflow)", n)
+	}
+	if b, _ := l.Blocked(offender); !b {
+		t.Fatal("flooding reset the offender")
+	}
+	if b, _ := l.Blocked(netip.MustParseAddr("10.9.9.9")); !b {
+		t.Fatal("an untracked client at the bound is not under the overflow budget")
+	}
+	// Drained entries are equivalent to none and make room again.
+	clock.Advance(time.Minute)
+	l.Fail(netip.MustParseAddr("10.8.8.8"))
+	if n := l.Len(); n != 1 {
+		t.Fatalf("after draining: %d entries, want 1", n)
+	}
+}
+
+func TestFailureLimiterOffIsNil(t *testing.T) {
+	var l *auth.FailureLimiter = auth.NewFailureLimiter(0, time.Minute, 64, 0, nil)
+	if l != nil {
+		t.Fatal("max 0 gave a limiter")
+	}
+	if b, _ := l.Blocked(netip.MustParseAddr("192.0.2.1")); b || l.Fail(netip.MustParseAddr("192.0.2.1")) {
+		t.Fatal("nil limiter limits")
+	}
+}
