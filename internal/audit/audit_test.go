@@ -1,0 +1,195 @@
+package audit_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rtgate/rtgate/internal/audit"
+	"github.com/rtgate/rtgate/internal/tlsx/tlsxtest"
+)
+
+// allChecks is every check the audit must report, in order.
+var allChecks = []string{
+	audit.CheckHTTPS, audit.CheckRedirect, audit.CheckCertificate, audit.CheckTLSFloor,
+	audit.CheckMethods, audit.CheckOversize, audit.CheckContentType,
+	"header:Strict-Transport-Security", "header:X-Content-Type-Options", "header:X-Frame-Options",
+	"header:X-XSS-Protection", "header:Referrer-Policy", "header:Permissions-Policy", "header:Content-Security-Policy",
+	audit.CheckCORSForeign, audit.CheckCORSLookalik, audit.CheckCORSNull, audit.CheckPreflight,
+	audit.CheckErrorLeaks, audit.CheckRateLimit,
+}
+
+func names(rep *audit.Report) []string {
+	var n []string
+	for _, c := range rep.Checks {
+		n = append(n, c.Name)
+	}
+	return n
+}
+
+func TestAuditOfRtgateOverTLSIsAllPass(t *testing.T) {
+	const limit = 8
+	d := tlsxtest.StartTLS(t, map[string]string{"RATE_LIMIT_MAX_REQUESTS": "8", "REQUIRE_HTTPS": "true"})
+	var out, errOut bytes.Buffer
+	code := audit.Main(context.Background(), []string{d.URL, "--origin", "https://app.example.com", "--http", d.RedirectURL, "--ca", d.CAFile, "--json", "--burst-cap", "30"}, &out, &errOut)
+	var rep audit.Report
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("--json output does not parse: %v\n%s\nstderr: %s", err, out.String(), errOut.String())
+	}
+	if !slices.Equal(names(&rep), allChecks) {
+		t.Fatalf("checks %v\nwant %v", names(&rep), allChecks)
+	}
+	for _, c := range rep.Checks {
+		if c.Status != audit.Pass {
+			t.Errorf("%s %s: %s", c.Status, c.Name, c.Reason)
+		}
+	}
+	if code != 0 || rep.Summary.Pass != len(allChecks) || rep.Summary.Fail != 0 || rep.Summary.Skip != 0 {
+		t.Errorf("exit %d, summary %+v", code, rep.Summary)
+	}
+	// The burst stops at the first 429: it mints at most the limit, and
+	// the simulator agrees with the report about how many were minted.
+	minted := len(d.Sim.Minted())
+	if rep.TokensMinted != minted || minted > limit || minted == 0 {
+		t.Errorf("report says %d tokens minted, simulator %d, limit %d", rep.TokensMinted, minted, limit)
+	}
+	if !strings.Contains(rep.Notice, "mints a real ephemeral client secret") {
+		t.Errorf("notice %q", rep.Notice)
+	}
+}
+
+// misconfigured is everything the guide warns against: no security
+// headers, CORS open to any origin, stack traces and keys in errors, no rate
+// limit, every method and body accepted, and plain HTTP served as is.
+func misconfigured() http.Handler {
+	var n atomic.Int64
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		w.Header().Set("Access-Control-Allow-Methods", "*")
+		if r.URL.Path != "/api/realtime-session" {
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = io.WriteString(w, "Error: not found\ngoroutine 1 [running]:\nmain.handler()\n\t/home/dev/app/main.go:42 +0x1d\nOPENAI_API_KEY=sk-proj-abcdefghijklmnopqrstuvwx\n")
+			return
+		}
+		if r.Method == http.MethodOptions {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"value":"ek_`+strings.Repeat("x", 20)+string(rune('a'+n.Add(1)%26))+`"}`)
+	})
+}
+
+func TestAuditOfAMisconfiguredServerFailsEveryCheck(t *testing.T) {
+	srv := httptest.NewServer(misconfigured())
+	t.Cleanup(srv.Close)
+	var out bytes.Buffer
+	code := audit.Main(context.Background(), []string{srv.URL, "--origin", "https://app.example.com", "--burst-cap", "15"}, &out, io.Discard)
+	text := out.String()
+	if code != 1 {
+		t.Errorf("exit code %d, want 1", code)
+	}
+	// The notice comes before any result.
+	if i, j := strings.Index(text, "note: "), strings.Index(text, "FAIL"); i < 0 || j < i {
+		t.Errorf("notice missing or after the results:\n%s", text)
+	}
+	for _, name := range allChecks {
+		line := lineOf(text, name)
+		if !strings.HasPrefix(line, "FAIL") {
+			t.Errorf("%s: %q, want FAIL", name, line)
+		}
+	}
+	if strings.Contains(text, "sk-proj-abcdefghijklmnopqrstuvwx") {
+		t.Error("the report repeats the leaked key")
+	}
+	if !strings.Contains(lineOf(text, audit.CheckRateLimit), "no 429 after 15 requests") {
+		t.Errorf("rate-limit reason: %q", lineOf(text, audit.CheckRateLimit))
+	}
+}
+
+func lineOf(text, check string) string {
+	for _, l := range strings.Split(text, "\n") {
+		f := strings.Fields(l)
+		if len(f) >= 2 && f[1] == check {
+			return l
+		}
+	}
+	return ""
+}
+
+// TestAuditOfWeakTLSFailsTheTLSChecks runs a server that is sound over HTTP
+// but whose TLS is not: a certificate expiring in five days and TLS 1.0
+// still accepted.
+func TestAuditOfWeakTLSFailsTheTLSChecks(t *testing.T) {
+	ca := tlsxtest.NewCA(t)
+	leaf := ca.Issue(t, 5*24*time.Hour, "127.0.0.1")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{
+		Handler:   http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNotFound) }),
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{leaf.TLS(t)}, MinVersion: tls.VersionTLS10},
+		ErrorLog:  log.New(io.Discard, "", 0),
+	}
+	go func() { _ = srv.ServeTLS(ln, "", "") }()
+	t.Cleanup(func() { _ = srv.Close() })
+
+	rep := audit.Run(context.Background(), audit.Options{URL: "https://" + ln.Addr().String(), RootCAs: ca.Pool(), BurstCap: 1})
+	want := map[string]audit.Status{
+		audit.CheckHTTPS:       audit.Pass,
+		audit.CheckCertificate: audit.Fail,
+		audit.CheckTLSFloor:    audit.Fail,
+		audit.CheckRedirect:    audit.Skip, // non-default port and no --http
+	}
+	for name, st := range want {
+		if got := rep.Result(name); got.Status != st {
+			t.Errorf("%s: %s (%s), want %s", name, got.Status, got.Reason, st)
+		}
+	}
+	if r := rep.Result(audit.CheckTLSFloor).Reason; !strings.Contains(r, "TLS 1.0") {
+		t.Errorf("tls floor reason %q does not name TLS 1.0", r)
+	}
+	if r := rep.Result(audit.CheckCertificate).Reason; !strings.Contains(r, "in 4 days") && !strings.Contains(r, "in 5 days") {
+		t.Errorf("certificate reason %q", r)
+	}
+
+	// The same server seen without the CA: not trusted.
+	rep = audit.Run(context.Background(), audit.Options{URL: "https://" + ln.Addr().String(), BurstCap: 1})
+	if got := rep.Result(audit.CheckCertificate); got.Status != audit.Fail || !strings.Contains(got.Reason, "not trusted") {
+		t.Errorf("untrusted certificate: %s %s", got.Status, got.Reason)
+	}
+}
+
+func TestMainRefusesBadUsage(t *testing.T) {
+	cases := map[string][]string{
+		"no URL":             nil,
+		"two URLs":           {"https://a.example", "https://b.example"},
+		"not a URL":          {"ftp://a.example"},
+		"origin with a path": {"https://a.example", "--origin", "https://app.example/x"},
+		"http flag not http": {"https://a.example", "--http", "https://a.example"},
+		"burst cap of zero":  {"https://a.example", "--burst-cap", "0"},
+		"missing CA file":    {"https://a.example", "--ca", filepath.Join(t.TempDir(), "none.pem")},
+		"unknown flag":       {"https://a.example", "--yolo"},
+	}
+	for name, args := range cases {
+		t.Run(name, func(t *testing.T) {
+			if code := audit.Main(context.Background(), args, io.Discard, io.Discard); code != 2 {
+				t.Fatalf("exit %d, want 2", code)
+			}
+		})
+	}
+}
