@@ -6,6 +6,8 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -213,5 +215,58 @@ func TestFallbackProbeRecoversWithoutTraffic(t *testing.T) {
 	}
 	if !recovered || !f.Healthy() || testutil.ToFloat64(recoveries) != 1 {
 		t.Fatalf("not recovered by probes: %s", f.Status())
+	}
+}
+
+type flakyStore struct{ down atomic.Bool }
+
+func (s *flakyStore) Allow(context.Context, string, ratelimit.Policy) (ratelimit.Decision, error) {
+	if s.down.Load() {
+		return ratelimit.Decision{}, errors.New("connection refused")
+	}
+	return ratelimit.Decision{Allowed: true, Limit: 1, Window: time.Second}, nil
+}
+
+// TestFallbackConcurrentTransitions flips the primary up and down under
+// concurrent callers: transitions alternate (never two outages in a row),
+// and every call gets an answer under the policy.
+func TestFallbackConcurrentTransitions(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := ratelimit.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := storetest.NewClock()
+	primary := &flakyStore{}
+	f, err := ratelimit.NewFallback(primary, nil, ratelimit.FallbackOptions{Policy: ratelimit.FailOpen, Metrics: m, Now: clock.Now, ProbeInterval: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, fallbacks, recoveries := m.Counters()
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 200 {
+				if g == 0 && i%20 == 0 {
+					primary.down.Store(!primary.down.Load())
+				}
+				clock.Advance(time.Millisecond)
+				d, err := f.Allow(context.Background(), "k", ratelimit.Policy{Limit: 1, Window: time.Second})
+				if err != nil || !d.Allowed {
+					t.Errorf("open policy refused: %+v %v", d, err)
+					return
+				}
+				_ = f.Probe(context.Background())
+				_ = f.Status()
+			}
+		})
+	}
+	wg.Wait()
+	down, up := testutil.ToFloat64(fallbacks), testutil.ToFloat64(recoveries)
+	if down < 1 || down-up < 0 || down-up > 1 {
+		t.Fatalf("activations %v, recoveries %v: transitions must alternate", down, up)
+	}
+	if healthy := f.Healthy(); healthy != (down == up) {
+		t.Fatalf("Healthy()=%v with %v activations and %v recoveries", healthy, down, up)
 	}
 }
