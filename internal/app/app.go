@@ -108,6 +108,7 @@ func New(cfg *config.Config, log *slog.Logger) (_ *App, err error) {
 		Auth:      authn,
 		Users:     users,
 		Transport: a.transportGuard(),
+		Web:       gateway.WebOptions{DemoPage: c.Web.DemoPage, RealtimeURL: c.OpenAIBaseURL, RealtimeOrigin: c.RealtimeOrigin(), MaxSDPBytes: c.Web.MaxSDPBytes, SessionMax: c.Auth.SessionMax},
 	})
 	a.limits = server.DefaultLimits(c.UpstreamTimeout, c.MaxHeaderBytes)
 
@@ -166,7 +167,7 @@ func (a *App) startSimulator() error {
 	if err != nil {
 		return fmt.Errorf("start built-in simulator: %w", err)
 	}
-	sim := simulator.New(simulator.Options{APIKeys: []string{key}, Logger: a.log.With("component", "simulator")})
+	sim := simulator.New(simulator.Options{APIKeys: []string{key}, Logger: a.log.With("component", "simulator"), Answerer: simulator.MustWebRTCAnswerer(simulator.WebRTCOptions{Logger: a.log.With("component", "simulator")})})
 	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	a.closers = append(a.closers, func() { _ = srv.Close() })

@@ -72,6 +72,8 @@ type Options struct {
 	// Transport, when set, runs right after client IP resolution, before
 	// the origin gate: the production HTTPS guard lives here.
 	Transport func(http.Handler) http.Handler
+	// Web configures the demo page and the SDP proxy (web.go, call.go).
+	Web WebOptions
 }
 
 // Gateway is the public HTTP surface of rtgate.
