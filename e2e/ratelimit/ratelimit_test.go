@@ -283,3 +283,39 @@ func TestPreflightsDoNotConsumeQuota(t *testing.T) {
 		t.Fatalf("4th request: %d", code)
 	}
 }
+
+// TestIPv6ClientsAreLimitedByPrefix: behind a trusted proxy (the test
+// client plays it from 127.0.0.1), IPv6 clients in one /64 share a limit
+// (RATE_LIMIT_IPV6_PREFIX, default 64), another /64 does not, and an
+// IPv4-mapped address counts as the IPv4 client.
+func TestIPv6ClientsAreLimitedByPrefix(t *testing.T) {
+	in := startRtgate(t, map[string]string{
+		"TRUSTED_PROXIES":         "127.0.0.1",
+		"RATE_LIMIT_MAX_REQUESTS": "3",
+		"RATE_LIMIT_WINDOW_MS":    hourMS,
+	})
+	proxy := clientFrom(t, "127.0.0.1")
+	from := func(client string) int {
+		code, _ := mint(t, proxy, in.URL, http.Header{"X-Forwarded-For": {client}})
+		return code
+	}
+	for _, c := range []string{"2001:db8:1:2::1", "2001:db8:1:2::ffff", "2001:db8:1:2:aaaa:bbbb:cccc:dddd"} {
+		if code := from(c); code != http.StatusOK {
+			t.Fatalf("%s: %d", c, code)
+		}
+	}
+	if code := from("2001:db8:1:2::42"); code != http.StatusTooManyRequests {
+		t.Fatalf("4th address in the same /64: %d; want 429", code)
+	}
+	if code := from("2001:db8:1:3::1"); code != http.StatusOK {
+		t.Fatalf("another /64: %d", code)
+	}
+	for range 3 {
+		if code := from("198.51.100.7"); code != http.StatusOK {
+			t.Fatalf("IPv4 client: %d", code)
+		}
+	}
+	if code := from("::ffff:198.51.100.7"); code != http.StatusTooManyRequests {
+		t.Fatalf("IPv4-mapped form of an exhausted IPv4 client: %d; want 429", code)
+	}
+}
