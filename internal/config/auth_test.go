@@ -136,7 +136,8 @@ func TestAuthErrorsNameTheVariable(t *testing.T) {
 func TestAuthProductionWithEverythingSet(t *testing.T) {
 	e := withEnv(prodEnv(), "AUTH_MODE", "jwt", "AUTH_JWT_JWKS_URL", "https://tenant.eu.auth0.com/.well-known/jwks.json",
 		"AUTH_JWT_ISSUER", "https://tenant.eu.auth0.com/", "AUTH_JWT_AUDIENCE", "https://rtgate.example.com",
-		"AUTH_JWT_ALGORITHMS", "RS256,ES256", "RECORD_HASH_SECRET", secret32, "ADMIN_TOKEN", other32)
+		"AUTH_JWT_ALGORITHMS", "RS256,ES256", "RECORD_HASH_SECRET", secret32, "ADMIN_TOKEN", other32,
+		"REALTIME_MODEL", "gpt-realtime-2")
 	c, warnings, err := Load(env(e))
 	if err != nil {
 		t.Fatal(err)

@@ -46,6 +46,17 @@ const (
 	MaxTokenTTL = 7200 * time.Second
 )
 
+// deprecatedModels are realtime models with an announced shutdown date
+// (from the model enum of the official openai-go SDK, v3.98.0).
+var deprecatedModels = map[string]string{
+	"gpt-realtime":                 "2027-01-20",
+	"gpt-realtime-2025-08-28":      "2027-01-20",
+	"gpt-realtime-mini":            "2027-01-20",
+	"gpt-realtime-mini-2025-12-15": "2027-01-20",
+	"gpt-audio-mini":               "2027-01-20",
+	"gpt-audio-mini-2025-12-15":    "2027-01-20",
+}
+
 // Config is rtgate's whole configuration. It is built by Load and never
 // changed afterwards.
 type Config struct {
@@ -188,6 +199,11 @@ func Load(getenv func(string) string) (*Config, []string, error) {
 
 	c.LogLevel = p.level()
 
+	for _, m := range c.AllowedModels {
+		if date, ok := deprecatedModels[m]; ok {
+			p.warn("model " + m + " (REALTIME_MODEL / REALTIME_ALLOWED_MODELS) has an announced OpenAI shutdown date of " + date + "; plan a move to gpt-realtime-2 or later")
+		}
+	}
 	if c.AuthMode == AuthNone && prod {
 		p.warn("AUTH_MODE=none in production: anyone who can reach rtgate from an allowed origin can mint tokens; put authentication in front or set AUTH_MODE=jwt|forward")
 	}

@@ -22,8 +22,12 @@ func TestDevelopmentDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(warnings) != 0 {
+	// The default model has an announced shutdown date: say so at start-up.
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "gpt-realtime") || !strings.Contains(warnings[0], "2027-01-20") {
 		t.Errorf("warnings %v", warnings)
+	}
+	if _, w, _ := Load(env(map[string]string{"REALTIME_MODEL": "gpt-realtime-2"})); len(w) != 0 {
+		t.Errorf("warnings for a current model: %v", w)
 	}
 	checks := []struct {
 		name      string
@@ -98,7 +102,7 @@ func TestProductionGuards(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c.Simulated || len(warnings) == 0 || !strings.Contains(warnings[0], "AUTH_MODE=none") {
+		if c.Simulated || len(warnings) == 0 || !strings.Contains(strings.Join(warnings, "\n"), "AUTH_MODE=none") {
 			t.Errorf("simulated=%v warnings=%v", c.Simulated, warnings)
 		}
 	})
