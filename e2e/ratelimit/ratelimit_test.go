@@ -2,6 +2,7 @@ package ratelimite2e
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -317,5 +318,67 @@ func TestIPv6ClientsAreLimitedByPrefix(t *testing.T) {
 	}
 	if code := from("::ffff:198.51.100.7"); code != http.StatusTooManyRequests {
 		t.Fatalf("IPv4-mapped form of an exhausted IPv4 client: %d; want 429", code)
+	}
+}
+
+// TestWhitelistMatchesTheResolvedClient: a whitelisted client is never
+// limited and gets no rate-limit headers; claiming a whitelisted address in
+// a header does not whitelist anyone.
+func TestWhitelistMatchesTheResolvedClient(t *testing.T) {
+	in := startRtgate(t, map[string]string{
+		"RATE_LIMIT_WHITELIST":    "127.0.0.5, 10.0.0.0/8",
+		"RATE_LIMIT_MAX_REQUESTS": "2",
+		"RATE_LIMIT_WINDOW_MS":    hourMS,
+	})
+	monitor := clientFrom(t, "127.0.0.5")
+	for i := range 10 {
+		code, h := mint(t, monitor, in.URL, nil)
+		if code != http.StatusOK || h.Get("RateLimit-Limit") != "" || h.Get("RateLimit") != "" {
+			t.Fatalf("whitelisted request %d: %d %v", i+1, code, h)
+		}
+	}
+	forger := clientFrom(t, "127.0.0.2")
+	claim := http.Header{"X-Forwarded-For": {"127.0.0.5"}, "X-Real-Ip": {"10.1.1.1"}}
+	admitted := 0
+	for range 5 {
+		if code, _ := mint(t, forger, in.URL, claim); code == http.StatusOK {
+			admitted++
+		}
+	}
+	if admitted != 2 {
+		t.Fatalf("client claiming a whitelisted address admitted %d times; want 2", admitted)
+	}
+}
+
+// TestShadowModeCountsButDoesNotBlock: with RATE_LIMIT_SHADOW=true nothing
+// is refused, and the would-be denials are counted on the admin /metrics.
+func TestShadowModeCountsButDoesNotBlock(t *testing.T) {
+	in := startRtgate(t, map[string]string{
+		"RATE_LIMIT_SHADOW":       "true",
+		"RATE_LIMIT_MAX_REQUESTS": "2",
+		"RATE_LIMIT_WINDOW_MS":    hourMS,
+	})
+	c := clientFrom(t, "127.0.0.2")
+	for i := range 6 {
+		if code, h := mint(t, c, in.URL, nil); code != http.StatusOK || h.Get("Retry-After") != "" {
+			t.Fatalf("shadow request %d: %d %v", i+1, code, h)
+		}
+	}
+	resp, err := http.Get(in.Admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{
+		`rtgate_ratelimit_decisions_total{outcome="shadow_denied",scope="ip"} 4`,
+		`rtgate_ratelimit_decisions_total{outcome="allowed",scope="ip"} 2`,
+	} {
+		if !strings.Contains(string(b), want) {
+			t.Fatalf("/metrics lacks %q", want)
+		}
+	}
+	if !strings.Contains(in.logs.String(), "shadow mode") {
+		t.Fatalf("shadow denials not logged:\n%s", in.logs.String())
 	}
 }
