@@ -1,0 +1,205 @@
+package audit
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+func TestJudgeHSTS(t *testing.T) {
+	cases := []struct {
+		v  string
+		ok bool
+	}{
+		{"max-age=31536000", true},
+		{"max-age=31536000; includeSubDomains; preload", true},
+		{`max-age="15552000"`, true},
+		{"includeSubDomains; max-age=63072000", true},
+		{"max-age=300", false},
+		{"max-age=0", false},
+		{"includeSubDomains", false},
+		{"max-age=forever", false},
+	}
+	for _, tc := range cases {
+		if got := judgeHSTS(tc.v) == ""; got != tc.ok {
+			t.Errorf("%q: sound=%v, want %v", tc.v, got, tc.ok)
+		}
+	}
+}
+
+func TestJudgeCSP(t *testing.T) {
+	cases := []struct {
+		v  string
+		ok bool
+	}{
+		{"default-src 'self'", true},
+		{"default-src 'none'; frame-ancestors 'none'", true},
+		{"frame-ancestors 'none'", true},
+		{"default-src *", false},
+		{"default-src 'self' 'unsafe-eval'", false},
+		{"script-src 'self'", false},
+	}
+	for _, tc := range cases {
+		if got := judgeCSP(tc.v) == ""; got != tc.ok {
+			t.Errorf("%q: sound=%v, want %v", tc.v, got, tc.ok)
+		}
+	}
+}
+
+func TestLeaks(t *testing.T) {
+	cases := []struct {
+		name string
+		body string
+		want string // "" means clean
+	}{
+		{"rtgate's generic error is clean", `{"error":{"code":"bad_request","message":"The request is invalid.","request_id":"f3a9c1d2e4b5a6c7"}}`, ""},
+		{"a URL is not a file path", `{"docs":"https://example.com/var/docs"}`, ""},
+		{"Go panic", "panic: runtime error\n\ngoroutine 7 [running]:\nmain.f()", "a Go stack trace"},
+		{"Go file and line", "at handler.go:42", "a Go stack trace"},
+		{"Node stack", "TypeError: x is undefined\n    at handler (/srv/app/route.js:10:5)", "a JavaScript stack trace"},
+		{"node_modules", "Error in node_modules/next/dist/server.js", "a JavaScript stack trace"},
+		{"Python traceback", "Traceback (most recent call last):\n  File \"app.py\", line 3", "a Python traceback"},
+		{"Java stack", "Exception in thread \"main\" java.lang.NullPointerException", "a Java stack trace"},
+		{"Unix path", `{"error":"open /home/deploy/.env: permission denied"}`, "a file path"},
+		{"Windows path", `{"error":"C:\\Users\\deploy\\app"}`, "a file path"},
+		{"OpenAI key", `{"error":"invalid key sk-proj-AbCdEf0123456789"}`, "an OpenAI key-like string"},
+		{"ephemeral secret in an error", `{"error":"ek_68af0123456789abcdef expired"}`, "an ephemeral secret-like string"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Leaks(tc.body)
+			if tc.want == "" {
+				if len(got) != 0 {
+					t.Fatalf("flagged %v", got)
+				}
+				return
+			}
+			if !slices.Contains(got, tc.want) {
+				t.Fatalf("got %v, want %q among them", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestLookalikesNeverIncludeTheOriginItself(t *testing.T) {
+	got := Lookalikes("https://app.example.com")
+	want := []string{"https://app.example.com.evil.example", "https://evilapp.example.com", "https://evil-app.example.com", "http://app.example.com"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got %v", got)
+	}
+	if slices.Contains(Lookalikes("http://localhost:3000"), "http://localhost:3000") {
+		t.Fatal("look-alikes contain the origin")
+	}
+}
+
+func TestValidRetryAfter(t *testing.T) {
+	cases := map[string]bool{"60": true, "1": true, "0": false, "-1": false, "": false, "soon": false, "Wed, 21 Oct 2026 07:28:00 GMT": true}
+	for v, want := range cases {
+		if got := validRetryAfter(v); got != want {
+			t.Errorf("%q: %v, want %v", v, got, want)
+		}
+	}
+}
+
+// near is a deployment that is sound except for the flaws its fields turn
+// on, so each check can be seen to fail for its own reason alone.
+type near struct {
+	allowed      string
+	matches      func(origin, allowed string) bool
+	noRetryAfter bool
+	limit        int64
+	n            atomic.Int64
+}
+
+func (s *near) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	for _, kv := range [][2]string{
+		{"Strict-Transport-Security", "max-age=31536000"}, {"X-Content-Type-Options", "nosniff"}, {"X-Frame-Options", "DENY"},
+		{"X-XSS-Protection", "1; mode=block"}, {"Referrer-Policy", "strict-origin-when-cross-origin"},
+		{"Permissions-Policy", "microphone=(self)"}, {"Content-Security-Policy", "default-src 'self'"},
+	} {
+		h.Set(kv[0], kv[1])
+	}
+	if o := r.Header.Get("Origin"); o != "" {
+		if !s.matches(o, s.allowed) {
+			w.WriteHeader(http.StatusForbidden)
+			return
+		}
+		h.Set("Access-Control-Allow-Origin", o)
+		if r.Method == http.MethodOptions {
+			h.Set("Access-Control-Allow-Methods", "GET, POST")
+			h.Set("Access-Control-Max-Age", "600")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+	}
+	if r.URL.Path != "/api/realtime-session" {
+		w.WriteHeader(http.StatusNotFound)
+		return
+	}
+	if r.Method != http.MethodPost {
+		w.WriteHeader(http.StatusMethodNotAllowed)
+		return
+	}
+	if s.n.Add(1) > s.limit {
+		if !s.noRetryAfter {
+			h.Set("Retry-After", "30")
+		}
+		w.WriteHeader(http.StatusTooManyRequests)
+		return
+	}
+	if r.ContentLength > 4096 {
+		w.WriteHeader(http.StatusRequestEntityTooLarge)
+		return
+	}
+	if r.Header.Get("Content-Type") != "application/json" {
+		w.WriteHeader(http.StatusUnsupportedMediaType)
+		return
+	}
+	_, _ = io.Copy(io.Discard, r.Body)
+	_, _ = io.WriteString(w, `{"value":"ek_0123456789abcdef"}`)
+}
+
+func exact(o, allowed string) bool { return o == allowed }
+
+func TestEachFlawFailsItsOwnCheck(t *testing.T) {
+	cases := []struct {
+		name  string
+		srv   *near
+		check string
+		why   string
+	}{
+		{"prefix origin matcher", &near{matches: strings.HasPrefix, limit: 5}, CheckCORSLookalik, "app.example.com.evil.example"},
+		{"substring origin matcher", &near{matches: func(o, a string) bool { return strings.Contains(o, strings.TrimPrefix(a, "https://")) }, limit: 5}, CheckCORSLookalik, "evilapp.example.com"},
+		{"scheme-blind origin matcher", &near{matches: func(o, a string) bool {
+			return strings.TrimPrefix(strings.TrimPrefix(o, "http://"), "https://") == strings.TrimPrefix(a, "https://")
+		}, limit: 5}, CheckCORSLookalik, "http://app.example.com"},
+		{"null accepted", &near{matches: func(o, a string) bool { return o == a || o == "null" }, limit: 5}, CheckCORSNull, "null"},
+		{"429 without Retry-After", &near{matches: exact, limit: 5, noRetryAfter: true}, CheckRateLimit, "Retry-After"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.srv.allowed = "https://app.example.com"
+			srv := httptest.NewServer(tc.srv)
+			t.Cleanup(srv.Close)
+			rep := Run(context.Background(), Options{URL: srv.URL, Origin: "https://app.example.com", BurstCap: 20})
+			for _, c := range rep.Checks {
+				switch {
+				case c.Name == tc.check:
+					if c.Status != Fail || !strings.Contains(c.Reason, tc.why) {
+						t.Errorf("%s: %s %q, want FAIL naming %q", c.Name, c.Status, c.Reason, tc.why)
+					}
+				case c.Name == CheckHTTPS || c.Name == CheckCertificate || c.Name == CheckTLSFloor || c.Name == CheckRedirect || c.Name == HeaderCheckPrefix+"Strict-Transport-Security":
+					// plain-HTTP test server: these fail by construction
+				case c.Status != Pass:
+					t.Errorf("%s: %s %q, want PASS (only %s is flawed)", c.Name, c.Status, c.Reason, tc.check)
+				}
+			}
+		})
+	}
+}
