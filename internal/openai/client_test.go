@@ -397,3 +397,44 @@ func TestTokenReuseOffByDefault(t *testing.T) {
 		t.Fatal("secret reused without TOKEN_REUSE_SECONDS")
 	}
 }
+
+func TestCreateCallAndHangupFailOverToTheBackup(t *testing.T) {
+	r := newRig(t, []string{backupKey}, openai.Options{Keys: keyRing(t, primaryKey, backupKey)})
+	call, err := r.client.CreateCall(context.Background(), offer, params())
+	if err != nil {
+		t.Fatalf("create call with a refused primary: %v", err)
+	}
+	if err := r.client.Hangup(context.Background(), call.ID); err != nil {
+		t.Fatal(err)
+	}
+	if r.sim.Requests() != 3 || r.obs.count(openai.OutcomeKeyFailover) != 1 {
+		t.Fatalf("upstream requests %d outcomes %v", r.sim.Requests(), r.obs.n)
+	}
+}
+
+func TestCallerCancellationReachesTheUpstreamAndSparesTheBreaker(t *testing.T) {
+	r := newRig(t, []string{primaryKey}, openai.Options{APIKey: primaryKey, Retries: 2, Timeout: time.Minute, Breaker: openai.BreakerOptions{Failures: 1, Cooldown: time.Minute}})
+	r.sim.SetFault(simulator.Fault{Kind: simulator.FaultSlow, Delay: time.Minute})
+	ctx, cancel := context.WithCancel(context.Background())
+	errs := make(chan error, 1)
+	go func() { _, err := r.client.MintClientSecret(ctx, params()); errs <- err }()
+	for deadline := time.Now().Add(10 * time.Second); r.sim.Requests() == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the call never reached the upstream")
+		}
+	}
+	cancel()
+	err := <-errs
+	if !errors.Is(err, context.Canceled) || errors.Is(err, openai.ErrTimeout) {
+		t.Fatalf("err %v", err)
+	}
+	if r.obs.count(openai.OutcomeCanceled) != 1 || r.sim.Requests() != 1 {
+		t.Fatalf("outcomes %v, upstream requests %d", r.obs.n, r.sim.Requests())
+	}
+	if st := r.client.Breaker().State(); st.State != openai.BreakerClosed {
+		t.Fatalf("a client that left opened the breaker: %+v", st)
+	}
+	if q := r.client.Queue(); q.InFlight != 0 {
+		t.Fatalf("slot not released: %+v", q)
+	}
+}
