@@ -144,13 +144,12 @@ func (a *App) newUserControls(limiter *ratelimit.Limiter, ipKey []byte) (*userCo
 	c := a.cfg
 	var store session.Store
 	var checks []gateway.Check
-	if c.RedisURL != "" {
-		client, err := ratelimit.NewUniversalFromURL(c.RedisURL)
-		if err != nil {
-			return nil, err
-		}
-		a.closers = append(a.closers, func() { _ = client.Close() })
-		rs := session.NewRedis(client, c.RedisKeyPrefix)
+	client, err := a.redisClient()
+	if err != nil {
+		return nil, err
+	}
+	if client != nil {
+		rs := session.NewRedis(client, c.RedisKeyPrefix) // keys <prefix>s:{...}; rate limits use <prefix>rl:
 		store = rs
 		checks = append(checks, gateway.Check{Name: "session_store", Check: rs.Ping})
 	} else {
