@@ -111,6 +111,7 @@ func startRtgate(t *testing.T, env map[string]string) *instance {
 		kv = append(kv, k+"="+v)
 	}
 	cmd := exec.Command(rtgateBin, "serve")
+	dieWithParent(cmd)
 	cmd.Env = kv
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

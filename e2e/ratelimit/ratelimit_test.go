@@ -142,6 +142,7 @@ http {
 	errLog := filepath.Join(dir, "error.log")
 	cmd := exec.Command(bin, "-p", dir, "-c", confPath,
 		"-g", fmt.Sprintf("daemon off; pid %s; error_log %s warn;", filepath.Join(dir, "nginx.pid"), errLog))
+	dieWithParent(cmd)
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {

@@ -244,6 +244,7 @@ func (s *Server) start() error {
 		"--save", "", "--appendonly", "no", "--dir", s.dir,
 		"--protected-mode", "yes", "--loglevel", "warning"), s.args...)
 	cmd := exec.Command(s.bin, args...)
+	dieWithParent(cmd)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		return err
