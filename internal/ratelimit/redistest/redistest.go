@@ -57,7 +57,7 @@ func start(t testing.TB, extra []string, tlsConf *tls.Config, ca string) *Server
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
-		t.Fatalf("redis-server is not on PATH (%v): run .ci/setup to install it", err)
+		t.Fatalf("redis-server is not on PATH (%v): run scripts/setup.sh (called by .ci/run) to install it", err)
 	}
 	s := &Server{t: t, bin: bin, dir: t.TempDir(), args: extra, tls: tlsConf, ca: ca}
 	var lastErr error
@@ -97,7 +97,7 @@ func StartSentinel(t testing.TB, master *Server) *Server {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
-		t.Fatalf("redis-server is not on PATH (%v): run .ci/setup to install it", err)
+		t.Fatalf("redis-server is not on PATH (%v): run scripts/setup.sh (called by .ci/run) to install it", err)
 	}
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "sentinel.conf")
@@ -125,7 +125,7 @@ func StartCluster(t testing.TB) []*Server {
 	t.Helper()
 	cli, err := exec.LookPath("redis-cli")
 	if err != nil {
-		t.Fatalf("redis-cli is not on PATH (%v): run .ci/setup to install it", err)
+		t.Fatalf("redis-cli is not on PATH (%v): run scripts/setup.sh (called by .ci/run) to install it", err)
 	}
 	var nodes []*Server
 	args := []string{"--cluster", "create"}
