@@ -165,6 +165,20 @@ func (r *KeyRing) HasFiles() bool {
 func (r *KeyRing) Reload() error {
 	r.reloadMu.Lock()
 	defer r.reloadMu.Unlock()
+	return r.reloadLocked()
+}
+
+// reloadIfOlder reloads unless the last reload is more recent than age;
+// callers that queued behind a reload do not repeat it.
+func (r *KeyRing) reloadIfOlder(age time.Duration) {
+	r.reloadMu.Lock()
+	defer r.reloadMu.Unlock()
+	if r.now().Sub(r.lastReload) >= age {
+		_ = r.reloadLocked()
+	}
+}
+
+func (r *KeyRing) reloadLocked() error {
 	r.lastReload = r.now()
 	r.mu.Lock()
 	files := make([]string, len(r.slots))
@@ -258,12 +272,7 @@ func (r *KeyRing) reject(k keyRef, tried func(string) bool) (next keyRef, switch
 	if r.HasFiles() {
 		// A rotation may have been written but not read yet: read now,
 		// at most every 100ms however many calls are refused.
-		r.reloadMu.Lock()
-		stale := r.now().Sub(r.lastReload) >= 100*time.Millisecond
-		r.reloadMu.Unlock()
-		if stale {
-			_ = r.Reload()
-		}
+		r.reloadIfOlder(100 * time.Millisecond)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
