@@ -158,7 +158,7 @@ func BenchmarkRedisAllow(b *testing.B) {
 	b.Run("redis-benchmark", func(b *testing.B) {
 		bin, err := exec.LookPath("redis-benchmark")
 		if err != nil {
-			b.Fatalf("redis-benchmark not on PATH (%v): run .ci/setup", err)
+			b.Fatalf("redis-benchmark not on PATH (%v): run scripts/setup.sh", err)
 		}
 		for b.Loop() {
 			_, port, _ := strings.Cut(srv.Addr(), ":")

@@ -1,6 +1,6 @@
 // Package redistest runs a real redis-server for tests: on a free loopback
 // port, without persistence, stopped by t.Cleanup. A missing redis-server is
-// a test failure (run .ci/setup), never a skip.
+// a test failure (run scripts/setup.sh), never a skip.
 package redistest
 
 import (
