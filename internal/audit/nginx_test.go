@@ -1,0 +1,146 @@
+package audit_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rtgate/rtgate/internal/apptest"
+	"github.com/rtgate/rtgate/internal/audit"
+	"github.com/rtgate/rtgate/internal/tlsx/tlsxtest"
+)
+
+func freePort(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, p, _ := net.SplitHostPort(ln.Addr().String())
+	return p
+}
+
+// startNginx runs deploy/nginx/production.conf in a real nginx, rewritten to
+// loopback: its listen ports, certificate paths and upstream. It returns the
+// https and http base URLs.
+func startNginx(t *testing.T, upstream, certFile, keyFile string) (string, string) {
+	bin, err := exec.LookPath("nginx")
+	if err != nil {
+		if _, err2 := os.Stat("/usr/sbin/nginx"); err2 != nil {
+			t.Fatalf("nginx is not installed (%v): run ./scripts/setup.sh", err)
+		}
+		bin = "/usr/sbin/nginx"
+	}
+	_, file, _, _ := runtime.Caller(0)
+	src, err := os.ReadFile(filepath.Join(filepath.Dir(file), "..", "..", "deploy", "nginx", "production.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpsPort, httpPort := freePort(t), freePort(t)
+	conf := string(src)
+	for _, r := range [][2]string{
+		{"    listen [::]:80;\n", ""},
+		{"    listen [::]:443 ssl http2;\n", ""},
+		{"listen 80;", "listen 127.0.0.1:" + httpPort + ";"},
+		{"listen 443 ssl http2;", "listen 127.0.0.1:" + httpsPort + " ssl http2;"},
+		{"/etc/letsencrypt/live/rtgate.example.com/fullchain.pem", certFile},
+		{"/etc/letsencrypt/live/rtgate.example.com/privkey.pem", keyFile},
+		{"server 127.0.0.1:3000;", "server " + upstream + ";"},
+	} {
+		if !strings.Contains(conf, r[0]) {
+			t.Fatalf("production.conf no longer contains %q; update this test", r[0])
+		}
+		conf = strings.ReplaceAll(conf, r[0], r[1])
+	}
+	dir := t.TempDir()
+	site := filepath.Join(dir, "production.conf")
+	if err := os.WriteFile(site, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	main := fmt.Sprintf(`daemon off;
+master_process off;
+worker_processes 1;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log warn;
+events { worker_connections 256; }
+http {
+    access_log off;
+    client_body_temp_path %[1]s/body;
+    proxy_temp_path %[1]s/proxy;
+    fastcgi_temp_path %[1]s/fastcgi;
+    uwsgi_temp_path %[1]s/uwsgi;
+    scgi_temp_path %[1]s/scgi;
+    include %[2]s;
+}
+`, dir, site)
+	mainConf := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(mainConf, []byte(main), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(bin, "-t", "-p", dir, "-c", mainConf).CombinedOutput(); err != nil {
+		t.Fatalf("nginx -t: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "-p", dir, "-c", mainConf)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	for _, p := range []string{httpsPort, httpPort} {
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			c, err := net.Dial("tcp", "127.0.0.1:"+p)
+			if err == nil {
+				c.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+				t.Fatalf("nginx did not listen on %s: %s", p, log)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return "https://127.0.0.1:" + httpsPort, "http://127.0.0.1:" + httpPort
+}
+
+// TestAuditThroughNginxIsAllPass audits rtgate behind the production nginx
+// example: nginx terminates TLS and adds X-Forwarded-Proto, rtgate trusts
+// it (TRUSTED_PROXIES) and keeps its HTTPS guard on.
+func TestAuditThroughNginxIsAllPass(t *testing.T) {
+	in := apptest.Start(t, map[string]string{
+		"REQUIRE_HTTPS":           "true",
+		"TRUSTED_PROXIES":         "127.0.0.1",
+		"RATE_LIMIT_MAX_REQUESTS": "4",
+	})
+	ca := tlsxtest.NewCA(t)
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	ca.Issue(t, 90*24*time.Hour, "127.0.0.1").Write(t, certFile, keyFile)
+	httpsURL, httpURL := startNginx(t, strings.TrimPrefix(in.URL, "http://"), certFile, keyFile)
+
+	// Straight to rtgate without nginx's X-Forwarded-Proto: refused.
+	if r := in.Do(t, "POST", "/api/realtime-session", ""); r.StatusCode != 403 {
+		t.Errorf("plain request straight to rtgate: %d", r.StatusCode)
+	}
+
+	rep := audit.Run(context.Background(), audit.Options{URL: httpsURL, Origin: "https://app.example.com", HTTPURL: httpURL, RootCAs: ca.Pool(), BurstCap: 30})
+	for _, c := range rep.Checks {
+		t.Logf("%s %s: %s", c.Status, c.Name, c.Reason)
+		if c.Status != audit.Pass {
+			t.Errorf("%s %s: %s", c.Status, c.Name, c.Reason)
+		}
+	}
+	if len(rep.Checks) != len(allChecks) {
+		t.Errorf("%d checks, want %d", len(rep.Checks), len(allChecks))
+	}
+	if got := in.Sim.Minted(); len(got) != rep.TokensMinted || len(got) > 4 {
+		t.Errorf("minted %d, report says %d", len(got), rep.TokensMinted)
+	}
+}
