@@ -89,6 +89,7 @@ func TestBurstOfTenTimesTheConcurrency(t *testing.T) {
 	// The refusals come back while the upstream still holds every call
 	// it has: they waited for nothing.
 	eventually(t, "the requests beyond the queue refused", func() bool { return refused.Load() == burst-concurrency-queue })
+	eventually(t, "the calls holding a slot to reach the upstream", func() bool { return g.arrived.Load() >= concurrency })
 	if g.arrived.Load() != concurrency {
 		t.Fatalf("upstream calls in flight %d, want %d", g.arrived.Load(), concurrency)
 	}
