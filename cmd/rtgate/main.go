@@ -17,6 +17,8 @@ import (
 	"runtime/debug"
 	"syscall"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/rtgate/rtgate/internal/app"
 	"github.com/rtgate/rtgate/internal/audit"
 )
@@ -24,7 +26,15 @@ import (
 // version is set at build time with -ldflags "-X main.version=v1.2.3".
 var version = ""
 
+type quietRedis struct{}
+
+func (quietRedis) Printf(context.Context, string, ...any) {}
+
 func main() {
+	// go-redis logs pool and dial errors through a process-wide logger of
+	// its own, as plain text; rtgate logs Redis trouble itself, as JSON,
+	// once per transition.
+	redis.SetLogger(quietRedis{})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()

@@ -46,7 +46,10 @@ func (a *App) limiterStore(mem *ratelimit.Memory, m *ratelimit.Metrics) (ratelim
 		return nil, nil, err
 	}
 	check := gateway.Check{Name: "ratelimit_store", Check: func(ctx context.Context) error {
-		if fb.Healthy() {
+		// Probe, not just look: an instance that is unready under the closed
+		// policy gets no traffic, so only the readiness probe can notice
+		// that Redis is back.
+		if fb.Probe(ctx) {
 			return nil
 		}
 		if fb.Policy() == ratelimit.FailClosed {
