@@ -17,12 +17,20 @@ import (
 
 func newClient(t *testing.T, url string) redis.UniversalClient {
 	t.Helper()
-	c, err := ratelimit.NewUniversalFromURL(url)
+	c, err := newClientTB(t, url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+func newClientTB(tb testing.TB, url string) (redis.UniversalClient, error) {
+	c, err := ratelimit.NewUniversalFromURL(url)
+	if err != nil {
+		return nil, err
+	}
+	tb.Cleanup(func() { c.Close() })
+	return c, nil
 }
 
 var prefixSeq atomic.Int64
