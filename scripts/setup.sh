@@ -9,6 +9,7 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v redis-benchmark >/dev/null 2>&1 || need+=(redis-tools)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || need+=(chromium)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"
@@ -19,8 +20,8 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 # Debian starts services on install; the tests run their own on random ports.
-for svc in redis-server nginx; do
+for svc in redis-server nginx prometheus prometheus-node-exporter; do
   if command -v systemctl >/dev/null 2>&1; then systemctl stop "$svc" >/dev/null 2>&1 || true; fi
   if command -v service >/dev/null 2>&1; then service "$svc" stop >/dev/null 2>&1 || true; fi
 done
-echo "setup: redis-server $(redis-server --version | awk '{print $3}'), $(/usr/sbin/nginx -v 2>&1), $(chromium --version 2>/dev/null | head -1)"
+echo "setup: $(promtool --version 2>&1 | head -1), redis-server $(redis-server --version | awk '{print $3}'), $(/usr/sbin/nginx -v 2>&1), $(chromium --version 2>/dev/null | head -1)"

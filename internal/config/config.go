@@ -217,8 +217,11 @@ func Load(getenv func(string) string) (*Config, []string, error) {
 // stable order, with secrets replaced by a short fingerprint.
 func (c *Config) Masked() [][2]string {
 	key := "(none: built-in simulator)"
-	if c.OpenAIAPIKey != "" {
+	switch {
+	case c.OpenAIAPIKey != "":
 		key = MaskSecret(c.OpenAIAPIKey)
+	case c.Upstream.KeyFile != "":
+		key = "(from OPENAI_API_KEY_FILE)"
 	}
 	redis := ""
 	if c.RedisURL != "" {

@@ -44,6 +44,14 @@ func (g *Gateway) mint(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return upstreamError(err)
 	}
+	if m.Reused {
+		// A still-valid secret handed back to the same user: no new upstream
+		// session, so nothing new to record or count.
+		g.log.Info("token reused", "request_id", httpx.RequestID(r.Context()), "user", id.UserID, "session_id", m.SessionID, "expires_at", m.ExpiresAt.UTC().Format(time.RFC3339))
+		w.Header().Set("Pragma", "no-cache")
+		httpx.WriteRawJSON(w, http.StatusOK, bytes.TrimSpace(m.Body))
+		return nil
+	}
 	rec := SessionRecord{UserID: id.UserID, SessionID: m.SessionID, Kind: "token", Model: params.Model, CreatedAt: g.o.Now(), ExpiresAt: m.ExpiresAt}
 	if err := g.o.Users.Record(r.Context(), id, rec); err != nil {
 		// The secret exists upstream already; failing the request now would
