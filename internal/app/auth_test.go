@@ -365,6 +365,11 @@ func TestExportAndErase(t *testing.T) {
 		if pre.StatusCode != 204 {
 			t.Errorf("POST preflight: %d", pre.StatusCode)
 		}
+		// The guide's preflight allows GET, POST, OPTIONS: no cross-origin DELETE.
+		pre = in.Do(t, "OPTIONS", "/api/me/data", "", "Origin: https://app.example.com", "Access-Control-Request-Method: DELETE")
+		if pre.StatusCode != 403 {
+			t.Errorf("DELETE preflight: %d, want 403 (browsers use POST /api/me/data/delete)", pre.StatusCode)
+		}
 	})
 	t.Run("the data endpoints need the same auth", func(t *testing.T) {
 		for _, m := range []struct{ method, path string }{{"GET", "/api/me/data"}, {"DELETE", "/api/me/data"}, {"POST", "/api/me/data/delete"}} {

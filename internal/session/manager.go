@@ -107,10 +107,20 @@ func (m *Manager) Admit(ctx context.Context, user string) (Decision, Reservation
 	return d, res, nil
 }
 
+// Session kinds.
+const (
+	// KindToken is a minted ephemeral secret: ExpiresAt is the secret's
+	// expiry, and the session it opens may run SessionMax beyond it.
+	KindToken = "token"
+	// KindCall is a call rtgate set up itself (SDP proxy): ExpiresAt is
+	// the call's own deadline.
+	KindCall = "call"
+)
+
 // Session is what the caller knows of a minted session.
 type Session struct {
 	SessionID string
-	Kind      string
+	Kind      string // KindToken or KindCall
 	Model     string
 	CreatedAt time.Time
 	ExpiresAt time.Time
@@ -128,6 +138,10 @@ func (m *Manager) Commit(ctx context.Context, user string, res Reservation, s Se
 		UserID: user, SessionID: s.SessionID, Kind: s.Kind, Model: s.Model,
 		CreatedAt: s.CreatedAt.UTC(), ExpiresAt: s.ExpiresAt.UTC(),
 		ActiveUntil: s.ExpiresAt.Add(m.o.SessionMax).UTC(),
+	}
+	if s.Kind == KindCall {
+		// A call's expiry is the live session's own deadline.
+		rec.ActiveUntil = rec.ExpiresAt
 	}
 	rec.ClientNet, rec.ClientIPHash = m.clientIP(ip)
 	return m.o.Store.Commit(ctx, user, string(res), rec, m.o.Now(), m.o.Retention)

@@ -162,3 +162,16 @@ func TestAuditEvents(t *testing.T) {
 		}
 	}
 }
+
+func TestACallIsActiveUntilItsOwnDeadline(t *testing.T) {
+	m, c := newManager(t, session.Limits{}, nil)
+	_, res, _ := m.Admit(t.Context(), "alice")
+	s := session.Session{SessionID: "rtc_1", Kind: session.KindCall, CreatedAt: c.now, ExpiresAt: c.now.Add(time.Hour)}
+	if err := m.Commit(t.Context(), "alice", res, s, netip.Addr{}); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := m.Export(t.Context(), "alice")
+	if got := d.Sessions[0].ActiveUntil; !got.Equal(c.now.Add(time.Hour)) {
+		t.Fatalf("call active until %v, want its deadline %v", got, c.now.Add(time.Hour))
+	}
+}
