@@ -378,6 +378,45 @@ func TestDemoSessionInChromium(t *testing.T) {
 	}
 }
 
+// TestQuickStartWithTheBuiltInSimulator is `go run ./cmd/rtgate` with no
+// key: the built-in simulator answers with its WebRTC peer, and the page's
+// CSP follows it.
+func TestQuickStartWithTheBuiltInSimulator(t *testing.T) {
+	port := freePort(t)
+	origin := "http://127.0.0.1:" + strconv.Itoa(port)
+	unused := simulator.New(simulator.Options{APIKeys: []string{"sk-unused"}})
+	in := apptest.StartWith(t, unused, "", "", map[string]string{
+		"OPENAI_API_KEY": "-", "OPENAI_BASE_URL": "-", "PORT": strconv.Itoa(port), "ALLOWED_ORIGINS": origin,
+		"HOST": "127.0.0.1", "RATE_LIMIT_MAX_REQUESTS": "1000", "LOG_LEVEL": "info",
+	})
+	if !in.Config.Simulated {
+		t.Fatal("not in simulated mode")
+	}
+	// The page's CSP names the built-in simulator's origin, not OpenAI's.
+	resp, err := http.Get(in.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "connect-src 'self' http://127.0.0.1:") {
+		t.Fatalf("page CSP does not follow the built-in simulator: %q", csp)
+	}
+	bctx := newBrowser(t)
+	for _, mode := range []string{"token", "proxy"} {
+		t.Run(mode, func(t *testing.T) {
+			tb := openTab(t, bctx)
+			tb.do(t, chromedp.Navigate(in.URL+"/"))
+			tb.do(t, chromedp.Click(chromedp.CSS(`input[name="mode"][value="`+mode+`"]`)))
+			tb.do(t, chromedp.Click(chromedp.ID("start")))
+			tb.waitFor(t, "the peer connection to reach connected", `document.getElementById("pc-state").dataset.state === "connected"`)
+			tb.waitFor(t, "remote audio energy above zero", `parseFloat(document.getElementById("energy").dataset.max) > 0.001`)
+			if v := eval[[]string](t, tb, `window.__cspViolations`); len(v) != 0 {
+				t.Errorf("CSP violations: %v", v)
+			}
+		})
+	}
+}
+
 // TestForeignOriginCannotObtainATokenOrCall serves a page from another
 // origin that tries rtgate's endpoints; the browser gets nothing and the
 // upstream is never asked.
