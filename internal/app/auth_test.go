@@ -560,3 +560,22 @@ func TestLimitsAcrossTwoInstancesSharingRedis(t *testing.T) {
 		mustRefuse(t, b, r, 403, "forbidden", before)
 	})
 }
+
+func TestSessionStoreDownFailsClosed(t *testing.T) {
+	srv := redistest.Start(t)
+	in := apptest.Start(t, authEnv("REDIS_URL", srv.URL(), "USER_DAILY_QUOTA", "100"))
+	tok := hsToken(t, "alice")
+	if r, _ := mint(t, in, bearer(tok)); r.StatusCode != 200 {
+		t.Fatalf("with Redis: %d %s", r.StatusCode, r.Body)
+	}
+	srv.Kill()
+	before := in.Sim.Requests()
+	r, _ := mint(t, in, bearer(tok))
+	// The per-IP limit falls back to memory (RATE_LIMIT_REDIS_FAILURE=local);
+	// the per-user quota cannot be checked, so no token is minted.
+	mustRefuse(t, in, r, 503, "unavailable", before)
+	srv.Restart()
+	if r, _ := mint(t, in, bearer(tok)); r.StatusCode != 200 {
+		t.Fatalf("after Redis came back: %d %s", r.StatusCode, r.Body)
+	}
+}
