@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rtgate/rtgate/internal/apptest"
+	"github.com/rtgate/rtgate/internal/auth/authtest"
 	"github.com/rtgate/rtgate/internal/httpx"
 	"github.com/rtgate/rtgate/internal/simulator"
 )
@@ -526,4 +527,31 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 		c.Close()
 		t.Fatal("listener still open after shutdown")
 	}
+}
+
+// TestFailedMintGivesTheQuotaBack: a user whose mint failed upstream has
+// not used up a daily mint or an active-session slot.
+func TestFailedMintGivesTheQuotaBack(t *testing.T) {
+	secret := strings.Repeat("k", 32)
+	in := apptest.Start(t, map[string]string{
+		"AUTH_MODE":                "jwt",
+		"AUTH_JWT_SECRET":          secret,
+		"USER_DAILY_QUOTA":         "1",
+		"USER_MAX_ACTIVE_SESSIONS": "1",
+	})
+	tok := authtest.HS256(t, []byte(secret), "", authtest.Claims("user-1", "", "", time.Now()))
+	mint := func() *apptest.Response {
+		return in.Do(t, "POST", "/api/realtime-session", "", "Authorization: Bearer "+tok)
+	}
+	in.Sim.SetFault(simulator.Fault{Kind: simulator.FaultServerError, Count: 10})
+	if r := mint(); r.StatusCode != 502 {
+		t.Fatalf("failing upstream: %d %s", r.StatusCode, r.Body)
+	}
+	in.Sim.SetFault(simulator.Fault{})
+	if r := mint(); r.StatusCode != 200 {
+		t.Fatalf("after a failed mint the user was refused: %d %s", r.StatusCode, r.Body)
+	}
+	before := in.Sim.Requests()
+	r := mint()
+	assertRefused(t, in, r, 429, httpx.CodeRateLimited, before)
 }

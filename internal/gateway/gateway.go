@@ -168,7 +168,7 @@ func (g *Gateway) readyz(w http.ResponseWriter, r *http.Request, detail bool) {
 	if g.draining.Load() {
 		res.Status = "draining"
 	}
-	for _, c := range g.o.Ready {
+	for _, c := range append(g.DependencyChecks(), g.o.Ready...) {
 		if err := c.Check(ctx); err != nil {
 			if !errors.Is(err, ErrDegraded) {
 				res.Status = "unready"

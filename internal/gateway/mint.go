@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,26 +43,35 @@ func (g *Gateway) mint(w http.ResponseWriter, r *http.Request) error {
 	params.User, params.SafetyIdentifier = id.UserID, id.SafetyID
 	m, err := g.o.Upstream.MintClientSecret(r.Context(), params)
 	if err != nil {
+		g.release(r, id)
 		return upstreamError(err)
 	}
+	rid := httpx.RequestID(r.Context())
 	if m.Reused {
 		// A still-valid secret handed back to the same user: no new upstream
-		// session, so nothing new to record or count.
-		g.log.Info("token reused", "request_id", httpx.RequestID(r.Context()), "user", id.UserID, "session_id", m.SessionID, "expires_at", m.ExpiresAt.UTC().Format(time.RFC3339))
-		w.Header().Set("Pragma", "no-cache")
-		httpx.WriteRawJSON(w, http.StatusOK, bytes.TrimSpace(m.Body))
-		return nil
+		// session, so nothing is recorded and the admission is given back.
+		g.release(r, id)
+		g.log.Info("token reused", "request_id", rid, "user", id.UserID, "session_id", m.SessionID, "expires_at", m.ExpiresAt.UTC().Format(time.RFC3339))
+	} else {
+		rec := SessionRecord{UserID: id.UserID, SessionID: m.SessionID, Kind: "token", Model: params.Model, CreatedAt: g.o.Now(), ExpiresAt: m.ExpiresAt}
+		if err := g.o.Users.Record(r.Context(), id, rec); err != nil {
+			// The secret exists upstream already; failing the request now
+			// would only make the client retry and mint another. Log, go on.
+			g.log.Error("session record failed", "request_id", rid, "error", err.Error())
+		}
+		g.log.Info("token minted", "request_id", rid, "user", id.UserID, "session_id", m.SessionID, "model", params.Model, "expires_at", m.ExpiresAt.UTC().Format(time.RFC3339))
 	}
-	rec := SessionRecord{UserID: id.UserID, SessionID: m.SessionID, Kind: "token", Model: params.Model, CreatedAt: g.o.Now(), ExpiresAt: m.ExpiresAt}
-	if err := g.o.Users.Record(r.Context(), id, rec); err != nil {
-		// The secret exists upstream already; failing the request now would
-		// only make the client retry and mint another. Log and go on.
-		g.log.Error("session record failed", "request_id", httpx.RequestID(r.Context()), "error", err.Error())
-	}
-	g.log.Info("token minted", "request_id", httpx.RequestID(r.Context()), "user", id.UserID, "session_id", m.SessionID, "model", params.Model, "expires_at", m.ExpiresAt.UTC().Format(time.RFC3339))
 	w.Header().Set("Pragma", "no-cache")
 	httpx.WriteRawJSON(w, http.StatusOK, bytes.TrimSpace(m.Body))
 	return nil
+}
+
+// release gives back a user's admission when no session came of it. It
+// runs even when the client has gone away, with a short deadline of its own.
+func (g *Gateway) release(r *http.Request, id Identity) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 2*time.Second)
+	defer cancel()
+	g.o.Users.Release(ctx, id)
 }
 
 func (g *Gateway) limitIP(w http.ResponseWriter, r *http.Request) error {
