@@ -158,8 +158,11 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "rtgate audit: %v\n", err)
 		return 2
 	}
-	if !*asJSON {
-		// Said before anything is sent.
+	// Said before anything is sent; with --json on stderr, so stdout stays
+	// one JSON document (which repeats it in "notice").
+	if *asJSON {
+		fmt.Fprintf(stderr, "rtgate audit %s\nnote: %s\n", o.URL, notice(o))
+	} else {
 		fmt.Fprintf(stdout, "rtgate audit %s\nnote: %s\n\n", o.URL, notice(o))
 	}
 	rep := Run(ctx, o)
@@ -254,6 +257,7 @@ func Run(ctx context.Context, o Options) *Report {
 	a.checkRedirect(ctx)
 	a.checkCertificate(ctx)
 	a.checkTLSFloor(ctx)
+	a.checkTLSCiphers(ctx)
 	a.checkMethods(ctx)
 	a.checkBodies(ctx)
 	a.checkHeaders()

@@ -23,7 +23,7 @@ import (
 
 // allChecks is every check the audit must report, in order.
 var allChecks = []string{
-	audit.CheckHTTPS, audit.CheckRedirect, audit.CheckCertificate, audit.CheckTLSFloor,
+	audit.CheckHTTPS, audit.CheckRedirect, audit.CheckCertificate, audit.CheckTLSFloor, audit.CheckTLSCiphers,
 	audit.CheckMethods, audit.CheckOversize, audit.CheckContentType,
 	"header:Strict-Transport-Security", "header:X-Content-Type-Options", "header:X-Frame-Options",
 	"header:X-XSS-Protection", "header:Referrer-Policy", "header:Permissions-Policy", "header:Content-Security-Policy",
@@ -65,8 +65,8 @@ func TestAuditOfRtgateOverTLSIsAllPass(t *testing.T) {
 	if rep.TokensMinted != minted || minted > limit || minted == 0 {
 		t.Errorf("report says %d tokens minted, simulator %d, limit %d", rep.TokensMinted, minted, limit)
 	}
-	if !strings.Contains(rep.Notice, "mints a real ephemeral client secret") {
-		t.Errorf("notice %q", rep.Notice)
+	if !strings.Contains(rep.Notice, "mints a real ephemeral client secret") || !strings.Contains(errOut.String(), rep.Notice) {
+		t.Errorf("notice %q not in the report and on stderr (%q)", rep.Notice, errOut.String())
 	}
 }
 
@@ -153,6 +153,7 @@ func TestAuditOfWeakTLSFailsTheTLSChecks(t *testing.T) {
 		audit.CheckHTTPS:       audit.Pass,
 		audit.CheckCertificate: audit.Fail,
 		audit.CheckTLSFloor:    audit.Fail,
+		audit.CheckTLSCiphers:  audit.Fail,
 		audit.CheckRedirect:    audit.Skip, // non-default port and no --http
 	}
 	for name, st := range want {

@@ -21,6 +21,7 @@ const (
 	CheckRedirect     = "http-redirect"
 	CheckCertificate  = "certificate"
 	CheckTLSFloor     = "tls-version-floor"
+	CheckTLSCiphers   = "tls-cipher-suites"
 	CheckMethods      = "unknown-methods-405"
 	CheckOversize     = "oversize-body-413"
 	CheckContentType  = "wrong-content-type-415"
@@ -185,6 +186,43 @@ func (a *auditor) checkTLSFloor(ctx context.Context) {
 	default:
 		a.add(CheckTLSFloor, Pass, "%s refused; %s accepted", strings.Join(refused, ", "), strings.Join(accepted, ", "))
 	}
+}
+
+// weakSuites are TLS 1.2 suites without forward secrecy or without AEAD:
+// RSA key exchange, CBC modes, 3DES, RC4.
+func weakSuites() []uint16 {
+	var ids []uint16
+	for _, s := range append(tls.CipherSuites(), tls.InsecureCipherSuites()...) {
+		if !slices.Contains(s.SupportedVersions, tls.VersionTLS12) {
+			continue
+		}
+		aead := strings.Contains(s.Name, "_GCM_") || strings.Contains(s.Name, "CHACHA20_POLY1305")
+		fs := strings.HasPrefix(s.Name, "TLS_ECDHE_")
+		if !aead || !fs {
+			ids = append(ids, s.ID)
+		}
+	}
+	return ids
+}
+
+func (a *auditor) checkTLSCiphers(ctx context.Context) {
+	if !a.isHTTPS() {
+		a.add(CheckTLSCiphers, Fail, "no TLS: the URL is plain http")
+		return
+	}
+	cfg := &tls.Config{
+		InsecureSkipVerify: true, //nolint:gosec // only the suite is under test
+		ServerName:         a.base.Hostname(),
+		MinVersion:         tls.VersionTLS12,
+		MaxVersion:         tls.VersionTLS12,
+		CipherSuites:       weakSuites(),
+	}
+	cs, err := a.dialTLS(ctx, cfg)
+	if err == nil {
+		a.add(CheckTLSCiphers, Fail, "TLS 1.2 accepted %s (no forward secrecy or no AEAD)", tls.CipherSuiteName(cs.CipherSuite))
+		return
+	}
+	a.add(CheckTLSCiphers, Pass, "TLS 1.2 refuses every CBC, RSA-key-exchange, 3DES and RC4 suite")
 }
 
 // unknownMethods are methods the token endpoint must refuse with 405.
