@@ -243,6 +243,7 @@
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify(call.token ? { call_token: call.token } : {}),
       credentials: "same-origin",
+      keepalive: true, // survives the page being closed
     }).catch(() => {});
   }
 
