@@ -85,3 +85,49 @@ func TestRequireHTTPSWithoutTrustedProxiesTrustsNoHeader(t *testing.T) {
 		t.Fatalf("status %d", w.Code)
 	}
 }
+
+// FuzzRequireHTTPS: whatever X-Forwarded-Proto and peer address say, a
+// plain request for a token from a peer outside the trusted set never
+// passes, and from a trusted peer it passes only when every value is https.
+func FuzzRequireHTTPS(f *testing.F) {
+	f.Add("https", "10.1.2.3:5000")
+	f.Add("https, http", "10.1.2.3:5000")
+	f.Add("https", "203.0.113.9:1")
+	f.Add("HTTPS ,https", "[::ffff:10.0.0.1]:80")
+	f.Add("", "garbage")
+	proxy := netip.MustParsePrefix("10.0.0.0/8")
+	trusted := func(a netip.Addr) bool { return proxy.Contains(a) }
+	h := httpx.RequireHTTPS(trusted, nil)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(299) }))
+	f.Fuzz(func(t *testing.T, proto, peer string) {
+		r := httptest.NewRequest("POST", "/api/realtime-session", nil)
+		r.TLS = nil
+		r.RemoteAddr = peer
+		r.Header["X-Forwarded-Proto"] = []string{proto}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		passed := w.Code == 299
+		ap, err := netip.ParseAddrPort(peer)
+		isTrusted := err == nil && proxy.Contains(ap.Addr().Unmap())
+		allHTTPS := true
+		for _, v := range strings.Split(proto, ",") {
+			allHTTPS = allHTTPS && strings.EqualFold(strings.TrimSpace(v), "https")
+		}
+		if passed != (isTrusted && allHTTPS) {
+			t.Fatalf("proto %q peer %q: passed=%v trusted=%v allHTTPS=%v", proto, peer, passed, isTrusted, allHTTPS)
+		}
+	})
+}
+
+func BenchmarkRequireHTTPSTrustedProxy(b *testing.B) {
+	proxy := netip.MustParsePrefix("10.0.0.0/8")
+	h := httpx.RequireHTTPS(func(a netip.Addr) bool { return proxy.Contains(a) }, nil)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	r := httptest.NewRequest("POST", "/api/realtime-session", nil)
+	r.TLS = nil
+	r.RemoteAddr = "10.1.2.3:5000"
+	r.Header.Set("X-Forwarded-Proto", "https")
+	w := httptest.NewRecorder()
+	b.ReportAllocs()
+	for b.Loop() {
+		h.ServeHTTP(w, r)
+	}
+}
