@@ -136,14 +136,14 @@ func (a *App) TLSCertificate() *tls.Certificate {
 
 func (a *App) publicPort() int {
 	if a.public != nil {
-		if ap, err := netipAddrPort(a.public.Addr().String()); err == nil {
-			return ap
+		if p, err := portOf(a.public.Addr().String()); err == nil {
+			return p
 		}
 	}
 	return a.cfg.Port
 }
 
-func netipAddrPort(s string) (int, error) {
+func portOf(s string) (int, error) {
 	_, p, err := net.SplitHostPort(s)
 	if err != nil {
 		return 0, err
@@ -161,7 +161,7 @@ func redirectHandler(port int, domains []string) http.Handler {
 			host = h
 		}
 		host = strings.ToLower(strings.Trim(host, "[]"))
-		if host == "" || strings.ContainsAny(host, "/\\@ ") || (len(domains) > 0 && !slices.Contains(domains, host)) {
+		if !validHost(host) || (len(domains) > 0 && !slices.Contains(domains, host)) {
 			httpx.WriteError(w, r, nil, httpx.Errorf(http.StatusNotFound, httpx.CodeNotFound, nil))
 			return
 		}
@@ -176,4 +176,19 @@ func redirectHandler(port int, domains []string) http.Handler {
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusPermanentRedirect)
 	})
+}
+
+// validHost accepts a DNS name or an IP address literal (without brackets):
+// letters, digits, dots, dashes and, for IPv6, colons.
+func validHost(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == ':') {
+			return false
+		}
+	}
+	return true
 }

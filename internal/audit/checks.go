@@ -507,7 +507,7 @@ var leakPatterns = []struct {
 	{"a JavaScript stack trace", regexp.MustCompile(`\n\s+at [^\n]+\(?[^\s()]+:\d+:\d+\)?|node_modules`)},
 	{"a Python traceback", regexp.MustCompile(`Traceback \(most recent call last\)|File "[^"]+", line \d+`)},
 	{"a Java stack trace", regexp.MustCompile(`\tat [\w.$]+\([\w]+\.java:\d+\)|Exception in thread`)},
-	{"a file path", regexp.MustCompile(`(?:^|[\s"'(=:])/(?:home|root|usr|var|opt|srv|app|src|etc|tmp|Users|workspace)/[\w.@+-]+|[A-Za-z]:\\\\?[\w]+\\`)},
+	{"a file path", regexp.MustCompile(`(?:^|[\s"'(=:])/(?:home|root|usr|var|opt|srv|etc|Users)/[\w.@+-]+|[A-Za-z]:\\\\?[\w]+\\`)},
 	{"an OpenAI key-like string", regexp.MustCompile(`sk-[A-Za-z0-9_-]{8,}`)},
 	{"an ephemeral secret-like string", regexp.MustCompile(`ek_[A-Za-z0-9_-]{8,}`)},
 }
@@ -524,6 +524,14 @@ func Leaks(s string) []string {
 	return out
 }
 
+// urlHeaders carry URL paths by design ("report-uri /app/csp"), which the
+// file-path pattern would mistake for a leak.
+var urlHeaders = map[string]bool{
+	"Location": true, "Content-Location": true, "Link": true, "Refresh": true,
+	"Content-Security-Policy": true, "Content-Security-Policy-Report-Only": true,
+	"Report-To": true, "Reporting-Endpoints": true, "Nel": true,
+}
+
 func (a *auditor) checkErrorLeaks(ctx context.Context) {
 	// Provoke the errors a careless handler dresses worst: broken JSON and
 	// an unknown route. Both must be refused without minting.
@@ -536,7 +544,9 @@ func (a *auditor) checkErrorLeaks(ctx context.Context) {
 	for _, r := range a.errors {
 		text := r.body
 		for k, vs := range r.header {
-			text += "\n" + k + ": " + strings.Join(vs, ", ")
+			if !urlHeaders[k] {
+				text += "\n" + k + ": " + strings.Join(vs, ", ")
+			}
 		}
 		if what := Leaks(text); len(what) > 0 {
 			a.add(CheckErrorLeaks, Fail, "%s (%d) shows %s", r.label, r.status, strings.Join(what, ", "))

@@ -59,6 +59,8 @@ func TestLeaks(t *testing.T) {
 	}{
 		{"rtgate's generic error is clean", `{"error":{"code":"bad_request","message":"The request is invalid.","request_id":"f3a9c1d2e4b5a6c7"}}`, ""},
 		{"a URL is not a file path", `{"docs":"https://example.com/var/docs"}`, ""},
+		{"a URL path is not a file path", `{"error":"not found","path":"/app/settings"}`, ""},
+		{"Node stack from a container's /app", "Error: boom\n    at handler (/app/route.js:10:5)", "a JavaScript stack trace"},
 		{"Go panic", "panic: runtime error\n\ngoroutine 7 [running]:\nmain.f()", "a Go stack trace"},
 		{"Go file and line", "at handler.go:42", "a Go stack trace"},
 		{"Node stack", "TypeError: x is undefined\n    at handler (/srv/app/route.js:10:5)", "a JavaScript stack trace"},
