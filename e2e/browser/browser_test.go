@@ -378,6 +378,29 @@ func TestDemoSessionInChromium(t *testing.T) {
 	}
 }
 
+// TestLeavingThePageHangsUpAProxiedCall: the page's pagehide handler ends
+// the call through rtgate (a keepalive fetch), so no call outlives its page.
+func TestLeavingThePageHangsUpAProxiedCall(t *testing.T) {
+	st := startStack(t, nil)
+	bctx := newBrowser(t)
+	tb := openTab(t, bctx)
+	tb.do(t, chromedp.Navigate(st.origin+"/"))
+	tb.do(t, chromedp.Click(chromedp.CSS(`input[name="mode"][value="proxy"]`)))
+	tb.do(t, chromedp.Click(chromedp.ID("start")))
+	tb.waitFor(t, "the peer connection to reach connected", `document.getElementById("pc-state").dataset.state === "connected"`)
+	if n := len(st.in.Sim.Calls()); n != 1 {
+		t.Fatalf("upstream calls = %d, want 1", n)
+	}
+	tb.do(t, chromedp.Navigate("about:blank"))
+	deadline := time.Now().Add(waitTimeout)
+	for len(st.in.Sim.Calls()) != 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if calls := st.in.Sim.Calls(); len(calls) != 0 {
+		t.Fatalf("the call outlived its page: %v", calls)
+	}
+}
+
 // TestQuickStartWithTheBuiltInSimulator is `go run ./cmd/rtgate` with no
 // key: the built-in simulator answers with its WebRTC peer, and the page's
 // CSP follows it.
