@@ -118,6 +118,7 @@ func TestAuditThroughNginxIsAllPass(t *testing.T) {
 		"REQUIRE_HTTPS":           "true",
 		"TRUSTED_PROXIES":         "127.0.0.1",
 		"RATE_LIMIT_MAX_REQUESTS": "4",
+		"RATE_LIMIT_WINDOW_MS":    "3600000", // no refill during the run, so the minted count is exact
 	})
 	ca := tlsxtest.NewCA(t)
 	dir := t.TempDir()
