@@ -143,18 +143,18 @@ func (g *Gateway) createCall(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if g.o.Web.calls.full() {
+		return httpx.Errorf(http.StatusServiceUnavailable, httpx.CodeUnavailable, errors.New("too many live calls tracked"))
+	}
 	id, err := g.admitUser(w, r)
 	if err != nil {
 		return err
-	}
-	calls := g.o.Web.calls
-	if calls.full() {
-		return httpx.Errorf(http.StatusServiceUnavailable, httpx.CodeUnavailable, errors.New("too many live calls tracked"))
 	}
 	s := g.o.Session
 	p := openai.MintParams{Model: s.Model, Voice: s.Voice, Instructions: s.Instructions, TTL: s.TTL, User: id.UserID, SafetyIdentifier: id.SafetyID}
 	up, err := g.o.Web.Caller.CreateCall(r.Context(), offer, p)
 	if err != nil {
+		g.release(r, id) // no call came of this admission
 		return upstreamError(err)
 	}
 	c, token := g.trackCall(up.ID, id)

@@ -24,11 +24,15 @@ type fakeCaller struct {
 	n         int
 	hungUp    []string
 	hangupErr error
+	createErr error
 }
 
 func (f *fakeCaller) CreateCall(_ context.Context, _ string, _ openai.MintParams) (*openai.Call, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.createErr != nil {
+		return nil, f.createErr
+	}
 	f.n++
 	return &openai.Call{ID: fmt.Sprintf("rtc_%d", f.n), Answer: "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"}, nil
 }
@@ -247,6 +251,55 @@ func TestFailedUpstreamHangupKeepsTheCall(t *testing.T) {
 	fc.mu.Unlock()
 	if rec := serve(g, "POST", loc+"/hangup", "", "X-Test-User: alice"); rec.Code != http.StatusNoContent {
 		t.Fatalf("retry: status %d, want 204", rec.Code)
+	}
+}
+
+// countingControls counts what the pipeline asks of the user controls.
+type countingControls struct {
+	mu                        sync.Mutex
+	admits, records, releases int
+	kinds                     []string
+}
+
+func (c *countingControls) Admit(_ context.Context, _ http.ResponseWriter, id Identity) (Identity, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.admits++
+	return id, nil
+}
+
+func (c *countingControls) Record(_ context.Context, _ Identity, rec SessionRecord) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.records++
+	c.kinds = append(c.kinds, rec.Kind)
+	return nil
+}
+
+func (c *countingControls) Release(context.Context, Identity) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.releases++
+}
+
+func TestCallAdmissionIsRecordedOrGivenBack(t *testing.T) {
+	fc := &fakeCaller{}
+	uc := &countingControls{}
+	g := New(Options{Resolver: peerResolver{}, Auth: headerAuth{}, Users: uc, Session: SessionPolicy{Model: "m"}, Web: WebOptions{Caller: fc}})
+	mustCall(t, g, "X-Test-User: alice")
+	fc.mu.Lock()
+	fc.createErr = &openai.StatusError{Status: 500}
+	fc.mu.Unlock()
+	if rec := serve(g, "POST", "/api/realtime-call", offer, "Content-Type: application/sdp", "X-Test-User: alice"); rec.Code != http.StatusBadGateway {
+		t.Fatalf("upstream failure: status %d", rec.Code)
+	}
+	if rec := serve(g, "POST", "/api/realtime-call", "not sdp", "Content-Type: application/sdp", "X-Test-User: alice"); rec.Code != http.StatusBadRequest {
+		t.Fatalf("bad offer: status %d", rec.Code)
+	}
+	uc.mu.Lock()
+	defer uc.mu.Unlock()
+	if uc.admits != 2 || uc.records != 1 || uc.releases != 1 || !slices.Equal(uc.kinds, []string{"call"}) {
+		t.Fatalf("admits %d, records %d (%v), releases %d; want 2, 1 call, 1 (a bad offer is refused before admission)", uc.admits, uc.records, uc.kinds, uc.releases)
 	}
 }
 
