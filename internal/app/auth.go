@@ -303,7 +303,7 @@ func (a *App) adminRoutes(mux *http.ServeMux) {
 	if token == "" || !ok {
 		return
 	}
-	adm := &admin{u: u, log: a.log, tokenSum: sha256.Sum256([]byte(token)),
+	adm := &admin{u: u, log: a.log, tokenSum: sha256.Sum256([]byte(token)), endCalls: a.gw.EndUserCalls,
 		failures: auth.NewFailureLimiter(a.cfg.Auth.FailureMax, a.cfg.Auth.FailureWindow, 0, 0, nil)}
 	mux.Handle("GET /admin/users/{user}/sessions", adm.handle(adm.sessions))
 	mux.Handle("GET /admin/users/{user}/data", adm.handle(adm.export))
@@ -313,7 +313,10 @@ func (a *App) adminRoutes(mux *http.ServeMux) {
 }
 
 type admin struct {
-	u        *userControls
+	u *userControls
+	// endCalls hangs up a user's live proxied calls (the SDP proxy knows
+	// their ids; calls started with an ephemeral secret cannot be reached).
+	endCalls func(ctx context.Context, userID string) (int, error)
 	log      *slog.Logger
 	tokenSum [32]byte
 	failures *auth.FailureLimiter
@@ -406,7 +409,16 @@ func (ad *admin) block(w http.ResponseWriter, r *http.Request, user string) erro
 	if err != nil {
 		return httpx.Errorf(http.StatusServiceUnavailable, httpx.CodeUnavailable, err)
 	}
-	httpx.WriteJSON(w, http.StatusOK, map[string]any{"user_id": user, "blocked": b})
+	// A block also ends the user's live proxied calls. If a hang-up fails
+	// the block still stands (no new sessions); the answer says so, and the
+	// maximum-duration timer ends the call at the latest.
+	ended, endErr := ad.endCalls(r.Context(), user)
+	res := map[string]any{"user_id": user, "blocked": b, "calls_ended": ended}
+	if endErr != nil {
+		ad.log.Error("ending a blocked user's calls failed", "request_id", httpx.RequestID(r.Context()), "error", endErr.Error())
+		res["calls_end_failed"] = true
+	}
+	httpx.WriteJSON(w, http.StatusOK, res)
 	return nil
 }
 

@@ -579,3 +579,33 @@ func TestSessionStoreDownFailsClosed(t *testing.T) {
 		t.Fatalf("after Redis came back: %d %s", r.StatusCode, r.Body)
 	}
 }
+
+// TestBlockEndsLiveProxiedCalls: blocking a user also hangs up the calls
+// rtgate proxied for them, upstream, and leaves other users' calls alone.
+func TestBlockEndsLiveProxiedCalls(t *testing.T) {
+	in := apptest.Start(t, authEnv("ADMIN_TOKEN", adminToken))
+	const offer = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=rtpmap:111 opus/48000/2\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\na=sctp-port:5000\r\n"
+	call := func(user string) {
+		t.Helper()
+		r := in.Do(t, "POST", "/api/realtime-call", offer, "Content-Type: application/sdp", bearer(hsToken(t, user)))
+		if r.StatusCode != 201 {
+			t.Fatalf("call for %s: %d %s", user, r.StatusCode, r.Body)
+		}
+	}
+	call("mallory")
+	call("mallory")
+	call("alice")
+	if n := len(in.Sim.Calls()); n != 3 {
+		t.Fatalf("live upstream calls = %d, want 3", n)
+	}
+	r := adminDo(t, in, "POST", "/admin/users/mallory/block", "", bearer(adminToken))
+	if r.StatusCode != 200 || !strings.Contains(r.Body, `"calls_ended":2`) {
+		t.Fatalf("block: %d %s", r.StatusCode, r.Body)
+	}
+	if n := len(in.Sim.Calls()); n != 1 {
+		t.Fatalf("live upstream calls after the block = %d, want alice's 1", n)
+	}
+	before := in.Sim.Requests()
+	r = in.Do(t, "POST", "/api/realtime-call", offer, "Content-Type: application/sdp", bearer(hsToken(t, "mallory")))
+	mustRefuse(t, in, r, 403, "forbidden", before)
+}
