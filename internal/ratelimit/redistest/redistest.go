@@ -6,15 +6,8 @@ package redistest
 import (
 	"bufio"
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"net/url"
 	"os"
@@ -25,6 +18,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rtgate/rtgate/internal/tlsx/tlsxtest"
 )
 
 // Server is one redis-server process that can be killed and restarted on
@@ -77,17 +72,13 @@ func start(t testing.TB, extra []string, tlsConf *tls.Config, ca string) *Server
 func StartTLS(t testing.TB, extra ...string) *Server {
 	t.Helper()
 	dir := t.TempDir()
-	certPEM, keyPEM, pool := selfSigned(t)
+	ca := tlsxtest.NewCA(t)
 	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(cert, certPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(key, keyPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	ca.Issue(t, 24*time.Hour, "127.0.0.1").Write(t, cert, key)
+	caFile := ca.WriteCA(t, dir)
 	// "--port 0" disables plain TCP; start() puts the TLS port last.
 	args := append([]string{"--tls-cert-file", cert, "--tls-key-file", key, "--tls-auth-clients", "no"}, extra...)
-	return start(t, args, &tls.Config{RootCAs: pool, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}, cert)
+	return start(t, args, &tls.Config{RootCAs: ca.Pool(), ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}, caFile)
 }
 
 // StartSentinel starts a Redis Sentinel (redis-server --sentinel) on a free
@@ -154,43 +145,8 @@ func StartCluster(t testing.TB) []*Server {
 	return nodes
 }
 
-// CAFile is the file holding the TLS server's certificate ("" without TLS).
+// CAFile is the file holding the CA of the TLS server's certificate ("" without TLS).
 func (s *Server) CAFile() string { return s.ca }
-
-func selfSigned(t testing.TB) (certPEM, keyPEM []byte, pool *x509.CertPool) {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "redistest"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kd, err := x509.MarshalECPrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool = x509.NewCertPool()
-	pool.AddCert(c)
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd}), pool
-}
 
 // Addr returns host:port of the server.
 func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
