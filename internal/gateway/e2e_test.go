@@ -356,8 +356,19 @@ func TestRequestIDs(t *testing.T) {
 	})
 }
 
+// TestUpstreamFailuresAreGeneric: for both endpoints that call OpenAI, every
+// upstream failure becomes a generic error that carries none of OpenAI's text.
 func TestUpstreamFailuresAreGeneric(t *testing.T) {
-	in := apptest.Start(t, map[string]string{"UPSTREAM_TIMEOUT_MS": "300", "RATE_LIMIT_MAX_REQUESTS": "1000"})
+	in := apptest.Start(t, map[string]string{"UPSTREAM_TIMEOUT_MS": "300", "RATE_LIMIT_MAX_REQUESTS": "1000", "UPSTREAM_RETRIES": "0",
+		// Many failures in a row on purpose: keep the breaker out of it.
+		"UPSTREAM_BREAKER_FAILURES": "0"})
+	endpoints := []struct {
+		name, method, path, body string
+		headers                  []string
+	}{
+		{"mint", "GET", "/api/realtime-session", "", nil},
+		{"call", "POST", "/api/realtime-call", testOffer, []string{sdpType}},
+	}
 	cases := []struct {
 		name   string
 		fault  simulator.Fault
@@ -371,22 +382,24 @@ func TestUpstreamFailuresAreGeneric(t *testing.T) {
 		{"connection dropped", simulator.Fault{Kind: simulator.FaultDrop}, 502, httpx.CodeUpstreamError},
 		{"upstream slower than UPSTREAM_TIMEOUT_MS", simulator.Fault{Kind: simulator.FaultSlow, Delay: 5 * time.Second}, 504, httpx.CodeUpstreamTimeout},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			in.Sim.SetFault(tc.fault)
-			defer in.Sim.SetFault(simulator.Fault{})
-			before := in.Sim.Requests()
-			r := in.Do(t, "GET", "/api/realtime-session", "")
-			assertRefused(t, in, r, tc.status, tc.code, in.Sim.Requests())
-			if in.Sim.Requests() == before {
-				t.Error("upstream was not called")
-			}
-			for _, s := range []string{"Incorrect API key", "platform.openai.com", "overloaded", "server_error", "rate_limit"} {
-				if strings.Contains(r.Body, s) {
-					t.Errorf("upstream text %q reached the client: %s", s, r.Body)
+	for _, ep := range endpoints {
+		for _, tc := range cases {
+			t.Run(ep.name+"/"+tc.name, func(t *testing.T) {
+				in.Sim.SetFault(tc.fault)
+				defer in.Sim.SetFault(simulator.Fault{})
+				before := in.Sim.Requests()
+				r := in.Do(t, ep.method, ep.path, ep.body, ep.headers...)
+				assertRefused(t, in, r, tc.status, tc.code, in.Sim.Requests())
+				if in.Sim.Requests() == before {
+					t.Error("upstream was not called")
 				}
-			}
-		})
+				for _, s := range []string{"Incorrect API key", "platform.openai.com", "overloaded", "server_error", "rate_limit"} {
+					if strings.Contains(r.Body, s) {
+						t.Errorf("upstream text %q reached the client: %s", s, r.Body)
+					}
+				}
+			})
+		}
 	}
 }
 
