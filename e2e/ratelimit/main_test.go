@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rtgate/rtgate/internal/apptest"
 )
 
 // rtgateBin is the binary built by TestMain.
@@ -35,16 +37,8 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	root, err := moduleRoot()
-	if err != nil {
+	if rtgateBin, err = apptest.BuildBinary(dir); err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	rtgateBin = filepath.Join(dir, "rtgate")
-	build := exec.Command("go", "build", "-o", rtgateBin, "./cmd/rtgate")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building rtgate: %v\n%s", err, out)
 		return 1
 	}
 	return m.Run()

@@ -6,7 +6,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -34,10 +33,9 @@ func (p *process) logs() string {
 
 func buildRtgate(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "rtgate")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/rtgate/rtgate/cmd/rtgate").CombinedOutput()
+	bin, err := apptest.BuildBinary(t.TempDir())
 	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+		t.Fatal(err)
 	}
 	return bin
 }

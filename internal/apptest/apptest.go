@@ -8,9 +8,12 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -169,4 +172,15 @@ func DoURL(t testing.TB, c *http.Client, method, url, body string, headers ...st
 		t.Fatal(err)
 	}
 	return &Response{Response: resp, Body: string(b)}
+}
+
+// BuildBinary builds cmd/rtgate into dir and returns the binary's path, for
+// tests that need real processes (signals, several instances, exit codes).
+func BuildBinary(dir string) (string, error) {
+	bin := filepath.Join(dir, "rtgate")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/rtgate/rtgate/cmd/rtgate").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build ./cmd/rtgate: %w\n%s", err, out)
+	}
+	return bin, nil
 }
