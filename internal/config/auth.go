@@ -204,18 +204,7 @@ func (p *parser) algorithms(jwks bool) []string {
 	return out
 }
 
-func validClaimName(s string) bool {
-	if len(s) == 0 || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("._:/-", c) >= 0) {
-			return false
-		}
-	}
-	return true
-}
+func validClaimName(s string) bool { return alnumPlus(s, 64, "._:/-") }
 
 // validCookieName reports whether s is an RFC 7230 token (cookie and header
 // names share the grammar).

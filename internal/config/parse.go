@@ -105,13 +105,17 @@ func (p *parser) token(name, def string) string {
 	return v
 }
 
-func validToken(s string) bool {
-	if len(s) == 0 || len(s) > 64 {
+func validToken(s string) bool { return alnumPlus(s, 64, "._:-") }
+
+// alnumPlus reports whether s is 1 to maxLen ASCII letters, digits and bytes
+// from extra.
+func alnumPlus(s string, maxLen int, extra string) bool {
+	if len(s) == 0 || len(s) > maxLen {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-' || c == ':') {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte(extra, c) >= 0) {
 			return false
 		}
 	}
