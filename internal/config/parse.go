@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rtgate/rtgate/internal/clientip"
 )
 
 // parser collects every problem instead of stopping at the first, so an
@@ -228,40 +230,11 @@ func (p *parser) addr(name, def string, allowEmpty bool) string {
 }
 
 func (p *parser) prefixes(name string) []netip.Prefix {
-	var out []netip.Prefix
-	for _, f := range splitList(p.getenv(name)) {
-		pf, err := ParsePrefix(f)
-		if err != nil {
-			p.fail(name, "has an invalid entry %q (want an IP address or CIDR)", f)
-			continue
-		}
-		out = append(out, pf)
+	out, err := clientip.ParsePrefixes(p.getenv(name))
+	if err != nil {
+		p.fail(name, "has an %v (want IP addresses or CIDRs)", err)
 	}
 	return out
-}
-
-// ParsePrefix parses an IP address (a single-address prefix) or a CIDR.
-// IPv4-mapped IPv6 input is folded to IPv4, so it matches resolved clients.
-func ParsePrefix(s string) (netip.Prefix, error) {
-	if strings.Contains(s, "/") {
-		pf, err := netip.ParsePrefix(s)
-		if err != nil {
-			return netip.Prefix{}, err
-		}
-		if pf.Addr().Is4In6() && pf.Bits() >= 96 {
-			pf = netip.PrefixFrom(pf.Addr().Unmap(), pf.Bits()-96)
-		}
-		return pf.Masked(), nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, err
-	}
-	if a.Zone() != "" {
-		return netip.Prefix{}, fmt.Errorf("zones are not allowed")
-	}
-	a = a.Unmap()
-	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 // origins validates ALLOWED_ORIGINS. Each entry must be a bare origin
