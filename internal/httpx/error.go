@@ -21,7 +21,6 @@ const (
 	CodeMethodNotAllowed     = "method_not_allowed"
 	CodePayloadTooLarge      = "payload_too_large"
 	CodeUnsupportedMediaType = "unsupported_media_type"
-	CodeHeadersTooLarge      = "headers_too_large"
 	CodeRateLimited          = "rate_limited"
 	CodeUpstreamError        = "upstream_error"
 	CodeUpstreamTimeout      = "upstream_timeout"
@@ -59,7 +58,6 @@ var defaultMessages = map[string]string{
 	CodeMethodNotAllowed:     "Method not allowed.",
 	CodePayloadTooLarge:      "The request body is too large.",
 	CodeUnsupportedMediaType: "Unsupported content type.",
-	CodeHeadersTooLarge:      "The request headers are too large.",
 	CodeRateLimited:          "Too many requests. Please retry later.",
 	CodeUpstreamError:        "The upstream service failed.",
 	CodeUpstreamTimeout:      "The upstream service timed out.",
