@@ -330,7 +330,7 @@ func (ad *admin) handle(fn func(w http.ResponseWriter, r *http.Request, user str
 		if blocked, wait := ad.failures.Blocked(ip); blocked {
 			return &httpx.Error{Status: http.StatusTooManyRequests, Code: httpx.CodeRateLimited, RetryAfter: max(wait, time.Second), Err: errors.New("admin auth failure limit")}
 		}
-		tok, _ := bearerToken(r)
+		tok, _ := auth.Bearer(r)
 		sum := sha256.Sum256([]byte(tok))
 		if tok == "" || subtle.ConstantTimeCompare(sum[:], ad.tokenSum[:]) != 1 {
 			ad.failures.Fail(ip)
@@ -355,14 +355,6 @@ func remoteIP(r *http.Request) netip.Addr {
 	}
 	a, _ := netip.ParseAddr(host)
 	return a
-}
-
-func bearerToken(r *http.Request) (string, bool) {
-	h := r.Header.Get("Authorization")
-	if len(h) > 7 && (h[:7] == "Bearer " || h[:7] == "bearer ") {
-		return h[7:], true
-	}
-	return "", false
 }
 
 func (ad *admin) sessions(w http.ResponseWriter, r *http.Request, user string) error {

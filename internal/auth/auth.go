@@ -95,10 +95,10 @@ func ValidUserID(s string) bool {
 	return true
 }
 
-// bearer returns the token of an "Authorization: Bearer <token>" header
+// Bearer returns the token of an "Authorization: Bearer <token>" header
 // (scheme case-insensitive), "" when there is none, and an error when the
 // header is present but not a bearer token.
-func bearer(r *http.Request) (string, error) {
+func Bearer(r *http.Request) (string, error) {
 	h := r.Header.Values("Authorization")
 	if len(h) == 0 {
 		return "", nil

@@ -89,7 +89,7 @@ func NewJWT(o JWTOptions) (*JWT, error) {
 
 // Verify implements Verifier.
 func (v *JWT) Verify(r *http.Request) (string, error) {
-	raw, err := bearer(r)
+	raw, err := Bearer(r)
 	if err != nil {
 		return "", fail(ReasonMalformed, err)
 	}
