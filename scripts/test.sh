@@ -17,9 +17,4 @@ echo "== staticcheck"
 go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 echo "== go test"
-# The race detector runs on every package whose own code is concurrent. The
-# Chromium tests drive a browser through chromedp; instrumenting chromedp's
-# large generated protocol package costs minutes of a cold build for nothing,
-# so they run without it (the gateway they exercise is race-tested above).
-go test -race -count=1 -timeout 20m $(go list ./... | grep -v '/e2e/browser$')
-go test -count=1 -timeout 10m ./e2e/browser
+go test -race -count=1 -timeout 20m ./...
