@@ -26,14 +26,18 @@ import (
 
 // Instance is a running rtgate with its simulator.
 type Instance struct {
-	URL      string // public base URL, e.g. http://127.0.0.1:41234
-	AdminURL string // admin base URL
-	Key      string // the API key the simulator accepts
-	Sim      *simulator.Simulator
-	SimURL   string // simulator base URL including /v1
-	Logs     *Buffer
-	Config   *config.Config
-	Client   *http.Client
+	App *app.App
+	URL string // public base URL, e.g. http://127.0.0.1:41234 (https with native TLS)
+	// RedirectURL is the plain-HTTP redirect listener's base URL, when
+	// HTTP_REDIRECT_ADDR is set.
+	RedirectURL string
+	AdminURL    string // admin base URL
+	Key         string // the API key the simulator accepts
+	Sim         *simulator.Simulator
+	SimURL      string // simulator base URL including /v1
+	Logs        *Buffer
+	Config      *config.Config
+	Client      *http.Client
 
 	cancel context.CancelFunc
 	done   chan error
@@ -114,9 +118,15 @@ func StartWith(t testing.TB, sim *simulator.Simulator, simURL, key string, env m
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	in := &Instance{
-		URL: "http://" + a.PublicAddr(), Key: key, Sim: sim, SimURL: simURL, Logs: logs, Config: cfg,
+		App: a, URL: "http://" + a.PublicAddr(), Key: key, Sim: sim, SimURL: simURL, Logs: logs, Config: cfg,
 		Client: &http.Client{Timeout: 30 * time.Second},
 		cancel: cancel, done: make(chan error, 1),
+	}
+	if cfg.TLS.Native() {
+		in.URL = "https://" + a.PublicAddr()
+	}
+	if ra := a.RedirectAddr(); ra != "" {
+		in.RedirectURL = "http://" + ra
 	}
 	if a.AdminAddr() != "" {
 		in.AdminURL = "http://" + a.AdminAddr()

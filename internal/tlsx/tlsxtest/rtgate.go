@@ -1,46 +1,31 @@
 package tlsxtest
 
 import (
-	"context"
 	"crypto/tls"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/rtgate/rtgate/internal/app"
 	"github.com/rtgate/rtgate/internal/apptest"
-	"github.com/rtgate/rtgate/internal/config"
-	"github.com/rtgate/rtgate/internal/simulator"
 )
 
-// Deployment is an in-process rtgate terminating TLS itself with a
-// certificate from a test CA, a plain-HTTP redirect listener, and the
-// OpenAI simulator as its upstream.
+// Deployment is an in-process rtgate (an apptest.Instance) terminating TLS
+// itself with a certificate from a test CA, a plain-HTTP redirect listener,
+// and the OpenAI simulator as its upstream.
 type Deployment struct {
-	App         *app.App
-	URL         string // https://127.0.0.1:port
-	RedirectURL string // http://127.0.0.1:port
-	CA          *CA
-	CAFile      string
-	CertFile    string
-	KeyFile     string
-	Leaf        *Leaf
-	Sim         *simulator.Simulator
-	Logs        *apptest.Buffer
-	// Client trusts the CA and speaks HTTP/2.
-	Client *http.Client
-
-	cancel context.CancelFunc
-	done   chan error
-	once   sync.Once
+	*apptest.Instance
+	CA       *CA
+	CAFile   string
+	CertFile string
+	KeyFile  string
+	Leaf     *Leaf
 }
 
 // StartTLS runs rtgate with TLS_CERT_FILE/TLS_KEY_FILE from a fresh CA,
 // HTTP_REDIRECT_ADDR on loopback, and env layered over apptest.Env (a
-// value of "-" removes a variable). It stops at test cleanup.
+// value of "-" removes a variable). Its Client trusts the CA, speaks
+// HTTP/2 and does not follow redirects. It stops at test cleanup.
 func StartTLS(t testing.TB, env map[string]string) *Deployment {
 	t.Helper()
 	dir := t.TempDir()
@@ -57,7 +42,7 @@ func StartTLS(t testing.TB, env map[string]string) *Deployment {
 	for k, v := range env {
 		full[k] = v
 	}
-	d.start(t, full)
+	d.Instance = apptest.Start(t, withInfoLogs(full))
 	d.Client = &http.Client{
 		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}, ForceAttemptHTTP2: true},
 		Timeout:   30 * time.Second,
@@ -68,62 +53,18 @@ func StartTLS(t testing.TB, env map[string]string) *Deployment {
 	return d
 }
 
-// Start runs rtgate with env layered over apptest.Env (a value of "-"
-// removes a variable) and no TLS of its own making: ACME tests configure it
-// through env. URL is https when env turns native TLS on. It stops at test
-// cleanup.
+// Start runs rtgate with env layered over apptest.Env and no TLS of its own
+// making: ACME tests configure it through env. URL is https when env turns
+// native TLS on. It stops at test cleanup.
 func Start(t testing.TB, env map[string]string) *Deployment {
 	t.Helper()
-	d := &Deployment{}
-	d.start(t, env)
-	return d
+	return &Deployment{Instance: apptest.Start(t, withInfoLogs(env))}
 }
 
-func (d *Deployment) start(t testing.TB, env map[string]string) {
-	t.Helper()
-	key := apptest.RandomKey()
-	d.Sim = simulator.New(simulator.Options{APIKeys: []string{key}})
-	simSrv := httptest.NewServer(d.Sim)
-	t.Cleanup(simSrv.Close)
-
-	full := apptest.Env(key, simSrv.URL+"/v1")
-	full["LOG_LEVEL"] = "info"
+func withInfoLogs(env map[string]string) map[string]string {
+	out := map[string]string{"LOG_LEVEL": "info"}
 	for k, v := range env {
-		if v == "-" {
-			delete(full, k)
-		} else {
-			full[k] = v
-		}
+		out[k] = v
 	}
-	cfg, _, err := config.Load(func(k string) string { return full[k] })
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	d.Logs = &apptest.Buffer{}
-	a, err := app.New(cfg, app.NewLogger(d.Logs, cfg.LogLevel))
-	if err != nil {
-		t.Fatalf("app.New: %v", err)
-	}
-	d.App = a
-	d.URL = "http://" + a.PublicAddr()
-	if cfg.TLS.Native() {
-		d.URL = "https://" + a.PublicAddr()
-	}
-	if ra := a.RedirectAddr(); ra != "" {
-		d.RedirectURL = "http://" + ra
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	d.cancel, d.done = cancel, make(chan error, 1)
-	go func() { d.done <- a.Run(ctx) }()
-	t.Cleanup(func() { _ = d.Stop() })
-}
-
-// Stop shuts the deployment down and waits for it.
-func (d *Deployment) Stop() error {
-	var err error
-	d.once.Do(func() {
-		d.cancel()
-		err = <-d.done
-	})
-	return err
+	return out
 }
