@@ -255,6 +255,16 @@ func (u *userControls) Release(ctx context.Context, id gateway.Identity) {
 	}
 }
 
+// End implements gateway.UserControls.
+func (u *userControls) End(ctx context.Context, id gateway.Identity) {
+	if id.Anonymous() || id.Reservation == "" {
+		return
+	}
+	if err := u.m.End(context.WithoutCancel(ctx), id.UserID, session.Reservation(id.Reservation)); err != nil {
+		u.log.Error("session end failed", "request_id", httpx.RequestID(ctx), "error", err.Error())
+	}
+}
+
 // Export implements gateway.UserData.
 func (u *userControls) Export(ctx context.Context, id gateway.Identity) (any, error) {
 	return u.m.Export(ctx, id.UserID)

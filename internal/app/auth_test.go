@@ -609,3 +609,28 @@ func TestBlockEndsLiveProxiedCalls(t *testing.T) {
 	r = in.Do(t, "POST", "/api/realtime-call", offer, "Content-Type: application/sdp", bearer(hsToken(t, "mallory")))
 	mustRefuse(t, in, r, 403, "forbidden", before)
 }
+
+// TestHangupFreesTheActiveSlot: a proxied call that was hung up no longer
+// counts against USER_MAX_ACTIVE_SESSIONS; it still counts for the day.
+func TestHangupFreesTheActiveSlot(t *testing.T) {
+	in := apptest.Start(t, authEnv("USER_MAX_ACTIVE_SESSIONS", "1", "USER_DAILY_QUOTA", "2"))
+	const offer = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=rtpmap:111 opus/48000/2\r\n"
+	alice := bearer(hsToken(t, "alice"))
+	call := func() *apptest.Response {
+		return in.Do(t, "POST", "/api/realtime-call", offer, "Content-Type: application/sdp", alice)
+	}
+	r := call()
+	if r.StatusCode != 201 {
+		t.Fatalf("first call: %d %s", r.StatusCode, r.Body)
+	}
+	before := in.Sim.Requests()
+	mustRefuse(t, in, call(), 429, "rate_limited", before)
+	if h := in.Do(t, "POST", r.Header.Get("Location")+"/hangup", "", alice); h.StatusCode != 204 {
+		t.Fatalf("hangup: %d %s", h.StatusCode, h.Body)
+	}
+	if r := call(); r.StatusCode != 201 {
+		t.Fatalf("after hangup the slot is still taken: %d %s", r.StatusCode, r.Body)
+	}
+	before = in.Sim.Requests()
+	mustRefuse(t, in, call(), 429, "rate_limited", before) // the day's quota of 2 is used
+}

@@ -55,6 +55,7 @@ type liveCall struct {
 	id         string
 	upstreamID string
 	user       string   // "" for an anonymous caller
+	ident      Identity // whose admission the call holds
 	tokenHash  [32]byte // anonymous calls: SHA-256 of the hangup token
 	deadline   time.Time
 	timer      *time.Timer
@@ -192,7 +193,7 @@ func joinHeader(a, b string) string {
 // trackCall starts tracking an upstream call for id and arms its duration
 // timer. For an anonymous caller it returns the hangup token.
 func (g *Gateway) trackCall(upstreamID string, id Identity) (*liveCall, string) {
-	c := &liveCall{id: "call_" + randomToken(16), upstreamID: upstreamID, user: id.UserID, deadline: g.o.Now().Add(g.o.Web.SessionMax)}
+	c := &liveCall{id: "call_" + randomToken(16), upstreamID: upstreamID, user: id.UserID, ident: id, deadline: g.o.Now().Add(g.o.Web.SessionMax)}
 	var token string
 	if id.Anonymous() {
 		token = randomToken(32)
@@ -261,6 +262,8 @@ func (g *Gateway) endCall(ctx context.Context, c *liveCall, reason string) error
 		t.rearm(g, c, max(c.deadline.Sub(g.o.Now()), retryDelay))
 		return err
 	}
+	// The call no longer holds one of the user's active sessions.
+	g.o.Users.End(ctx, c.ident)
 	g.log.Info("call ended", "call", c.id, "upstream_call_id", c.upstreamID, "user", c.user, "reason", reason)
 	return nil
 }

@@ -258,6 +258,7 @@ func TestFailedUpstreamHangupKeepsTheCall(t *testing.T) {
 type countingControls struct {
 	mu                        sync.Mutex
 	admits, records, releases int
+	ends                      int
 	kinds                     []string
 }
 
@@ -276,6 +277,12 @@ func (c *countingControls) Record(_ context.Context, _ Identity, rec SessionReco
 	return nil
 }
 
+func (c *countingControls) End(context.Context, Identity) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ends++
+}
+
 func (c *countingControls) Release(context.Context, Identity) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -286,7 +293,7 @@ func TestCallAdmissionIsRecordedOrGivenBack(t *testing.T) {
 	fc := &fakeCaller{}
 	uc := &countingControls{}
 	g := New(Options{Resolver: peerResolver{}, Auth: headerAuth{}, Users: uc, Session: SessionPolicy{Model: "m"}, Web: WebOptions{Caller: fc}})
-	mustCall(t, g, "X-Test-User: alice")
+	loc, _ := mustCall(t, g, "X-Test-User: alice")
 	fc.mu.Lock()
 	fc.createErr = &openai.StatusError{Status: 500}
 	fc.mu.Unlock()
@@ -297,9 +304,18 @@ func TestCallAdmissionIsRecordedOrGivenBack(t *testing.T) {
 		t.Fatalf("bad offer: status %d", rec.Code)
 	}
 	uc.mu.Lock()
+	if uc.admits != 2 || uc.records != 1 || uc.releases != 1 || uc.ends != 0 || !slices.Equal(uc.kinds, []string{"call"}) {
+		t.Fatalf("admits %d, records %d (%v), releases %d, ends %d; want 2, 1 call, 1, 0 (a bad offer is refused before admission)", uc.admits, uc.records, uc.kinds, uc.releases, uc.ends)
+	}
+	uc.mu.Unlock()
+	// Hanging up frees the call's active slot.
+	if rec := serve(g, "POST", loc+"/hangup", "", "X-Test-User: alice"); rec.Code != http.StatusNoContent {
+		t.Fatalf("hangup: %d %s", rec.Code, rec.Body)
+	}
+	uc.mu.Lock()
 	defer uc.mu.Unlock()
-	if uc.admits != 2 || uc.records != 1 || uc.releases != 1 || !slices.Equal(uc.kinds, []string{"call"}) {
-		t.Fatalf("admits %d, records %d (%v), releases %d; want 2, 1 call, 1 (a bad offer is refused before admission)", uc.admits, uc.records, uc.kinds, uc.releases)
+	if uc.ends != 1 {
+		t.Fatalf("ends after hangup = %d, want 1", uc.ends)
 	}
 }
 

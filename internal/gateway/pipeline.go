@@ -54,6 +54,9 @@ type UserControls interface {
 	// failed (its active slot and its count against the daily quota).
 	// Without it the slot lapses by itself shortly after.
 	Release(ctx context.Context, id Identity)
+	// End frees the active slot of a session that ended before its time
+	// (a proxied call that was hung up); the day's count stays.
+	End(ctx context.Context, id Identity)
 }
 
 // UserData is implemented by UserControls that keep data about users: the
@@ -81,6 +84,7 @@ func (noControls) Admit(_ context.Context, _ http.ResponseWriter, id Identity) (
 }
 func (noControls) Record(context.Context, Identity, SessionRecord) error { return nil }
 func (noControls) Release(context.Context, Identity)                     {}
+func (noControls) End(context.Context, Identity)                         {}
 
 // admitUser runs the stages every token-issuing endpoint shares after
 // routing and body validation: authentication (9) and per-user controls

@@ -159,6 +159,15 @@ func (m *Manager) Release(ctx context.Context, user string, res Reservation) err
 	return m.o.Store.Release(ctx, user, string(res), at)
 }
 
+// End frees the active slot of a session that ended early (a hung-up
+// call); the day's count and the record stay.
+func (m *Manager) End(ctx context.Context, user string, res Reservation) error {
+	if res == "" {
+		return nil
+	}
+	return m.o.Store.End(ctx, user, string(res))
+}
+
 // clientIP returns the client's network (IPv4 /24, IPv6 /48) and a keyed
 // hash of the full address.
 func (m *Manager) clientIP(ip netip.Addr) (network, hash string) {

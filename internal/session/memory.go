@@ -126,6 +126,16 @@ func (m *Memory) Release(_ context.Context, user, res string, day time.Time) err
 	return nil
 }
 
+// End implements Store.
+func (m *Memory) End(_ context.Context, user, res string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if u := m.user(user, false); u != nil {
+		delete(u.active, res)
+	}
+	return nil
+}
+
 // Data implements Store.
 func (m *Memory) Data(_ context.Context, user string, now time.Time, retention time.Duration) (UserData, error) {
 	if user == "" {

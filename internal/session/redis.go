@@ -159,6 +159,17 @@ func (r *Redis) Release(ctx context.Context, user, res string, day time.Time) er
 	return nil
 }
 
+// End implements Store.
+func (r *Redis) End(ctx context.Context, user, res string) error {
+	if user == "" {
+		return ErrEmptyUser
+	}
+	if err := r.c.ZRem(ctx, r.keys(user).active(), res).Err(); err != nil {
+		return fmt.Errorf("session: end: %w", err)
+	}
+	return nil
+}
+
 // Data implements Store.
 func (r *Redis) Data(ctx context.Context, user string, now time.Time, retention time.Duration) (UserData, error) {
 	if user == "" {

@@ -129,6 +129,10 @@ type Store interface {
 	// freed and the day's count decremented. Releasing twice, or after the
 	// reservation lapsed, changes nothing.
 	Release(ctx context.Context, user, res string, day time.Time) error
+	// End frees the active slot of a session that ended before its time
+	// (a hung-up call). The day's count and the record stay. Ending twice,
+	// or after the slot lapsed, changes nothing.
+	End(ctx context.Context, user, res string) error
 	// Data returns everything kept about user at now.
 	Data(ctx context.Context, user string, now time.Time, retention time.Duration) (UserData, error)
 	// Erase deletes user's session records and, with counters, the

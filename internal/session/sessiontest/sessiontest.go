@@ -136,6 +136,33 @@ func Run(t *testing.T, newStores NewStores) {
 		}
 	})
 
+	t.Run("end frees the slot of a session that ended early but keeps the quota and the record", func(t *testing.T) {
+		s, _ := newStores(t)
+		lim := session.Limits{MaxActive: 1, DailyQuota: 2}
+		r := mustAdmit(t, s, "alice", T0, lim)
+		if err := s.Commit(ctx, "alice", r, record("alice", T0, time.Hour), T0, retention); err != nil {
+			t.Fatal(err)
+		}
+		if d, _ := admit(t, s, "alice", T0.Add(time.Second), lim); d.Outcome != session.OverActiveCap {
+			t.Fatalf("before end: %v", d.Outcome)
+		}
+		for range 2 {
+			if err := s.End(ctx, "alice", r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		d := mustAdmitDecision(t, admit, s, "alice", T0.Add(2*time.Second), lim)
+		if d.UsedToday != 2 || d.Active != 1 {
+			t.Errorf("after end: %+v (the ended session must still count for the day)", d)
+		}
+		if got := data(t, s, "alice", T0.Add(3*time.Second)); len(got.Sessions) != 1 {
+			t.Errorf("records after end: %d, want 1", len(got.Sessions))
+		}
+		if d, _ := admit(t, s, "alice", T0.Add(4*time.Second), lim); d.Outcome != session.OverDailyQuota {
+			t.Errorf("third admission: %v, want daily_quota", d.Outcome)
+		}
+	})
+
 	t.Run("the daily quota counts per UTC day", func(t *testing.T) {
 		s, _ := newStores(t)
 		lim := session.Limits{DailyQuota: 3}
