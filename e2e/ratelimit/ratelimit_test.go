@@ -3,17 +3,14 @@ package ratelimite2e
 import (
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/rtgate/rtgate/internal/nginxtest"
 	"github.com/rtgate/rtgate/internal/ratelimit/redistest"
 )
 
@@ -86,104 +83,29 @@ func TestInstancesShareOneLimit(t *testing.T) {
 	}
 }
 
-// startNginx runs nginx in the foreground on a free loopback port, proxying
-// /api/ to the given rtgate instances with the shipped
-// deploy/nginx/rtgate-proxy.conf. It returns the base URL.
+// startNginx runs a real nginx on a free loopback port, proxying /api/ to
+// the given rtgate instances with the shipped deploy/nginx/rtgate-proxy.conf.
+// It returns the base URL.
 func startNginx(t *testing.T, upstreams []*instance) string {
 	t.Helper()
-	bin, err := exec.LookPath("nginx")
-	if err != nil {
-		bin = "/usr/sbin/nginx" // Debian's place, often not on a user's PATH
-		if _, serr := os.Stat(bin); serr != nil {
-			t.Fatalf("nginx is not on PATH (%v) nor at %s: run scripts/setup.sh (.ci/run) to install it", err, bin)
-		}
-	}
-	root, err := moduleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	snippet := filepath.Join(root, "deploy", "nginx", "rtgate-proxy.conf")
-	if _, err := os.Stat(snippet); err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	port := freePort(t)
+	snippet := nginxtest.DeployFile(t, "rtgate-proxy.conf")
+	port := nginxtest.FreePort(t)
 	var servers strings.Builder
 	for _, in := range upstreams {
 		fmt.Fprintf(&servers, "    server %s;\n", strings.TrimPrefix(in.URL, "http://"))
 	}
-	user := ""
-	if os.Geteuid() == 0 {
-		user = "user root root;" // workers must reach the 0700 temp dir
-	}
-	conf := fmt.Sprintf(`%s
-worker_processes 1;
-events { worker_connections 128; }
-http {
-  access_log off;
-  client_body_temp_path %[2]s/body;
-  proxy_temp_path %[2]s/proxy;
-  fastcgi_temp_path %[2]s/fastcgi;
-  uwsgi_temp_path %[2]s/uwsgi;
-  scgi_temp_path %[2]s/scgi;
+	nginxtest.Start(t, fmt.Sprintf(`
   upstream rtgate {
-%[3]s    keepalive 4;
+%s    keepalive 4;
   }
   server {
-    listen 127.0.0.1:%[4]d;
+    listen 127.0.0.1:%s;
     location /api/ {
-      include %[5]s;
+      include %s;
       proxy_pass http://rtgate;
     }
-  }
-}
-`, user, dir, servers.String(), port, snippet)
-	confPath := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	errLog := filepath.Join(dir, "error.log")
-	cmd := exec.Command(bin, "-p", dir, "-c", confPath,
-		"-g", fmt.Sprintf("daemon off; pid %s; error_log %s warn;", filepath.Join(dir, "nginx.pid"), errLog))
-	dieWithParent(cmd)
-	out := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			b, _ := os.ReadFile(errLog)
-			t.Logf("nginx output:\n%s\nerror.log:\n%s", out.String(), b)
-		}
-	})
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		select {
-		case <-exited:
-			b, _ := os.ReadFile(errLog)
-			t.Fatalf("nginx exited: %s\n%s", out.String(), b)
-		default:
-		}
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.Close()
-			return "http://" + addr
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nginx did not listen on %s: %s", addr, out.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+  }`, servers.String(), port, snippet), port)
+	return "http://127.0.0.1:" + port
 }
 
 // TestNginxInFront: behind the shipped nginx config, the limit follows the

@@ -2,48 +2,27 @@ package audit_test
 
 import (
 	"context"
-	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rtgate/rtgate/internal/apptest"
 	"github.com/rtgate/rtgate/internal/audit"
+	"github.com/rtgate/rtgate/internal/nginxtest"
 	"github.com/rtgate/rtgate/internal/tlsx/tlsxtest"
 )
-
-func freePort(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	_, p, _ := net.SplitHostPort(ln.Addr().String())
-	return p
-}
 
 // startNginx runs deploy/nginx/production.conf in a real nginx, rewritten to
 // loopback: its listen ports, certificate paths and upstream. It returns the
 // https and http base URLs.
 func startNginx(t *testing.T, upstream, certFile, keyFile string) (string, string) {
-	bin, err := exec.LookPath("nginx")
-	if err != nil {
-		if _, err2 := os.Stat("/usr/sbin/nginx"); err2 != nil {
-			t.Fatalf("nginx is not installed (%v): run ./scripts/setup.sh", err)
-		}
-		bin = "/usr/sbin/nginx"
-	}
-	_, file, _, _ := runtime.Caller(0)
-	src, err := os.ReadFile(filepath.Join(filepath.Dir(file), "..", "..", "deploy", "nginx", "production.conf"))
+	src, err := os.ReadFile(nginxtest.DeployFile(t, "production.conf"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	httpsPort, httpPort := freePort(t), freePort(t)
+	httpsPort, httpPort := nginxtest.FreePort(t), nginxtest.FreePort(t)
 	conf := string(src)
 	for _, r := range [][2]string{
 		{"    listen [::]:80;\n", ""},
@@ -59,54 +38,11 @@ func startNginx(t *testing.T, upstream, certFile, keyFile string) (string, strin
 		}
 		conf = strings.ReplaceAll(conf, r[0], r[1])
 	}
-	dir := t.TempDir()
-	site := filepath.Join(dir, "production.conf")
+	site := filepath.Join(t.TempDir(), "production.conf")
 	if err := os.WriteFile(site, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	main := fmt.Sprintf(`daemon off;
-master_process off;
-worker_processes 1;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log warn;
-events { worker_connections 256; }
-http {
-    access_log off;
-    client_body_temp_path %[1]s/body;
-    proxy_temp_path %[1]s/proxy;
-    fastcgi_temp_path %[1]s/fastcgi;
-    uwsgi_temp_path %[1]s/uwsgi;
-    scgi_temp_path %[1]s/scgi;
-    include %[2]s;
-}
-`, dir, site)
-	mainConf := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(mainConf, []byte(main), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command(bin, "-t", "-p", dir, "-c", mainConf).CombinedOutput(); err != nil {
-		t.Fatalf("nginx -t: %v\n%s", err, out)
-	}
-	cmd := exec.Command(bin, "-p", dir, "-c", mainConf)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	for _, p := range []string{httpsPort, httpPort} {
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			c, err := net.Dial("tcp", "127.0.0.1:"+p)
-			if err == nil {
-				c.Close()
-				break
-			}
-			if time.Now().After(deadline) {
-				log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-				t.Fatalf("nginx did not listen on %s: %s", p, log)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+	nginxtest.Start(t, "    include "+site+";", httpsPort, httpPort)
 	return "https://127.0.0.1:" + httpsPort, "http://127.0.0.1:" + httpPort
 }
 
