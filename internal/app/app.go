@@ -21,6 +21,7 @@ import (
 
 	"github.com/rtgate/rtgate/internal/clientip"
 	"github.com/rtgate/rtgate/internal/config"
+	"github.com/rtgate/rtgate/internal/connlimit"
 	"github.com/rtgate/rtgate/internal/gateway"
 	"github.com/rtgate/rtgate/internal/httpx"
 	"github.com/rtgate/rtgate/internal/metrics"
@@ -49,6 +50,8 @@ type App struct {
 	simURL     string
 	redis      redis.UniversalClient
 	tls        *tlsState
+	// conns caps the public and redirect listeners, adminConns the admin one.
+	conns, adminConns *connlimit.Limiter
 }
 
 // New builds an App from cfg and binds its listeners. cfg is not modified.
@@ -72,6 +75,9 @@ func New(cfg *config.Config, log *slog.Logger) (_ *App, err error) {
 
 	a.registry = metrics.NewRegistry()
 	m := metrics.New(a.registry)
+	if err := a.newConnLimits(); err != nil {
+		return nil, err
+	}
 
 	resolver := clientip.NewResolver(c.TrustedProxies, c.ClientIPHeader)
 	limiter, rlChecks, err := a.newLimiter()
@@ -229,10 +235,10 @@ func (a *App) Run(ctx context.Context) error {
 	for _, f := range a.background {
 		go f(bg)
 	}
-	lns := []server.Listener{{Name: "public", Net: a.public, Handler: a.gw.Handler(), Limits: a.limits, ServeFunc: a.publicServe}}
+	lns := []server.Listener{{Name: "public", Net: a.public, Handler: a.gw.Handler(), Limits: a.limits, ServeFunc: a.publicServe, Conns: a.conns}}
 	lns = append(lns, a.extraListeners()...)
 	if a.admin != nil {
-		lns = append(lns, server.Listener{Name: "admin", Net: a.admin, Handler: a.adminHandler(), Limits: server.DefaultLimits(5*time.Second, 16384)})
+		lns = append(lns, server.Listener{Name: "admin", Net: a.admin, Handler: a.adminHandler(), Limits: server.DefaultLimits(5*time.Second, 16384), Conns: a.adminConns})
 	}
 	a.log.Info("rtgate listening", "mode", string(a.cfg.Mode), "addr", a.PublicAddr(), "admin_addr", a.AdminAddr(), "auth_mode", a.cfg.AuthMode)
 	return server.Run(ctx, a.log, a.cfg.ShutdownTimeout, a.gw.SetDraining, lns...)
