@@ -262,13 +262,14 @@ func mintFrom(t *testing.T, src, base, when string) {
 	}
 }
 
-// TestManyAddressesMeetTheTotalCap: 1,150 idle connections from 30
-// addresses, each under the per-address cap, against a 1,100 descriptor
-// limit. The default total cap (three quarters of the limit: 825) refuses
-// the rest at accept, so the process never runs out of descriptors (no
-// accept error), the admin listener still answers, and once the flood lets
-// go every place is free again.
-func TestManyAddressesMeetTheTotalCap(t *testing.T) {
+// TestManyAddressesCannotLockOthersOut: 1,150 idle keep-alive connections
+// from 30 addresses, each under the per-address cap, against a 1,100
+// descriptor limit. The default total cap (three quarters of the limit:
+// 825) is reached, and from then on each new connection takes the place of
+// the one idle longest: the process never runs out of descriptors (no
+// accept error), holds at most 825 connections, and a mint from 127.0.0.3
+// during the flood succeeds.
+func TestManyAddressesCannotLockOthersOut(t *testing.T) {
 	const (
 		nofile   = 1100
 		attempts = 1150
@@ -277,29 +278,20 @@ func TestManyAddressesMeetTheTotalCap(t *testing.T) {
 	p := startLimited(t, nofile, nil)
 	addr := strings.TrimPrefix(p.url, "http://")
 	served, closeAll := flood(attempts, addr, func(i int) string { return fmt.Sprintf("127.0.0.%d", 10+i%30) })
-	if served > total {
-		t.Errorf("%d connections served at once; MAX_CONNS=auto is %d", served, total)
-	}
-	if served == 0 {
-		t.Errorf("no connection was served at all")
-	}
+	defer closeAll()
 	t.Logf("%d of %d connections from 30 addresses served (total cap %d)", served, attempts, total)
-	refused := metric(t, p.admin, `rtgate_connections_refused_total{listener="public",reason="total"}`)
-	if want := float64(attempts - served); refused != want {
-		t.Errorf("refused total-cap counter %v, want %v (attempts - served)", refused, want)
+
+	mintFrom(t, "127.0.0.3", p.url, "during the flood")
+
+	if open := metric(t, p.admin, `rtgate_connections_open{listener="public"}`); open > total {
+		t.Errorf("%v connections open; MAX_CONNS=auto is %d", open, total)
+	}
+	if n := metric(t, p.admin, `rtgate_connections_reclaimed_total{listener="public"}`); n < attempts-total {
+		t.Errorf("%v idle connections reclaimed; at least %d must have been to stay under %d", n, attempts-total, total)
 	}
 	if strings.Contains(p.logs.String(), "too many open files") {
 		t.Errorf("the process ran out of descriptors")
 	}
-	closeAll()
-	deadline := time.Now().Add(30 * time.Second)
-	for metric(t, p.admin, `rtgate_connections_open{listener="public"}`) > 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("closed connections still count as open")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	mintFrom(t, "127.0.0.3", p.url, "after the flood")
 }
 
 // metric reads one sample from the admin listener's /metrics.

@@ -26,8 +26,9 @@ type ConnsConfig struct {
 	// is the address: peers in TRUSTED_PROXIES are exempt (behind a proxy,
 	// the proxy caps its clients), and meet only the total cap.
 	PerIP int
-	// Max is the most live connections in total; 0 disables the cap and
-	// AutoMaxConns derives it from the descriptor limit at start-up.
+	// Max is the most live connections in total (at the cap a newcomer
+	// takes the place of the connection idle longest); 0 disables the cap
+	// and AutoMaxConns derives it from the descriptor limit at start-up.
 	Max int
 }
 

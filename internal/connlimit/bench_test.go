@@ -3,6 +3,7 @@ package connlimit
 import (
 	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"testing"
 
@@ -35,9 +36,10 @@ func BenchmarkAcquireRelease(b *testing.B) {
 				l.acquire(netip.AddrFrom4([4]byte{198, 51, byte(i >> 8), byte(i)}))
 			}
 			b.ReportAllocs()
+			ln := &listener{l: l}
 			for b.Loop() {
-				key, perAddr, _ := l.acquire(tc.peer)
-				l.release(key, perAddr)
+				key, perAddr, _, _ := l.acquire(tc.peer)
+				l.release(&conn{ln: ln, key: key, perAddr: perAddr})
 			}
 		})
 	}
@@ -51,9 +53,10 @@ func BenchmarkAcquireReleaseParallel(b *testing.B) {
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		peer := netip.MustParseAddr("192.0.2.1")
+		ln := &listener{l: l}
 		for pb.Next() {
-			key, perAddr, _ := l.acquire(peer)
-			l.release(key, perAddr)
+			key, perAddr, _, _ := l.acquire(peer)
+			l.release(&conn{ln: ln, key: key, perAddr: perAddr})
 		}
 	})
 }
@@ -145,5 +148,20 @@ func BenchmarkLoopbackConnect(b *testing.B) {
 				_ = c.Close()
 			}
 		})
+	}
+}
+
+// BenchmarkConnState is the hook net/http calls on every state change (an
+// HTTP/1.1 keep-alive request costs two: active, then idle).
+func BenchmarkConnState(b *testing.B) {
+	l, err := New(Options{PerAddr: 64, Total: 1 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := &conn{Conn: &fakeConn{}, ln: &listener{l: l}}
+	b.ReportAllocs()
+	for b.Loop() {
+		l.ConnState(c, http.StateActive)
+		l.ConnState(c, http.StateIdle)
 	}
 }

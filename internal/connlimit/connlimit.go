@@ -20,24 +20,38 @@
 //     (TRUSTED_PROXIES), so a per-address cap would cap the proxy, that is
 //     every client at once; the per-client cap is then the proxy's job
 //     (nginx limit_conn), and the total cap still bounds the process.
-//   - A connection over a cap is closed at once with a reset (SO_LINGER 0),
-//     never handed to the server; the listener goes on accepting. It is
-//     counted in rtgate_connections_refused_total{listener,reason} and logged
-//     at most once per LogEvery, with the number refused since the last line.
+//   - A connection over the per-address cap is closed at once with a reset
+//     (SO_LINGER 0), never handed to the server; the listener goes on
+//     accepting. It is counted in
+//     rtgate_connections_refused_total{listener,reason} and logged at most
+//     once per LogEvery, with the number refused since the last line.
+//   - At the total cap a new connection first reclaims a place: the
+//     connection that has been reclaimable longest — idle between requests
+//     or not yet past its first request's headers (http.StateIdle,
+//     http.StateNew), never one serving a request — is reset and the new one
+//     admitted, as nginx does when worker_connections run out. So idle or
+//     silent connections from some addresses, however many, never keep a
+//     new client out; only when every connection is serving a request is
+//     the newcomer refused (reason "total"). Reclaiming needs the server to
+//     report connection states: set http.Server.ConnState to
+//     Limiter.ConnState. Reclaimed connections are counted in
+//     rtgate_connections_reclaimed_total{listener}.
 //   - Closing an admitted connection releases its place exactly once, however
 //     often Close is called. Per-address entries are deleted at zero, so the
 //     table never holds more entries than there are live connections.
 package connlimit
 
 import (
+	"container/list"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -97,6 +111,7 @@ type Limiter struct {
 	mu      sync.Mutex
 	open    int
 	byAddr  map[netip.Addr]int
+	idle    *list.List // of *conn reclaimable at the total cap, longest first
 	lastLog time.Time
 	unlog   int // refusals since the last log line
 }
@@ -125,7 +140,7 @@ func New(o Options) (*Limiter, error) {
 	return &Limiter{
 		perAddr: o.PerAddr, total: o.Total, v6bits: o.IPv6Prefix, exempt: o.Exempt,
 		metrics: o.Metrics, log: o.Logger, logEvery: o.LogEvery, now: o.Now,
-		byAddr: make(map[netip.Addr]int),
+		byAddr: make(map[netip.Addr]int), idle: list.New(),
 	}, nil
 }
 
@@ -155,6 +170,7 @@ func (l *Limiter) Listener(ln net.Listener, name string) net.Listener {
 		w.open = m.open.WithLabelValues(name)
 		w.refusedAddr = m.refused.WithLabelValues(name, ReasonPerAddress)
 		w.refusedTotal = m.refused.WithLabelValues(name, ReasonTotal)
+		w.reclaimed = m.reclaimed.WithLabelValues(name)
 	}
 	return w
 }
@@ -166,6 +182,7 @@ type listener struct {
 	name                      string
 	open                      prometheus.Gauge // nil without metrics
 	refusedAddr, refusedTotal prometheus.Counter
+	reclaimed                 prometheus.Counter
 }
 
 // Accept returns the next connection within the caps; connections over a
@@ -177,53 +194,107 @@ func (ln *listener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		peer := peerOf(c.RemoteAddr())
-		key, perAddr, reason := ln.l.acquire(peer)
-		if reason == "" {
-			if ln.open != nil {
-				ln.open.Inc()
-			}
-			return &conn{Conn: c, ln: ln, key: key, perAddr: perAddr}, nil
+		key, perAddr, victim, reason := ln.l.acquire(peer)
+		if reason != "" {
+			reset(c)
+			ln.note(reason, key, peer)
+			continue
 		}
-		reset(c)
-		ln.refused(reason, key, peer)
+		if ln.open != nil {
+			ln.open.Inc()
+		}
+		if victim != nil {
+			reset(victim)
+			victim.ln.note(reclaimed, victim.key, peerOf(victim.RemoteAddr()))
+		}
+		return &conn{Conn: c, ln: ln, key: key, perAddr: perAddr}, nil
 	}
 }
 
 // acquire takes a place for a connection from peer (invalid when unknown:
 // then only the total cap applies). It returns the per-address key and
-// whether a per-address place was taken, or the refusal reason.
-func (l *Limiter) acquire(peer netip.Addr) (key netip.Addr, perAddr bool, reason string) {
+// whether a per-address place was taken, or the refusal reason. At the
+// total cap it takes the place of the longest reclaimable connection,
+// victim, which the caller must reset; until then the count is one over.
+func (l *Limiter) acquire(peer netip.Addr) (key netip.Addr, perAddr bool, victim *conn, reason string) {
 	perAddr = l.perAddr > 0 && peer.IsValid() && (l.exempt == nil || !l.exempt(peer))
 	if perAddr {
 		key = l.fold(peer)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	switch {
-	case perAddr && l.byAddr[key] >= l.perAddr:
-		return key, false, ReasonPerAddress
-	case l.total > 0 && l.open >= l.total:
-		return key, false, ReasonTotal
+	if perAddr && l.byAddr[key] >= l.perAddr {
+		return key, false, nil, ReasonPerAddress
+	}
+	if l.total > 0 && l.open >= l.total {
+		e := l.idle.Front()
+		if e == nil {
+			return key, false, nil, ReasonTotal
+		}
+		victim = l.idle.Remove(e).(*conn)
+		victim.elem = nil
 	}
 	l.open++
 	if perAddr {
 		l.byAddr[key]++
 	}
-	return key, perAddr, ""
+	return key, perAddr, victim, ""
 }
 
-// release gives back the place acquire took.
-func (l *Limiter) release(key netip.Addr, perAddr bool) {
+// release gives back the place of c, once; it reports whether this call
+// released it.
+func (l *Limiter) release(c *conn) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if c.released {
+		return false
+	}
+	c.released = true
+	if c.elem != nil {
+		l.idle.Remove(c.elem)
+		c.elem = nil
+	}
 	l.open--
-	if !perAddr {
+	if !c.perAddr {
+		return true
+	}
+	if n := l.byAddr[c.key] - 1; n > 0 {
+		l.byAddr[c.key] = n
+	} else {
+		delete(l.byAddr, c.key)
+	}
+	return true
+}
+
+// ConnState is the http.Server.ConnState hook that tells the Limiter which
+// of its connections may be reclaimed at the total cap: those that are new
+// (no request read yet) or idle between requests. A connection that is
+// serving a request, hijacked or closed is not reclaimable. Connections the
+// Limiter did not admit are ignored. It is a no-op without a total cap.
+func (l *Limiter) ConnState(nc net.Conn, st http.ConnState) {
+	if l.total == 0 {
 		return
 	}
-	if n := l.byAddr[key] - 1; n > 0 {
-		l.byAddr[key] = n
-	} else {
-		delete(l.byAddr, key)
+	if tc, ok := nc.(*tls.Conn); ok {
+		nc = tc.NetConn()
+	}
+	c, ok := nc.(*conn)
+	if !ok || c.ln.l != l {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case c.released:
+	case st == http.StateNew || st == http.StateIdle:
+		if c.elem != nil {
+			l.idle.MoveToBack(c.elem)
+		} else {
+			c.elem = l.idle.PushBack(c)
+		}
+	case c.elem != nil:
+		l.idle.Remove(c.elem)
+		c.elem = nil
 	}
 }
 
@@ -237,15 +308,22 @@ func (l *Limiter) fold(a netip.Addr) netip.Addr {
 	return p.Addr()
 }
 
-// refused counts a refusal and logs it if no line was written in the last
-// LogEvery.
-func (ln *listener) refused(reason string, key, peer netip.Addr) {
-	if reason == ReasonPerAddress {
-		if ln.refusedAddr != nil {
-			ln.refusedAddr.Inc()
-		}
-	} else if ln.refusedTotal != nil {
-		ln.refusedTotal.Inc()
+// note counts an event — a refusal (ReasonPerAddress, ReasonTotal) or a
+// reclaimed connection (reclaimed) of client peer, key its per-address key
+// — and logs it if the Limiter wrote no line in the last LogEvery; the line
+// says how many events there were since the last one.
+func (ln *listener) note(reason string, key, peer netip.Addr) {
+	var c prometheus.Counter
+	switch reason {
+	case ReasonPerAddress:
+		c = ln.refusedAddr
+	case ReasonTotal:
+		c = ln.refusedTotal
+	default:
+		c = ln.reclaimed
+	}
+	if c != nil {
+		c.Inc()
 	}
 	l := ln.l
 	l.mu.Lock()
@@ -266,10 +344,17 @@ func (ln *listener) refused(reason string, key, peer netip.Addr) {
 			client = netip.PrefixFrom(key, l.v6bits).String()
 		}
 	}
-	l.log.Warn("connection refused: over the connection cap",
-		"listener", ln.name, "reason", reason, "client", client, "cap", limit,
-		"refused", n, "sample_every_s", int(l.logEvery/time.Second))
+	msg := "connection refused: over the connection cap"
+	if reason == reclaimed {
+		msg = "connection reclaimed: an idle connection was reset to admit a new one at the total cap"
+	}
+	l.log.Warn(msg, "listener", ln.name, "reason", reason, "client", client, "cap", limit,
+		"events", n, "sample_every_s", int(l.logEvery/time.Second))
 }
+
+// reclaimed is the log reason of a connection reset at the total cap to
+// make room (not a refusal: it has its own counter).
+const reclaimed = "reclaimed"
 
 // peerOf returns the peer address of a connection, unmapped and without
 // zone, or the zero Addr when it is not an IP address.
@@ -287,10 +372,14 @@ func peerOf(a net.Addr) netip.Addr {
 	return ip.Unmap().WithZone("")
 }
 
-// reset closes a refused connection at once: SO_LINGER 0 sends a reset
-// and leaves no TIME_WAIT state behind on our side.
+// reset closes a refused or reclaimed connection at once: SO_LINGER 0
+// sends a reset and leaves no TIME_WAIT state behind on our side.
 func reset(c net.Conn) {
-	if tc, ok := c.(*net.TCPConn); ok {
+	raw := c
+	if w, ok := c.(*conn); ok {
+		raw = w.Conn
+	}
+	if tc, ok := raw.(*net.TCPConn); ok {
 		_ = tc.SetLinger(0)
 	}
 	_ = c.Close()
@@ -299,20 +388,20 @@ func reset(c net.Conn) {
 // conn is an admitted connection; Close releases its place once.
 type conn struct {
 	net.Conn
-	ln       *listener
-	key      netip.Addr
-	perAddr  bool
-	released atomic.Bool
+	ln      *listener
+	key     netip.Addr
+	perAddr bool
+
+	// Guarded by ln.l.mu.
+	released bool
+	elem     *list.Element // in ln.l.idle while reclaimable
 }
 
 // Close closes the connection and, the first time, releases its place.
 func (c *conn) Close() error {
 	err := c.Conn.Close()
-	if c.released.CompareAndSwap(false, true) {
-		c.ln.l.release(c.key, c.perAddr)
-		if c.ln.open != nil {
-			c.ln.open.Dec()
-		}
+	if c.ln.l.release(c) && c.ln.open != nil {
+		c.ln.open.Dec()
 	}
 	return err
 }
@@ -329,14 +418,16 @@ func (c *conn) CloseWrite() error {
 // Metrics holds the connection limiter's collectors. Labels are the fixed
 // listener names and refusal reasons; never an address.
 type Metrics struct {
-	open    *prometheus.GaugeVec
-	refused *prometheus.CounterVec
+	open      *prometheus.GaugeVec
+	refused   *prometheus.CounterVec
+	reclaimed *prometheus.CounterVec
 }
 
 // NewMetrics creates the collectors and registers them with reg:
 //
 //	rtgate_connections_open{listener}
 //	rtgate_connections_refused_total{listener,reason}
+//	rtgate_connections_reclaimed_total{listener}
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
 		open: prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -347,8 +438,12 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "rtgate_connections_refused_total",
 			Help: "Client connections reset at accept by listener and reason (per_address: MAX_CONNS_PER_IP; total: MAX_CONNS).",
 		}, []string{"listener", "reason"}),
+		reclaimed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rtgate_connections_reclaimed_total",
+			Help: "Idle or not yet requesting connections reset at MAX_CONNS to admit a new one, by listener.",
+		}, []string{"listener"}),
 	}
-	for _, c := range []prometheus.Collector{m.open, m.refused} {
+	for _, c := range []prometheus.Collector{m.open, m.refused, m.reclaimed} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

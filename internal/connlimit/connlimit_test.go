@@ -3,6 +3,7 @@ package connlimit
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -22,15 +23,27 @@ import (
 )
 
 // op is one step of a scenario: open a connection from addr (expecting
-// refusal reason want, "" for admitted), or close the i-th admitted one.
+// refusal reason want, "" for admitted, and the i-th admitted connection
+// reclaimed when reclaims is i+1), close the i-th admitted one, or report
+// a server state for it.
 type op struct {
-	open  string
-	close int
-	want  string
+	open     string
+	want     string
+	reclaims int
+	close    int
+	state    http.ConnState
+	hasState bool
 }
 
 func opn(addr, want string) op { return op{open: addr, want: want} }
 func cls(i int) op             { return op{close: i} }
+
+// reclaim opens a connection from addr that must be admitted by resetting
+// the i-th admitted one.
+func reclaim(addr string, i int) op { return op{open: addr, reclaims: i + 1} }
+
+// state reports the i-th admitted connection's server state.
+func state(i int, s http.ConnState) op { return op{close: i, state: s, hasState: true} }
 
 func TestCaps(t *testing.T) {
 	trusted := netip.MustParsePrefix("10.0.0.0/8")
@@ -85,6 +98,30 @@ func TestCaps(t *testing.T) {
 		{"a peer that is not an IP address meets only the total cap", Options{PerAddr: 1, Total: 2}, []op{
 			opn("@", ""), opn("@", ""), opn("@", ReasonTotal),
 		}},
+		{"at the total cap the connection idle longest is reclaimed", Options{PerAddr: 5, Total: 2}, []op{
+			opn("192.0.2.1", ""), opn("192.0.2.2", ""), state(1, http.StateIdle), state(0, http.StateIdle),
+			reclaim("192.0.2.3", 1), reclaim("192.0.2.4", 0), opn("192.0.2.5", ReasonTotal),
+		}},
+		{"a connection that has not sent a request yet is reclaimable", Options{Total: 1}, []op{
+			opn("192.0.2.1", ""), state(0, http.StateNew), reclaim("192.0.2.2", 0),
+		}},
+		{"a connection serving a request is never reclaimed", Options{Total: 1}, []op{
+			opn("192.0.2.1", ""), state(0, http.StateNew), state(0, http.StateActive), opn("192.0.2.2", ReasonTotal),
+			state(0, http.StateIdle), reclaim("192.0.2.2", 0),
+		}},
+		{"a hijacked connection is never reclaimed", Options{Total: 1}, []op{
+			opn("192.0.2.1", ""), state(0, http.StateIdle), state(0, http.StateHijacked), opn("192.0.2.2", ReasonTotal),
+		}},
+		{"a state reported after close does not make a closed connection reclaimable", Options{Total: 1}, []op{
+			opn("192.0.2.1", ""), state(0, http.StateIdle), cls(0), state(0, http.StateIdle),
+			opn("192.0.2.2", ""), opn("192.0.2.3", ReasonTotal),
+		}},
+		{"reclaiming never lifts the per-address cap", Options{PerAddr: 1, Total: 5}, []op{
+			opn("192.0.2.1", ""), state(0, http.StateIdle), opn("192.0.2.1", ReasonPerAddress),
+		}},
+		{"without a total cap nothing is reclaimed", Options{PerAddr: 1}, []op{
+			opn("192.0.2.1", ""), state(0, http.StateIdle), opn("192.0.2.1", ReasonPerAddress), opn("192.0.2.2", ""),
+		}},
 		{"zero caps admit everything", Options{}, []op{
 			opn("192.0.2.1", ""), opn("192.0.2.1", ""), opn("192.0.2.1", ""), opn("@", ""),
 		}},
@@ -99,9 +136,17 @@ func TestCaps(t *testing.T) {
 			ln := l.Listener(fl, "public")
 			var admitted []net.Conn
 			for i, step := range tc.ops {
-				if step.open == "" {
+				switch {
+				case step.hasState:
+					l.ConnState(admitted[step.close], step.state)
+					continue
+				case step.open == "":
 					_ = admitted[step.close].Close()
 					continue
+				}
+				open := make([]bool, len(admitted))
+				for j, a := range admitted {
+					open[j] = !a.(*conn).Conn.(*fakeConn).closed.Load()
 				}
 				c := fl.push(step.open)
 				got := accept(t, ln, fl)
@@ -113,6 +158,11 @@ func TestCaps(t *testing.T) {
 				case step.want != "" && !c.closed.Load():
 					t.Fatalf("step %d: refused connection left open", i)
 				}
+				for j, a := range admitted {
+					if closed := a.(*conn).Conn.(*fakeConn).closed.Load(); open[j] && closed != (step.reclaims == j+1) {
+						t.Fatalf("step %d: connection %d closed=%v, want reclaimed=%v", i, j, closed, step.reclaims == j+1)
+					}
+				}
 				if got != nil {
 					admitted = append(admitted, got)
 				}
@@ -120,10 +170,38 @@ func TestCaps(t *testing.T) {
 			for _, c := range admitted {
 				_ = c.Close()
 			}
-			if n, keys := l.Open(), len(l.byAddr); n != 0 || keys != 0 {
-				t.Fatalf("after closing everything: %d open, %d per-address entries", n, keys)
+			if n, keys, idle := l.Open(), len(l.byAddr), l.idle.Len(); n != 0 || keys != 0 || idle != 0 {
+				t.Fatalf("after closing everything: %d open, %d per-address entries, %d reclaimable", n, keys, idle)
 			}
 		})
+	}
+}
+
+// TestConnStateSeesThroughTLS: net/http reports a TLS connection's states
+// with the *tls.Conn that wraps the admitted one.
+func TestConnStateSeesThroughTLS(t *testing.T) {
+	l, err := New(Options{Total: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl := newFakeListener()
+	ln := l.Listener(fl, "public")
+	fl.push("192.0.2.1")
+	first := accept(t, ln, fl)
+	l.ConnState(tls.Server(first, &tls.Config{}), http.StateIdle)
+	fl.push("192.0.2.2")
+	if accept(t, ln, fl) == nil {
+		t.Fatal("the idle TLS connection was not reclaimed")
+	}
+	// A connection of another Limiter is none of this one's business.
+	other, _ := New(Options{Total: 1})
+	ofl := newFakeListener()
+	oln := other.Listener(ofl, "admin")
+	ofl.push("192.0.2.3")
+	foreign := accept(t, oln, ofl)
+	l.ConnState(foreign, http.StateIdle)
+	if l.idle.Len() != 0 {
+		t.Fatal("a foreign connection became reclaimable")
 	}
 }
 
@@ -230,6 +308,8 @@ func TestConcurrentOpenAndCloseKeepTheCountsExact(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// No total-cap reclaiming here (no ConnState calls): the test's own
+	// counts must match what the Limiter holds.
 	var held [5]atomic.Int32 // per address index, as seen by the test
 	var all atomic.Int32
 	var wg sync.WaitGroup
@@ -257,7 +337,7 @@ func TestConcurrentOpenAndCloseKeepTheCountsExact(t *testing.T) {
 				}
 				i := rng.IntN(len(addrs))
 				peer := peerOf(fakeAddr(addrs[i]))
-				key, perA, reason := l.acquire(peer)
+				key, perA, _, reason := l.acquire(peer)
 				if reason != "" {
 					continue
 				}
@@ -285,6 +365,59 @@ func TestConcurrentOpenAndCloseKeepTheCountsExact(t *testing.T) {
 	wg.Wait()
 	if n, keys := l.Open(), len(l.byAddr); n != 0 || keys != 0 {
 		t.Fatalf("after closing everything: %d open, %d per-address entries", n, keys)
+	}
+}
+
+// TestConcurrentReclaimingKeepsTheCountsExact: connections admitted at the
+// total cap by reclaiming others, state changes and closes from many
+// goroutines at once (run with -race): the count never exceeds the cap by
+// more than the reclaims in flight, and nothing is left counted at the end.
+func TestConcurrentReclaimingKeepsTheCountsExact(t *testing.T) {
+	const total, workers, rounds = 8, 8, 500
+	l, err := New(Options{PerAddr: 100, Total: total})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := &listener{l: l}
+	states := []http.ConnState{http.StateNew, http.StateActive, http.StateIdle, http.StateHijacked}
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 2))
+			var mine []*conn
+			for range rounds {
+				switch r := rng.IntN(3); {
+				case r == 0 && len(mine) > 0:
+					i := rng.IntN(len(mine))
+					_ = mine[i].Close()
+					mine = append(mine[:i], mine[i+1:]...)
+				case r == 1 && len(mine) > 0:
+					l.ConnState(mine[rng.IntN(len(mine))], states[rng.IntN(len(states))])
+				default:
+					peer := netip.AddrFrom4([4]byte{192, 0, 2, byte(rng.IntN(4))})
+					key, perA, victim, reason := l.acquire(peer)
+					if reason != "" {
+						continue
+					}
+					if victim != nil {
+						_ = victim.Close() // its owner closes it again later: no second release
+					}
+					c := &conn{Conn: &fakeConn{}, ln: ln, key: key, perAddr: perA}
+					l.ConnState(c, http.StateNew)
+					mine = append(mine, c)
+					if n := l.Open(); n > total+workers {
+						t.Errorf("%d open, cap %d", n, total)
+					}
+				}
+			}
+			for _, c := range mine {
+				_ = c.Close()
+			}
+		})
+	}
+	wg.Wait()
+	if n, keys, idle := l.Open(), len(l.byAddr), l.idle.Len(); n != 0 || keys != 0 || idle != 0 {
+		t.Fatalf("after closing everything: %d open, %d per-address entries, %d reclaimable", n, keys, idle)
 	}
 }
 
@@ -329,8 +462,8 @@ func TestRefusalsAreCountedAndLoggedBySample(t *testing.T) {
 		t.Fatalf("want a second line after the interval:\n%s", logs.String())
 	}
 	for i, want := range []string{
-		`"listener":"public","reason":"per_address","client":"2001:db8:1:2::/64","cap":1,"refused":1`,
-		`"listener":"public","reason":"total","client":"192.0.2.2","cap":2,"refused":5`,
+		`"listener":"public","reason":"per_address","client":"2001:db8:1:2::/64","cap":1,"events":1`,
+		`"listener":"public","reason":"total","client":"192.0.2.2","cap":2,"events":5`,
 	} {
 		if !strings.Contains(lines[i], want) {
 			t.Errorf("line %d: %s\nwant it to contain %s", i, lines[i], want)
@@ -384,7 +517,9 @@ func TestOverRealTCP(t *testing.T) {
 	a3, ok3 := get(t, "127.0.0.2", addr)
 	b1, okb := get(t, "127.0.0.3", addr)
 	for _, c := range []net.Conn{a1, a2, a3, b1} {
-		defer c.Close()
+		if c != nil {
+			defer c.Close()
+		}
 	}
 	if !ok1 || !ok2 || ok3 || !okb {
 		t.Fatalf("served: 127.0.0.2 %v %v %v (want true true false), 127.0.0.3 %v", ok1, ok2, ok3, okb)
@@ -400,10 +535,10 @@ func TestOverRealTCP(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	a4, ok4 := get(t, "127.0.0.2", addr)
-	defer a4.Close()
 	if !ok4 {
 		t.Fatal("a new connection after a close was refused")
 	}
+	a4.Close()
 }
 
 // openFrom returns the per-address count of a (for tests).
@@ -414,13 +549,14 @@ func (l *Limiter) openFrom(a netip.Addr) int {
 }
 
 // get opens a keep-alive connection from src and sends one request; it
-// reports whether it was answered. The connection is left open.
+// reports whether it was answered. The connection is left open; it is nil
+// when the dial itself failed (a reset can arrive before connect returns).
 func get(t *testing.T, src, addr string) (net.Conn, bool) {
 	t.Helper()
 	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 10 * time.Second}
 	c, err := d.Dial("tcp", addr)
 	if err != nil {
-		t.Fatal(err)
+		return nil, false
 	}
 	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
 	if _, err := fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
@@ -433,4 +569,70 @@ func get(t *testing.T, src, addr string) (net.Conn, bool) {
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return c, resp.StatusCode == http.StatusOK
+}
+
+// TestReclaimOverRealTCP: behind a real http.Server with the ConnState
+// hook, at the total cap a newcomer is served and the connection idle
+// longest is reset.
+func TestReclaimOverRealTCP(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := New(Options{PerAddr: 64, Total: 2, Metrics: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}), ReadHeaderTimeout: 10 * time.Second, ConnState: l.ConnState}
+	go func() { _ = srv.Serve(l.Listener(raw, "public")) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	addr := raw.Addr().String()
+
+	old, ok1 := get(t, "127.0.0.2", addr)
+	recent, ok2 := get(t, "127.0.0.3", addr)
+	if !ok1 || !ok2 {
+		t.Fatalf("first two not served: %v %v", ok1, ok2)
+	}
+	defer old.Close()
+	defer recent.Close()
+	// Both are idle once the server has finished their requests.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		l.mu.Lock()
+		n := l.idle.Len()
+		l.mu.Unlock()
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d reclaimable connections, want 2", n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	newcomer, ok3 := get(t, "127.0.0.4", addr)
+	if !ok3 {
+		t.Fatal("the newcomer was not served at the total cap")
+	}
+	defer newcomer.Close()
+	_ = old.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if _, err := old.Read(make([]byte, 1)); err == nil {
+		t.Fatal("the connection idle longest is still open")
+	}
+	second, ok4 := get(t, "127.0.0.2", addr)
+	if !ok4 {
+		// recent is now the longest idle: it makes room again.
+		t.Fatal("a second newcomer was not served")
+	}
+	defer second.Close()
+	if got := testutil.ToFloat64(m.reclaimed.WithLabelValues("public")); got != 2 {
+		t.Errorf("reclaimed counter %v, want 2", got)
+	}
+	if n := l.Open(); n > 2 {
+		t.Errorf("%d open, cap 2", n)
+	}
 }

@@ -44,8 +44,10 @@ type Listener struct {
 	// ServeFunc, when set, replaces srv.Serve (used for TLS).
 	ServeFunc func(srv *http.Server, ln net.Listener) error
 	// Conns, when set, caps the listener's live connections per client
-	// address and in total; connections over a cap are reset at accept,
-	// before TLS or HTTP. Listeners may share one Limiter.
+	// address and in total: over the per-address cap a connection is reset
+	// at accept, before TLS or HTTP; at the total cap it takes the place of
+	// the connection idle longest (the server reports states to
+	// Conns.ConnState). Listeners may share one Limiter.
 	Conns *connlimit.Limiter
 }
 
@@ -74,6 +76,7 @@ func Run(ctx context.Context, log *slog.Logger, grace time.Duration, beforeShutd
 		servers[i] = srv
 		if l.Conns != nil {
 			l.Net = l.Conns.Listener(l.Net, l.Name)
+			srv.ConnState = l.Conns.ConnState
 		}
 		go func(l Listener) {
 			serve := srv.Serve
