@@ -191,6 +191,7 @@ func TestOneAddressCannotExhaustDescriptors(t *testing.T) {
 		t.Errorf("no connection from 127.0.0.2 was served at all")
 	}
 	t.Logf("127.0.0.2: %d of %d connections served (cap %d)", served, attempts, perIP)
+	t.Logf("ratio class=%q admitted=%d allowed=%d ratio=%.2f", "idle connections from one address", served, perIP, float64(served)/perIP)
 
 	// The admin listener counts what was refused, with bounded labels only.
 	refused := metric(t, p.admin, `rtgate_connections_refused_total{listener="public",reason="per_address"}`)
@@ -283,7 +284,9 @@ func TestManyAddressesCannotLockOthersOut(t *testing.T) {
 
 	mintFrom(t, "127.0.0.3", p.url, "during the flood")
 
-	if open := metric(t, p.admin, `rtgate_connections_open{listener="public"}`); open > total {
+	open := metric(t, p.admin, `rtgate_connections_open{listener="public"}`)
+	t.Logf("ratio class=%q admitted=%v allowed=%d ratio=%.2f", "connections held at once, 30 addresses", open, total, open/total)
+	if open > total {
 		t.Errorf("%v connections open; MAX_CONNS=auto is %d", open, total)
 	}
 	if n := metric(t, p.admin, `rtgate_connections_reclaimed_total{listener="public"}`); n < attempts-total {
