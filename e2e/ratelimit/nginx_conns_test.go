@@ -1,4 +1,4 @@
-package connse2e
+package ratelimite2e
 
 import (
 	"crypto/tls"

@@ -1,145 +1,29 @@
-// Package connse2e runs the real rtgate binary under a low descriptor limit
-// and floods it with idle connections from one address, to show that the
-// connection caps (MAX_CONNS_PER_IP, MAX_CONNS) keep the process serving
-// everyone else. These are properties of the process — descriptors, accept
-// loop, start-up — so only the binary can show them.
-package connse2e
+package ratelimite2e
 
 import (
 	"bufio"
-	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
-
-	"github.com/rtgate/rtgate/internal/apptest"
 )
 
-var rtgateBin string
-
-func TestMain(m *testing.M) { os.Exit(run(m)) }
-
-func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "rtgate-e2e-conns-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	if rtgateBin, err = apptest.BuildBinary(dir); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	return m.Run()
-}
-
-// process is one running rtgate.
-type process struct {
-	url, admin string
-	logs       *syncBuffer
-	cmd        *exec.Cmd
-	exited     chan struct{}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// startLimited runs `rtgate serve` (development, built-in simulator, loopback
-// ports) under prlimit with a hard RLIMIT_NOFILE of nofile and a soft one of
-// half that, and returns once it has logged its addresses.
-func startLimited(t *testing.T, nofile int, env map[string]string) *process {
+// startLimited runs rtgate (development, built-in simulator, default caps)
+// under prlimit with a hard RLIMIT_NOFILE of nofile and a soft one of half
+// that.
+func startLimited(t *testing.T, nofile int) *instance {
 	t.Helper()
 	prlimit, err := exec.LookPath("prlimit")
 	if err != nil {
 		t.Fatalf("prlimit (util-linux) is needed to run rtgate under a descriptor limit: %v", err)
 	}
-	n, soft := strconv.Itoa(nofile), strconv.Itoa(nofile/2)
-	cmd := exec.Command(prlimit, "--nofile="+soft+":"+n, rtgateBin, "serve")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "APP_ENV=development",
-		"HOST=127.0.0.1", "PORT=0", "ADMIN_ADDR=127.0.0.1:0", "LOG_LEVEL=info"}
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &process{logs: &syncBuffer{}, cmd: cmd, exited: make(chan struct{})}
-	cmd.Stdout = p.logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	addrs := make(chan [2]string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			p.logs.Write([]byte(line + "\n"))
-			var rec struct {
-				Msg, Addr string
-				AdminAddr string `json:"admin_addr"`
-			}
-			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "rtgate listening" {
-				addrs <- [2]string{rec.Addr, rec.AdminAddr}
-			}
-		}
-		_, _ = io.Copy(io.Discard, stderr)
-	}()
-	go func() { _ = cmd.Wait(); close(p.exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.exited:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-p.exited
-		}
-		if t.Failed() {
-			t.Logf("rtgate logs (last 8 KiB):\n%s", tail(p.logs.String(), 8<<10))
-		}
-	})
-	select {
-	case a := <-addrs:
-		p.url, p.admin = "http://"+a[0], "http://"+a[1]
-	case <-p.exited:
-		t.Fatalf("rtgate exited during start-up:\n%s", p.logs.String())
-	case <-time.After(60 * time.Second):
-		t.Fatalf("rtgate did not report its address:\n%s", p.logs.String())
-	}
-	return p
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
+	return startRtgateWith(t, nil, []string{prlimit, fmt.Sprintf("--nofile=%d:%d", nofile/2, nofile)})
 }
 
 // idleConn opens a connection from src to addr, sends one keep-alive
@@ -175,14 +59,14 @@ func TestOneAddressCannotExhaustDescriptors(t *testing.T) {
 		attempts = 1150
 		perIP    = 64 // the default MAX_CONNS_PER_IP
 	)
-	p := startLimited(t, nofile, nil)
-	addr := strings.TrimPrefix(p.url, "http://")
+	p := startLimited(t, nofile)
+	addr := strings.TrimPrefix(p.URL, "http://")
 
 	served, closeAll := flood(attempts, addr, func(int) string { return "127.0.0.2" })
 	defer closeAll()
 
 	// While the flood holds its connections: a mint from another address.
-	mintFrom(t, "127.0.0.3", p.url, "during the flood")
+	mintFrom(t, "127.0.0.3", p.URL, "during the flood")
 
 	if served > perIP {
 		t.Errorf("%d of %d connections from 127.0.0.2 were served; the per-address cap is %d", served, attempts, perIP)
@@ -194,7 +78,7 @@ func TestOneAddressCannotExhaustDescriptors(t *testing.T) {
 	t.Logf("ratio class=%q admitted=%d allowed=%d ratio=%.2f", "idle connections from one address", served, perIP, float64(served)/perIP)
 
 	// The admin listener counts what was refused, with bounded labels only.
-	refused := metric(t, p.admin, `rtgate_connections_refused_total{listener="public",reason="per_address"}`)
+	refused := metric(t, p.Admin, `rtgate_connections_refused_total{listener="public",reason="per_address"}`)
 	if want := float64(attempts - served); refused != want {
 		t.Errorf("refused per-address counter %v, want %v (attempts - served)", refused, want)
 	}
@@ -241,25 +125,12 @@ func flood(n int, addr string, src func(i int) string) (int, func()) {
 	}
 }
 
-// mintFrom mints one token from source address src with a generous
-// timeout (no speed is asserted) and fails the test unless it succeeds.
+// mintFrom mints one token from source address src (a generous client
+// timeout, no speed asserted) and fails the test unless it succeeds.
 func mintFrom(t *testing.T, src, base, when string) {
 	t.Helper()
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 30 * time.Second}
-	tr := &http.Transport{DialContext: d.DialContext}
-	defer tr.CloseIdleConnections()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/realtime-session", nil)
-	resp, err := (&http.Client{Transport: tr}).Do(req)
-	if err != nil {
-		t.Errorf("mint from %s %s: %v", src, when, err)
-		return
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"ek_`) {
-		t.Errorf("mint from %s %s: %d %s", src, when, resp.StatusCode, body)
+	if code, _ := mint(t, clientFrom(t, src), base, nil); code != http.StatusOK {
+		t.Errorf("mint from %s %s: %d", src, when, code)
 	}
 }
 
@@ -276,20 +147,20 @@ func TestManyAddressesCannotLockOthersOut(t *testing.T) {
 		attempts = 1150
 		total    = nofile * 3 / 4 // MAX_CONNS=auto
 	)
-	p := startLimited(t, nofile, nil)
-	addr := strings.TrimPrefix(p.url, "http://")
+	p := startLimited(t, nofile)
+	addr := strings.TrimPrefix(p.URL, "http://")
 	served, closeAll := flood(attempts, addr, func(i int) string { return fmt.Sprintf("127.0.0.%d", 10+i%30) })
 	defer closeAll()
 	t.Logf("%d of %d connections from 30 addresses served (total cap %d)", served, attempts, total)
 
-	mintFrom(t, "127.0.0.3", p.url, "during the flood")
+	mintFrom(t, "127.0.0.3", p.URL, "during the flood")
 
-	open := metric(t, p.admin, `rtgate_connections_open{listener="public"}`)
+	open := metric(t, p.Admin, `rtgate_connections_open{listener="public"}`)
 	t.Logf("ratio class=%q admitted=%v allowed=%d ratio=%.2f", "connections held at once, 30 addresses", open, total, open/total)
 	if open > total {
 		t.Errorf("%v connections open; MAX_CONNS=auto is %d", open, total)
 	}
-	if n := metric(t, p.admin, `rtgate_connections_reclaimed_total{listener="public"}`); n < attempts-total {
+	if n := metric(t, p.Admin, `rtgate_connections_reclaimed_total{listener="public"}`); n < attempts-total {
 		t.Errorf("%v idle connections reclaimed; at least %d must have been to stay under %d", n, attempts-total, total)
 	}
 	if strings.Contains(p.logs.String(), "too many open files") {
