@@ -79,8 +79,10 @@ func TestOneAddressCannotExhaustDescriptors(t *testing.T) {
 
 	// The admin listener counts what was refused, with bounded labels only.
 	refused := metric(t, p.Admin, `rtgate_connections_refused_total{listener="public",reason="per_address"}`)
-	if want := float64(attempts - served); refused != want {
-		t.Errorf("refused per-address counter %v, want %v (attempts - served)", refused, want)
+	// All flood connections are still open, so at most perIP were ever
+	// admitted and every other one was refused.
+	if least := float64(attempts - perIP); refused < least || refused > attempts {
+		t.Errorf("refused per-address counter %v, want %v..%d", refused, least, attempts)
 	}
 	// At most a sampled log line, not one per refusal.
 	if n := strings.Count(p.logs.String(), "connection refused"); n < 1 || n > 10 {

@@ -35,7 +35,9 @@
 //     the newcomer refused (reason "total"). Reclaiming needs the server to
 //     report connection states: set http.Server.ConnState to
 //     Limiter.ConnState. Reclaimed connections are counted in
-//     rtgate_connections_reclaimed_total{listener}.
+//     rtgate_connections_reclaimed_total{listener}. A connection whose
+//     request arrives at the very moment it is reclaimed loses that request
+//     (the client sees a reset), as with nginx.
 //   - Closing an admitted connection releases its place exactly once, however
 //     often Close is called. Per-address entries are deleted at zero, so the
 //     table never holds more entries than there are live connections.
