@@ -8,6 +8,7 @@ import (
 
 	"github.com/rtgate/rtgate/internal/gateway"
 	"github.com/rtgate/rtgate/internal/ratelimit"
+	"github.com/rtgate/rtgate/internal/redisconn"
 )
 
 // redisClient returns the one shared Redis client (REDIS_URL), creating it
@@ -20,7 +21,7 @@ func (a *App) redisClient() (redis.UniversalClient, error) {
 	if a.redis != nil {
 		return a.redis, nil
 	}
-	c, err := ratelimit.NewUniversalFromURL(a.cfg.RedisURL)
+	c, err := redisconn.New(a.cfg.RedisURL)
 	if err != nil {
 		return nil, fmt.Errorf("REDIS_URL: %w", err)
 	}
@@ -37,8 +38,12 @@ func (a *App) limiterStore(mem *ratelimit.Memory, m *ratelimit.Metrics) (ratelim
 	if err != nil || rc == nil {
 		return mem, nil, err
 	}
+	policy, err := ratelimit.ParseFailurePolicy(a.cfg.RateLimitRedisFailure)
+	if err != nil {
+		return nil, nil, fmt.Errorf("RATE_LIMIT_REDIS_FAILURE: %w", err)
+	}
 	fb, err := ratelimit.NewFallback(ratelimit.NewRedis(rc, a.cfg.RedisKeyPrefix+"rl:"), mem, ratelimit.FallbackOptions{
-		Policy:  ratelimit.FailurePolicy(a.cfg.RateLimitRedisFailure),
+		Policy:  policy,
 		Logger:  a.log,
 		Metrics: m,
 	})

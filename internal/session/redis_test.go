@@ -9,8 +9,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/rtgate/rtgate/internal/ratelimit"
 	"github.com/rtgate/rtgate/internal/ratelimit/redistest"
+	"github.com/rtgate/rtgate/internal/redisconn"
 	"github.com/rtgate/rtgate/internal/session"
 	"github.com/rtgate/rtgate/internal/session/sessiontest"
 )
@@ -25,7 +25,7 @@ func newClient(t *testing.T, url string) redis.UniversalClient {
 }
 
 func newClientTB(tb testing.TB, url string) (redis.UniversalClient, error) {
-	c, err := ratelimit.NewUniversalFromURL(url)
+	c, err := redisconn.New(url)
 	if err != nil {
 		return nil, err
 	}
