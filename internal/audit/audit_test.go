@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rtgate/rtgate/internal/apptest"
 	"github.com/rtgate/rtgate/internal/audit"
 	"github.com/rtgate/rtgate/internal/tlsx/tlsxtest"
 )
@@ -41,7 +42,7 @@ func names(rep *audit.Report) []string {
 
 func TestAuditOfRtgateOverTLSIsAllPass(t *testing.T) {
 	const limit = 8
-	d := tlsxtest.StartTLS(t, map[string]string{"RATE_LIMIT_MAX_REQUESTS": "8", "RATE_LIMIT_WINDOW_MS": "3600000", "REQUIRE_HTTPS": "true"})
+	d := apptest.StartTLS(t, map[string]string{"RATE_LIMIT_MAX_REQUESTS": "8", "RATE_LIMIT_WINDOW_MS": "3600000", "REQUIRE_HTTPS": "true"})
 	var out, errOut bytes.Buffer
 	code := audit.Main(context.Background(), []string{d.URL, "--origin", "https://app.example.com", "--http", d.RedirectURL, "--ca", d.CAFile, "--json", "--burst-cap", "30"}, &out, &errOut)
 	var rep audit.Report
