@@ -101,19 +101,17 @@ func New(o Options) *Gateway {
 	g := &Gateway{o: o, log: o.Logger}
 
 	mux := http.NewServeMux()
-	mux.Handle("GET /api/realtime-session", httpx.Handle(g.log, g.mint))
-	mux.Handle("POST /api/realtime-session", httpx.Handle(g.log, g.mint))
-	mux.Handle("/api/realtime-session", methodNotAllowed(g.log, "GET, POST"))
+	mux.Handle("GET /api/realtime-session", g.handle(g.mint))
+	mux.Handle("POST /api/realtime-session", g.handle(g.mint))
+	mux.Handle("/api/realtime-session", g.methodNotAllowed("GET, POST"))
 	mux.HandleFunc("GET /healthz", g.healthz)
-	mux.Handle("/healthz", methodNotAllowed(g.log, "GET"))
+	mux.Handle("/healthz", g.methodNotAllowed("GET"))
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) { g.readyz(w, r, false) })
-	mux.Handle("/readyz", methodNotAllowed(g.log, "GET"))
+	mux.Handle("/readyz", g.methodNotAllowed("GET"))
 	g.callRoutes(mux)
 	g.userRoutes(mux)
 	g.webRoutes(mux)
-	mux.Handle("/", httpx.Handle(g.log, func(http.ResponseWriter, *http.Request) error {
-		return httpx.Errorf(http.StatusNotFound, httpx.CodeNotFound, nil)
-	}))
+	mux.Handle("/", g.handle(func(http.ResponseWriter, *http.Request) error { return notFound(nil) }))
 
 	transport := o.Transport
 	if transport == nil {
@@ -138,12 +136,8 @@ func (g *Gateway) Handler() http.Handler { return g.handler }
 // load balancers stop sending traffic while in-flight requests finish.
 func (g *Gateway) SetDraining() { g.draining.Store(true) }
 
-func methodNotAllowed(log *slog.Logger, allow string) http.Handler {
-	return httpx.Handle(log, func(http.ResponseWriter, *http.Request) error {
-		e := httpx.Errorf(http.StatusMethodNotAllowed, httpx.CodeMethodNotAllowed, nil)
-		e.Header = http.Header{"Allow": {allow}}
-		return e
-	})
+func (g *Gateway) methodNotAllowed(allow string) http.Handler {
+	return g.handle(func(http.ResponseWriter, *http.Request) error { return methodNotAllowedError(allow) })
 }
 
 func (g *Gateway) healthz(w http.ResponseWriter, r *http.Request) {

@@ -19,11 +19,11 @@ import (
 // authentication as the mint endpoint; with AUTH_MODE=none there is no user
 // and nothing kept, so they answer 404.
 func (g *Gateway) userRoutes(mux *http.ServeMux) {
-	mux.Handle("GET /api/me/data", httpx.Handle(g.log, g.exportData))
-	mux.Handle("DELETE /api/me/data", httpx.Handle(g.log, g.eraseData))
-	mux.Handle("/api/me/data", methodNotAllowed(g.log, "GET, DELETE"))
-	mux.Handle("POST /api/me/data/delete", httpx.Handle(g.log, g.eraseData))
-	mux.Handle("/api/me/data/delete", methodNotAllowed(g.log, "POST"))
+	mux.Handle("GET /api/me/data", g.handle(g.exportData))
+	mux.Handle("DELETE /api/me/data", g.handle(g.eraseData))
+	mux.Handle("/api/me/data", g.methodNotAllowed("GET, DELETE"))
+	mux.Handle("POST /api/me/data/delete", g.handle(g.eraseData))
+	mux.Handle("/api/me/data/delete", g.methodNotAllowed("POST"))
 }
 
 var errNoUserData = errors.New("no user data in this auth mode")
@@ -35,21 +35,21 @@ func (g *Gateway) dataUser(w http.ResponseWriter, r *http.Request) (Identity, Us
 	}
 	ud, ok := g.o.Users.(UserData)
 	if !ok {
-		return Identity{}, nil, httpx.Errorf(http.StatusNotFound, httpx.CodeNotFound, errNoUserData)
+		return Identity{}, nil, notFound(errNoUserData)
 	}
 	id, err := g.o.Auth.Authenticate(r)
 	if err != nil {
 		return Identity{}, nil, err
 	}
 	if id.Anonymous() {
-		return Identity{}, nil, httpx.Errorf(http.StatusNotFound, httpx.CodeNotFound, errNoUserData)
+		return Identity{}, nil, notFound(errNoUserData)
 	}
 	return id, ud, nil
 }
 
 func (g *Gateway) exportData(w http.ResponseWriter, r *http.Request) error {
 	if r.Method == http.MethodHead {
-		return &httpx.Error{Status: http.StatusMethodNotAllowed, Code: httpx.CodeMethodNotAllowed, Header: http.Header{"Allow": {"GET, DELETE"}}}
+		return methodNotAllowedError("GET, DELETE")
 	}
 	id, ud, err := g.dataUser(w, r)
 	if err != nil {
@@ -57,7 +57,7 @@ func (g *Gateway) exportData(w http.ResponseWriter, r *http.Request) error {
 	}
 	v, err := ud.Export(r.Context(), id)
 	if err != nil {
-		return httpx.Errorf(http.StatusServiceUnavailable, httpx.CodeUnavailable, err)
+		return unavailable(err)
 	}
 	httpx.WriteJSON(w, http.StatusOK, v)
 	return nil
@@ -70,7 +70,7 @@ func (g *Gateway) eraseData(w http.ResponseWriter, r *http.Request) error {
 	}
 	v, err := ud.Erase(r.Context(), id)
 	if err != nil {
-		return httpx.Errorf(http.StatusServiceUnavailable, httpx.CodeUnavailable, err)
+		return unavailable(err)
 	}
 	httpx.WriteJSON(w, http.StatusOK, v)
 	return nil

@@ -22,9 +22,9 @@ type Identity struct {
 // Anonymous reports whether no user was authenticated.
 func (id Identity) Anonymous() bool { return id.UserID == "" }
 
-// Authenticator establishes who is asking (stage 9). A refusal is returned
-// as an *httpx.Error (401 with WWW-Authenticate where it applies, 429 when
-// the client failed too often, 503 when credentials cannot be checked).
+// Authenticator establishes who is asking (stage 9). A refusal is one of
+// auth's errors (*auth.Failure, *auth.FailureLimited, *auth.Unavailable),
+// which errors.go maps to 401, 429 and 503.
 type Authenticator interface {
 	Authenticate(r *http.Request) (Identity, error)
 }
