@@ -14,11 +14,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/rtgate/rtgate/internal/admin"
 	"github.com/rtgate/rtgate/internal/clientip"
 	"github.com/rtgate/rtgate/internal/config"
 	"github.com/rtgate/rtgate/internal/gateway"
@@ -49,6 +51,7 @@ type App struct {
 	simURL     string
 	redis      redis.UniversalClient
 	tls        *tlsState
+	operator   *admin.API // nil without ADMIN_TOKEN or without users
 }
 
 // New builds an App from cfg and binds its listeners. cfg is not modified.
@@ -83,12 +86,16 @@ func New(cfg *config.Config, log *slog.Logger) (_ *App, err error) {
 	if err != nil {
 		return nil, err
 	}
-	authn, users, err := a.newAuth(limiter)
+	guard, authChecks, err := a.newAuth()
+	if err != nil {
+		return nil, err
+	}
+	um, userChecks, err := a.newUsers(limiter)
 	if err != nil {
 		return nil, err
 	}
 
-	a.gw = gateway.New(gateway.Options{
+	o := gateway.Options{
 		Logger:       log,
 		Upstream:     up,
 		Limiter:      limiter,
@@ -104,12 +111,18 @@ func New(cfg *config.Config, log *slog.Logger) (_ *App, err error) {
 			AllowedModels: c.AllowedModels,
 			AllowedVoices: c.AllowedVoices,
 		},
-		Ready:     append(rlChecks, upChecks...),
-		Auth:      authn,
-		Users:     users,
+		Ready:     slices.Concat(rlChecks, upChecks, authChecks, userChecks),
 		Transport: a.transportGuard(),
 		Web:       gateway.WebOptions{DemoPage: c.Web.DemoPage, RealtimeURL: c.OpenAIBaseURL, RealtimeOrigin: c.RealtimeOrigin(), MaxSDPBytes: c.Web.MaxSDPBytes, SessionMax: c.Auth.SessionMax},
-	})
+	}
+	if guard != nil { // AUTH_MODE=none leaves both nil: anonymous callers, nothing kept
+		o.Auth = guard
+	}
+	if um != nil {
+		o.Users = um
+	}
+	a.gw = gateway.New(o)
+	a.operator = a.newAdmin(um, a.gw)
 	a.limits = server.DefaultLimits(c.UpstreamTimeout, c.MaxHeaderBytes)
 
 	if err := a.setupTLS(); err != nil {
@@ -210,7 +223,9 @@ func (a *App) adminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", metrics.Handler(a.registry))
 	mux.Handle("GET /readyz", a.gw.ReadyHandler())
-	a.adminRoutes(mux)
+	if a.operator != nil {
+		a.operator.Register(mux)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -18,6 +18,7 @@ import (
 
 	"github.com/rtgate/rtgate/internal/httpx"
 	"github.com/rtgate/rtgate/internal/openai"
+	"github.com/rtgate/rtgate/internal/users"
 )
 
 // Caller creates and ends WebRTC calls upstream with the standard key (the
@@ -159,11 +160,7 @@ func (g *Gateway) createCall(w http.ResponseWriter, r *http.Request) error {
 	}
 	c, token := g.trackCall(up.ID, id)
 	now := g.o.Now()
-	rec := SessionRecord{UserID: id.UserID, SessionID: up.ID, Kind: "call", Model: p.Model, CreatedAt: now, ExpiresAt: c.deadline}
-	if err := g.o.Users.Record(r.Context(), id, rec); err != nil {
-		// The call exists upstream already; see mint.
-		g.log.Error("session record failed", "request_id", httpx.RequestID(r.Context()), "error", err.Error())
-	}
+	g.record(r, id, users.Session{SessionID: up.ID, Kind: users.KindCall, Model: p.Model, CreatedAt: now, ExpiresAt: c.deadline})
 	g.log.Info("call created", "request_id", httpx.RequestID(r.Context()), "user", id.UserID, "call", c.id, "upstream_call_id", up.ID, "model", p.Model, "ends_at", c.deadline.UTC().Format(time.RFC3339))
 
 	h := w.Header()
@@ -262,7 +259,7 @@ func (g *Gateway) endCall(ctx context.Context, c *liveCall, reason string) error
 		return err
 	}
 	// The call no longer holds one of the user's active sessions.
-	g.o.Users.End(ctx, c.ident)
+	g.end(ctx, c.ident)
 	g.log.Info("call ended", "call", c.id, "upstream_call_id", c.upstreamID, "user", c.user, "reason", reason)
 	return nil
 }
@@ -287,10 +284,11 @@ func (g *Gateway) hangupCall(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	// Authentication only: a blocked or over-quota user may still end a call.
-	id, err := g.o.Auth.Authenticate(r)
+	user, err := g.o.Auth.Authenticate(r)
 	if err != nil {
 		return err
 	}
+	id := Identity{UserID: user}
 	callID := r.PathValue("id")
 	var c *liveCall
 	if callIDPattern.MatchString(callID) {
@@ -317,11 +315,11 @@ func (c *liveCall) ownedBy(id Identity, token string) bool {
 	return subtle.ConstantTimeCompare(h[:], c.tokenHash[:]) == 1
 }
 
-// EndUserCalls hangs up every live call of userID that went through the SDP
+// EndUser hangs up every live call of userID that went through the SDP
 // proxy (for example when an operator blocks the user) and returns how many
 // it ended. Calls whose upstream hangup failed are not counted and their
 // errors are joined. An empty userID (anonymous callers) ends nothing.
-func (g *Gateway) EndUserCalls(ctx context.Context, userID string) (int, error) {
+func (g *Gateway) EndUser(ctx context.Context, userID string) (int, error) {
 	if userID == "" || g.o.Web.Caller == nil {
 		return 0, nil
 	}

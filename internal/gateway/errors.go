@@ -8,6 +8,7 @@ import (
 	"github.com/rtgate/rtgate/internal/auth"
 	"github.com/rtgate/rtgate/internal/httpx"
 	"github.com/rtgate/rtgate/internal/openai"
+	"github.com/rtgate/rtgate/internal/users"
 )
 
 // This file is the one place that decides what a client sees when a request
@@ -79,6 +80,7 @@ func clientError(err error) error {
 		af *auth.Failure
 		al *auth.FailureLimited
 		au *auth.Unavailable
+		ur *users.Refusal
 		ue *upstreamError
 	)
 	switch {
@@ -106,6 +108,20 @@ func clientError(err error) error {
 		e := unavailable(err)
 		e.RetryAfter = time.Second
 		return e
+
+	// Per-user controls (stage 10) and the user data behind them.
+	case errors.As(err, &ur):
+		if ur.Reason == users.ReasonBlocked {
+			return httpx.Errorf(http.StatusForbidden, httpx.CodeForbidden, err)
+		}
+		// The rate limit's own Retry-After (with jitter) is already set
+		// from the Admission's decision; RetryAfter is 0 then.
+		e := httpx.Errorf(http.StatusTooManyRequests, httpx.CodeRateLimited, err)
+		e.RetryAfter = ur.RetryAfter
+		return e
+	case errors.Is(err, users.ErrUnavailable):
+		// Fail closed: the limits are about money.
+		return unavailable(err)
 
 	// Rate limits (stages 7 and 10).
 	case errors.Is(err, errIPLimited):

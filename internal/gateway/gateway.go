@@ -67,7 +67,8 @@ type Options struct {
 	Now          func() time.Time
 	// Auth authenticates callers; nil means AUTH_MODE=none (anonymous).
 	Auth Authenticator
-	// Users applies per-user controls and keeps records; nil means none.
+	// Users applies per-user controls, keeps records and serves the data
+	// rights; nil means none (AUTH_MODE=none: /api/me/data answers 404).
 	Users UserControls
 	// Transport, when set, runs right after client IP resolution, before
 	// the origin gate: the production HTTPS guard lives here.
@@ -94,9 +95,6 @@ func New(o Options) *Gateway {
 	}
 	if o.Auth == nil {
 		o.Auth = anonymous{}
-	}
-	if o.Users == nil {
-		o.Users = noControls{}
 	}
 	g := &Gateway{o: o, log: o.Logger}
 
@@ -162,7 +160,7 @@ func (g *Gateway) readyz(w http.ResponseWriter, r *http.Request, detail bool) {
 	if g.draining.Load() {
 		res.Status = "draining"
 	}
-	for _, c := range append(g.DependencyChecks(), g.o.Ready...) {
+	for _, c := range g.o.Ready {
 		if err := c.Check(ctx); err != nil {
 			if !errors.Is(err, ErrDegraded) {
 				res.Status = "unready"

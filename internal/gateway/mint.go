@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"net/http"
 	"slices"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/rtgate/rtgate/internal/httpx"
 	"github.com/rtgate/rtgate/internal/openai"
+	"github.com/rtgate/rtgate/internal/users"
 )
 
 // mintBody is the optional POST body: the only options a client may choose,
@@ -49,25 +49,12 @@ func (g *Gateway) mint(w http.ResponseWriter, r *http.Request) error {
 		g.release(r, id)
 		g.log.Info("token reused", "request_id", rid, "user", id.UserID, "session_id", m.SessionID, "expires_at", m.ExpiresAt.UTC().Format(time.RFC3339))
 	} else {
-		rec := SessionRecord{UserID: id.UserID, SessionID: m.SessionID, Kind: "token", Model: params.Model, CreatedAt: g.o.Now(), ExpiresAt: m.ExpiresAt}
-		if err := g.o.Users.Record(r.Context(), id, rec); err != nil {
-			// The secret exists upstream already; failing the request now
-			// would only make the client retry and mint another. Log, go on.
-			g.log.Error("session record failed", "request_id", rid, "error", err.Error())
-		}
+		g.record(r, id, users.Session{SessionID: m.SessionID, Kind: users.KindToken, Model: params.Model, CreatedAt: g.o.Now(), ExpiresAt: m.ExpiresAt})
 		g.log.Info("token minted", "request_id", rid, "user", id.UserID, "session_id", m.SessionID, "model", params.Model, "expires_at", m.ExpiresAt.UTC().Format(time.RFC3339))
 	}
 	w.Header().Set("Pragma", "no-cache")
 	httpx.WriteRawJSON(w, http.StatusOK, bytes.TrimSpace(m.Body))
 	return nil
-}
-
-// release gives back a user's admission when no session came of it. It
-// runs even when the client has gone away, with a short deadline of its own.
-func (g *Gateway) release(r *http.Request, id Identity) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 2*time.Second)
-	defer cancel()
-	g.o.Users.Release(ctx, id)
 }
 
 func (g *Gateway) limitIP(w http.ResponseWriter, r *http.Request) error {
