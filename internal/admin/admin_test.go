@@ -219,3 +219,35 @@ func TestUnreachableStateIs503(t *testing.T) {
 		}
 	}
 }
+
+func TestListenerHandler(t *testing.T) {
+	named := func(name string) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte(name)) })
+	}
+	api := admin.New(admin.Options{Token: token, Users: &fakeUsers{}})
+	tests := []struct {
+		name, path string
+		api        *admin.API
+		status     int
+		body       string
+	}{
+		{"metrics", "/metrics", nil, 200, "metrics"},
+		{"readiness with detail", "/readyz", nil, 200, "ready"},
+		{"liveness", "/healthz", nil, 200, `{"status":"ok"}`},
+		{"anything else is a JSON 404", "/nope", nil, 404, `"not_found"`},
+		{"operator API off", "/admin/users/alice/data", nil, 404, `"not_found"`},
+		{"operator API on", "/admin/users/alice/data", api, 200, `"user_id":"alice"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := admin.Handler(admin.ListenerOptions{Metrics: named("metrics"), Ready: named("ready"), API: tt.api})
+			w := do(h, "GET", tt.path, "", bearer)
+			if w.Code != tt.status || !strings.Contains(w.Body.String(), tt.body) {
+				t.Fatalf("%d %s", w.Code, w.Body)
+			}
+			if w.Header().Get("X-Request-ID") == "" || w.Header().Get("X-Frame-Options") != "DENY" {
+				t.Error("no request id or security headers")
+			}
+		})
+	}
+}

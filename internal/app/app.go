@@ -24,7 +24,6 @@ import (
 	"github.com/rtgate/rtgate/internal/clientip"
 	"github.com/rtgate/rtgate/internal/config"
 	"github.com/rtgate/rtgate/internal/gateway"
-	"github.com/rtgate/rtgate/internal/httpx"
 	"github.com/rtgate/rtgate/internal/metrics"
 	"github.com/rtgate/rtgate/internal/ratelimit"
 	"github.com/rtgate/rtgate/internal/server"
@@ -219,22 +218,6 @@ func (a *App) Close() {
 	a.closers = nil
 }
 
-func (a *App) adminHandler() http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", metrics.Handler(a.registry))
-	mux.Handle("GET /readyz", a.gw.ReadyHandler())
-	if a.operator != nil {
-		a.operator.Register(mux)
-	}
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	mux.Handle("/", httpx.Handle(a.log, func(http.ResponseWriter, *http.Request) error {
-		return httpx.Errorf(http.StatusNotFound, httpx.CodeNotFound, nil)
-	}))
-	return httpx.Chain(mux, httpx.RequestIDs, httpx.Secure, httpx.Recover(a.log))
-}
-
 // Run serves until ctx is cancelled, then drains: /readyz turns unready,
 // in-flight requests get up to SHUTDOWN_TIMEOUT_MS to finish.
 func (a *App) Run(ctx context.Context) error {
@@ -247,7 +230,7 @@ func (a *App) Run(ctx context.Context) error {
 	lns := []server.Listener{{Name: "public", Net: a.public, Handler: a.gw.Handler(), Limits: a.limits, ServeFunc: a.publicServe}}
 	lns = append(lns, a.extraListeners()...)
 	if a.admin != nil {
-		lns = append(lns, server.Listener{Name: "admin", Net: a.admin, Handler: a.adminHandler(), Limits: server.DefaultLimits(5*time.Second, 16384)})
+		lns = append(lns, server.Listener{Name: "admin", Net: a.admin, Handler: admin.Handler(admin.ListenerOptions{Metrics: metrics.Handler(a.registry), Ready: a.gw.ReadyHandler(), API: a.operator, Logger: a.log}), Limits: server.DefaultLimits(5*time.Second, 16384)})
 	}
 	a.log.Info("rtgate listening", "mode", string(a.cfg.Mode), "addr", a.PublicAddr(), "admin_addr", a.AdminAddr(), "auth_mode", a.cfg.AuthMode)
 	return server.Run(ctx, a.log, a.cfg.ShutdownTimeout, a.gw.SetDraining, lns...)

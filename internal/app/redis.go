@@ -1,7 +1,6 @@
 package app
 
 import (
-	"context"
 	"fmt"
 
 	"github.com/redis/go-redis/v9"
@@ -50,18 +49,5 @@ func (a *App) limiterStore(mem *ratelimit.Memory, m *ratelimit.Metrics) (ratelim
 	if err != nil {
 		return nil, nil, err
 	}
-	check := gateway.Check{Name: "ratelimit_store", Check: func(ctx context.Context) error {
-		// Probe, not just look: an instance that is unready under the closed
-		// policy gets no traffic, so only the readiness probe can notice
-		// that Redis is back.
-		if fb.Probe(ctx) {
-			return nil
-		}
-		if fb.Policy() == ratelimit.FailClosed {
-			return fmt.Errorf("redis unreachable; policy closed: %s", fb.Status())
-		}
-		// Degraded but still deciding (local or open): ready, with detail.
-		return gateway.Degraded(fb.Status())
-	}}
-	return fb, []gateway.Check{check}, nil
+	return fb, []gateway.Check{gateway.HealthCheck("ratelimit_store", fb.Health)}, nil
 }

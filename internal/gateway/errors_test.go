@@ -11,6 +11,7 @@ import (
 	"github.com/rtgate/rtgate/internal/httpx"
 	"github.com/rtgate/rtgate/internal/openai"
 	"github.com/rtgate/rtgate/internal/ratelimit"
+	"github.com/rtgate/rtgate/internal/users"
 )
 
 // TestClientErrorMapsEveryDomainError is the contract of errors.go: each
@@ -34,6 +35,11 @@ func TestClientErrorMapsEveryDomainError(t *testing.T) {
 			[2]string{"WWW-Authenticate", ""}},
 		{"too many auth failures", &auth.FailureLimited{RetryAfter: 20 * time.Second}, 429, httpx.CodeRateLimited, 20 * time.Second, [2]string{}},
 		{"credentials cannot be checked", &auth.Unavailable{Err: errors.New("jwks down")}, 503, httpx.CodeUnavailable, time.Second, [2]string{}},
+		{"blocked user", &users.Refusal{Reason: users.ReasonBlocked}, 403, httpx.CodeForbidden, 0, [2]string{}},
+		{"over the active-session cap", &users.Refusal{Reason: users.ReasonActiveSessions, RetryAfter: 90 * time.Second}, 429, httpx.CodeRateLimited, 90 * time.Second, [2]string{}},
+		{"daily quota used", &users.Refusal{Reason: users.ReasonDailyQuota, RetryAfter: 2 * time.Hour}, 429, httpx.CodeRateLimited, 2 * time.Hour, [2]string{}},
+		{"per-user rate limit (Retry-After comes with its headers)", &users.Refusal{Reason: users.ReasonRateLimit}, 429, httpx.CodeRateLimited, 0, [2]string{}},
+		{"per-user state unreachable: fail closed", fmt.Errorf("%w: %w", users.ErrUnavailable, errors.New("dial tcp")), 503, httpx.CodeUnavailable, 0, [2]string{}},
 		{"per-IP limit", errIPLimited, 429, httpx.CodeRateLimited, 0, [2]string{}},
 		{"rate limiter down (closed policy)", fmt.Errorf("%w: %w", errLimiter, ratelimit.ErrStoreUnavailable), 503, httpx.CodeUnavailable, 0, [2]string{}},
 		{"upstream timeout", upstream(fmt.Errorf("mint: %w", openai.ErrTimeout)), 504, httpx.CodeUpstreamTimeout, 0, [2]string{}},
@@ -57,7 +63,7 @@ func TestClientErrorMapsEveryDomainError(t *testing.T) {
 			}
 			// The message is the code's generic one: never the reason or the cause.
 			msg := e.Message
-			for _, leak := range []string{"signature", "jwks", "queue", "server_error", "dial", "denied"} {
+			for _, leak := range []string{"signature", "jwks", "queue", "server_error", "dial", "denied", "blocked", "quota", "active"} {
 				if strings.Contains(msg, leak) {
 					t.Errorf("client message %q names %q", msg, leak)
 				}

@@ -43,6 +43,22 @@ var ErrDegraded = errors.New("degraded")
 // Degraded returns a readiness error that reports detail but stays ready.
 func Degraded(detail string) error { return fmt.Errorf("%w: %s", ErrDegraded, detail) }
 
+// HealthCheck is the Check named name over a probe with a grey zone:
+// health returns an error (unready), a non-empty degraded detail (ready,
+// shown), or neither (ready).
+func HealthCheck(name string, health func(ctx context.Context) (degraded string, err error)) Check {
+	return Check{Name: name, Check: func(ctx context.Context) error {
+		d, err := health(ctx)
+		switch {
+		case err != nil:
+			return err
+		case d != "":
+			return Degraded(d)
+		}
+		return nil
+	}}
+}
+
 // SessionPolicy is what a client may ask for and what the server fills in.
 type SessionPolicy struct {
 	Model         string
