@@ -23,10 +23,9 @@ const token = "admin-token-0123456789abcdefghijklm"
 
 // fakeUsers records what the operator asked and answers from fixed data.
 type fakeUsers struct {
-	mu      sync.Mutex
-	calls   []string
-	down    bool
-	blocked map[string]string
+	mu    sync.Mutex
+	calls []string
+	down  bool
 }
 
 func (f *fakeUsers) note(s string) error {
