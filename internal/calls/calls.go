@@ -20,12 +20,14 @@
 // upstream and then removes the record; only the instance whose Remove
 // returns the call reports it ended (OnEnded: the user's active slot is freed
 // and the duration recorded), so that happens exactly once. If the hang-up
-// fails, the claimer releases the call with a retry time no sooner than
-// RetryDelay; the sweeper tries again then, and gives up GiveUp after the
-// deadline (the upstream ends every call by itself within 60 minutes). If the
-// claimer dies between claim and removal, its lease runs out, the call is due
-// again, and another instance's sweeper ends it, with the reason the first
-// claim gave.
+// fails, the claimer releases the call with a retry time (its deadline, or
+// RetryDelay from now if that is later); the sweeper tries again then, and
+// gives up GiveUp after the deadline (the upstream ends every call by itself
+// within 60 minutes). Meanwhile the call stays tracked: its owner can look it
+// up and hang up again at once. If the claimer dies between claim and
+// removal, its lease runs out, the call is due again, and another instance's
+// sweeper ends it, with the reason the first claim gave. Sweeps run every
+// SweepEvery (a second), so a call ends at most about that late.
 //
 // Control (the sideband WebSocket that issue 12 adds) belongs to one
 // instance: Call.Instance. Each instance heartbeats its liveness into the
@@ -44,15 +46,21 @@
 // # Figures
 //
 // go test -run '^$' -bench . -benchtime 2s ./internal/calls/ on the 2-core
-// development machine (shared with other jobs), Redis 7.0 on loopback:
+// development machine, Redis 7.0 on loopback, 10,000 calls tracked. The
+// machine was shared (load average 15 during the runs), so these are
+// ranges over runs, not limits:
 //
-//	BenchmarkMemoryAddRemove    ~1.5 µs/op  (one Add and one Remove)
-//	BenchmarkRedisAddRemove     ~110 µs/op  (two script round trips)
-//	BenchmarkMemoryClaimDue     ~3 µs/op    (16 due calls among 10,000)
-//	BenchmarkRedisClaimDue      ~150 µs/op  (16 due calls among 10,000, one script)
+//	MemoryAddRemove    2-8 µs/op      one Add and one Remove
+//	MemoryClaimDue     12-27 µs/op    claim 16 due calls
+//	MemoryIdleSweep    2.5-4 µs/op    Sweep with nothing due or orphaned
+//	RedisAddRemove     90-230 µs/op   two script round trips
+//	RedisClaimDue      260-580 µs/op  claim 16 due calls, one script
+//	                                  (~140 µs of it in Redis: SLOWLOG)
+//	RedisIdleSweep     70-300 µs/op   heartbeat, adopt, claim: three
+//	                                  round trips
 //
-// A sweep per second and instance therefore costs Redis well under a
-// millisecond when nothing is due.
+// An idle instance therefore costs Redis three cheap scripts per
+// SweepEvery (one second by default).
 package calls
 
 import (

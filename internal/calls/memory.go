@@ -158,7 +158,10 @@ func (m *Memory) ClaimDue(_ context.Context, holder string, now, until time.Time
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var out []Claimed
+	if len(m.due) == 0 || m.due[0].due.After(now) {
+		return nil, nil
+	}
+	out := make([]Claimed, 0, min(max, len(m.due)))
 	// A claimed call's due time moves to until, after now, so the loop
 	// never sees it again.
 	for len(out) < max && len(m.due) > 0 && !m.due[0].due.After(now) {

@@ -165,6 +165,30 @@ func (h *harness) sweep(rs ...*calls.Registry) {
 	}
 }
 
+// sweepAtOnce sweeps every r concurrently.
+func (h *harness) sweepAtOnce(rs ...*calls.Registry) {
+	h.t.Helper()
+	var wg sync.WaitGroup
+	for _, r := range rs {
+		wg.Go(func() {
+			if err := r.Sweep(context.Background()); err != nil {
+				h.t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// wantEndedBy fails unless the only ended call was ended by r after
+// hangups upstream hang-ups.
+func (h *harness) wantEndedBy(r *calls.Registry, c calls.Call, hangups int) {
+	h.t.Helper()
+	got := h.endedCalls()
+	if len(got) != 1 || got[0].id != c.ID || got[0].instance != r.Instance() || h.up.count(c.UpstreamID) != hangups {
+		h.t.Fatalf("ended %v after %d hang-ups; want %s by %s after %d", got, h.up.count(c.UpstreamID), c.ID, r.Instance(), hangups)
+	}
+}
+
 // wantEnded fails unless exactly the calls in want ended, each once, with
 // its reason.
 func (h *harness) wantEnded(want map[string]string) {
@@ -258,15 +282,7 @@ func registryScenarios(t *testing.T, newStores callstest.NewStores) {
 		h.sweep(a, b)
 		h.wantEnded(map[string]string{})
 		h.clock.Advance(time.Millisecond)
-		var wg sync.WaitGroup
-		for _, r := range []*calls.Registry{a, b, a, b} {
-			wg.Go(func() {
-				if err := r.Sweep(ctx); err != nil {
-					t.Error(err)
-				}
-			})
-		}
-		wg.Wait()
+		h.sweepAtOnce(a, b, a, b)
 		want := map[string]string{}
 		for _, c := range cs {
 			want[c.ID] = calls.ReasonMaxDuration
@@ -294,15 +310,7 @@ func registryScenarios(t *testing.T, newStores callstest.NewStores) {
 			t.Fatalf("adopted from a live instance: %v", got)
 		}
 		h.clock.Advance(time.Millisecond)
-		var wg sync.WaitGroup
-		for _, r := range []*calls.Registry{b, c} {
-			wg.Go(func() {
-				if err := r.Sweep(ctx); err != nil {
-					t.Error(err)
-				}
-			})
-		}
-		wg.Wait()
+		h.sweepAtOnce(b, c)
 		adopted := h.adoptedCalls()
 		if len(adopted) != 2 || adopted[0].id == adopted[1].id {
 			t.Fatalf("adopted %v, want both calls once", adopted)
@@ -386,9 +394,7 @@ func registryScenarios(t *testing.T, newStores callstest.NewStores) {
 			t.Fatalf("second End = %v, want ErrNotFound", err)
 		}
 		h.wantEnded(map[string]string{x.ID: calls.ReasonHangup})
-		if e := h.endedCalls()[0]; e.instance != b.Instance() || h.up.count(x.UpstreamID) != 1 {
-			t.Fatalf("ended on %s, %d hang-ups", e.instance, h.up.count(x.UpstreamID))
-		}
+		h.wantEndedBy(b, x, 1)
 	})
 
 	t.Run("concurrent ends of one call hang it up once", func(t *testing.T) {
@@ -559,9 +565,7 @@ func registryScenarios(t *testing.T, newStores callstest.NewStores) {
 			t.Fatalf("the slow End: %v", err)
 		}
 		h.wantEnded(map[string]string{x.ID: calls.ReasonHangup})
-		if e := h.endedCalls()[0]; e.instance != b.Instance() || h.up.count(x.UpstreamID) != 2 {
-			t.Fatalf("ended by %s after %d hang-ups; want b after 2", e.instance, h.up.count(x.UpstreamID))
-		}
+		h.wantEndedBy(b, x, 2)
 	})
 
 	t.Run("a call created before its instance's first sweep is not adopted while it lives", func(t *testing.T) {
