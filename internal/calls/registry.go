@@ -27,16 +27,25 @@ const (
 	ReasonGivenUp = "given_up"
 )
 
-// Defaults of Options.
+// Defaults of Options, used where a field is zero.
 const (
-	DefaultMaxCalls      = 100000
-	DefaultMaxDuration   = 60 * time.Minute
-	DefaultSweepEvery    = time.Second
-	DefaultLiveness      = 15 * time.Second
+	// DefaultMaxCalls is Options.MaxCalls's default.
+	DefaultMaxCalls = 100000
+	// DefaultMaxDuration is Options.MaxDuration's default: OpenAI's own
+	// cap on one Realtime session.
+	DefaultMaxDuration = 60 * time.Minute
+	// DefaultSweepEvery is Options.SweepEvery's default.
+	DefaultSweepEvery = time.Second
+	// DefaultLiveness is Options.Liveness's default.
+	DefaultLiveness = 15 * time.Second
+	// DefaultHangupTimeout is Options.HangupTimeout's default.
 	DefaultHangupTimeout = 30 * time.Second
-	DefaultRetryDelay    = 30 * time.Second
-	DefaultGiveUp        = 10 * time.Minute
-	DefaultBatch         = 16
+	// DefaultRetryDelay is Options.RetryDelay's default.
+	DefaultRetryDelay = 30 * time.Second
+	// DefaultGiveUp is Options.GiveUp's default.
+	DefaultGiveUp = 10 * time.Minute
+	// DefaultBatch is Options.Batch's default.
+	DefaultBatch = 16
 )
 
 // storeTimeout bounds the store work that follows an upstream hang-up, which
