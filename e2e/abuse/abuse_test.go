@@ -16,7 +16,6 @@ import (
 	"testing"
 
 	"github.com/rtgate/rtgate/internal/apptest"
-	"github.com/rtgate/rtgate/internal/tlsx/tlsxtest"
 )
 
 // limit is RATE_LIMIT_MAX_REQUESTS in every test, over an hour, so nothing
@@ -93,7 +92,7 @@ func TestHundredParallelRequestsFromOneAddress(t *testing.T) {
 // streams of a single HTTP/2 connection over TLS. The limit is per client,
 // not per connection or stream: exactly the limit is minted.
 func TestHundredHTTP2StreamsOnOneConnection(t *testing.T) {
-	d := tlsxtest.StartTLS(t, limited)
+	d := apptest.StartTLS(t, limited)
 	var dials atomic.Int32
 	tr := d.Client.Transport.(*http.Transport).Clone()
 	tr.MaxConnsPerHost = 1

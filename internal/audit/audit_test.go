@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rtgate/rtgate/internal/apptest"
 	"github.com/rtgate/rtgate/internal/audit"
 	"github.com/rtgate/rtgate/internal/tlsx/tlsxtest"
 )
@@ -59,7 +60,7 @@ func names(rep *audit.Report) []string {
 // right, authentication included: every check passes, and the audit mints
 // nothing at all.
 func TestAuditOfRtgateOverTLSIsAllPass(t *testing.T) {
-	d := tlsxtest.StartTLS(t, with(authenticated, "RATE_LIMIT_MAX_REQUESTS", "8", "RATE_LIMIT_WINDOW_MS", "3600000", "REQUIRE_HTTPS", "true"))
+	d := apptest.StartTLS(t, with(authenticated, "RATE_LIMIT_MAX_REQUESTS", "8", "RATE_LIMIT_WINDOW_MS", "3600000", "REQUIRE_HTTPS", "true"))
 	var out, errOut bytes.Buffer
 	code := audit.Main(context.Background(), []string{d.URL, "--origin", "https://app.example.com", "--http", d.RedirectURL, "--ca", d.CAFile, "--json", "--burst-cap", "30"}, &out, &errOut)
 	var rep audit.Report
@@ -94,7 +95,7 @@ func TestAuditOfRtgateOverTLSIsAllPass(t *testing.T) {
 // report's token count (the probe plus the burst) is what the upstream saw.
 func TestAuditFlagsAnonymousMinting(t *testing.T) {
 	const limit = 8
-	d := tlsxtest.StartTLS(t, map[string]string{"AUTH_MODE": "none", "RATE_LIMIT_MAX_REQUESTS": "8", "RATE_LIMIT_WINDOW_MS": "3600000", "REQUIRE_HTTPS": "true"})
+	d := apptest.StartTLS(t, map[string]string{"AUTH_MODE": "none", "RATE_LIMIT_MAX_REQUESTS": "8", "RATE_LIMIT_WINDOW_MS": "3600000", "REQUIRE_HTTPS": "true"})
 	var out bytes.Buffer
 	code := audit.Main(context.Background(), []string{d.URL, "--origin", "https://app.example.com", "--http", d.RedirectURL, "--ca", d.CAFile, "--burst-cap", "30"}, &out, io.Discard)
 	text := out.String()

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rtgate/rtgate/internal/ratelimit"
+	"github.com/rtgate/rtgate/internal/redisconn"
 )
 
 // Mode is the deployment mode.
@@ -31,13 +31,6 @@ const (
 	AuthNone    = "none"
 	AuthJWT     = "jwt"
 	AuthForward = "forward"
-)
-
-// Redis failure policies for rate limiting.
-const (
-	FailLocal  = "local"
-	FailOpen   = "open"
-	FailClosed = "closed"
 )
 
 // Token TTL bounds accepted by OpenAI for expires_after.seconds.
@@ -95,12 +88,12 @@ type Config struct {
 	RateLimitWindow       time.Duration
 	UserRateLimitMax      int
 	UserRateLimitWindow   time.Duration
-	RateLimitHeaders      string // draft | legacy | both
+	RateLimitHeaders      string // draft | legacy | both: ratelimit.ParseHeaderMode's values
 	RateLimitIPv6Prefix   int
 	RateLimitMaxKeys      int
 	RateLimitWhitelist    []netip.Prefix
 	RateLimitShadow       bool
-	RateLimitRedisFailure string
+	RateLimitRedisFailure string // local | open | closed: ratelimit.ParseFailurePolicy's values
 	RedisURL              string // secret (may hold a password)
 	RedisKeyPrefix        string
 	TrustedProxies        []netip.Prefix
@@ -188,11 +181,11 @@ func Load(getenv func(string) string) (*Config, []string, error) {
 	c.RateLimitMaxKeys = p.integer("RATE_LIMIT_MAX_KEYS", 1_000_000, 1000, 100_000_000)
 	c.RateLimitWhitelist = p.prefixes("RATE_LIMIT_WHITELIST")
 	c.RateLimitShadow = p.boolean("RATE_LIMIT_SHADOW", false)
-	c.RateLimitRedisFailure = p.enum("RATE_LIMIT_REDIS_FAILURE", FailLocal, FailLocal, FailOpen, FailClosed)
+	c.RateLimitRedisFailure = p.enum("RATE_LIMIT_REDIS_FAILURE", "local", "local", "open", "closed")
 	c.RedisURL = strings.TrimSpace(getenv("REDIS_URL"))
 	if c.RedisURL != "" {
-		if _, err := ratelimit.ParseRedisURL(c.RedisURL); err != nil {
-			p.fail("REDIS_URL", "is not usable: %s", strings.TrimPrefix(err.Error(), "REDIS_URL: "))
+		if _, err := redisconn.Parse(c.RedisURL); err != nil {
+			p.fail("REDIS_URL", "is not usable: %s", err)
 		}
 	}
 	c.RedisKeyPrefix = p.str("REDIS_KEY_PREFIX", "rtgate:")

@@ -1,4 +1,4 @@
-package session_test
+package users_test
 
 import (
 	"fmt"
@@ -9,10 +9,10 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/rtgate/rtgate/internal/ratelimit"
 	"github.com/rtgate/rtgate/internal/ratelimit/redistest"
-	"github.com/rtgate/rtgate/internal/session"
-	"github.com/rtgate/rtgate/internal/session/sessiontest"
+	"github.com/rtgate/rtgate/internal/redisconn"
+	"github.com/rtgate/rtgate/internal/users"
+	"github.com/rtgate/rtgate/internal/users/userstest"
 )
 
 func newClient(t *testing.T, url string) redis.UniversalClient {
@@ -25,7 +25,7 @@ func newClient(t *testing.T, url string) redis.UniversalClient {
 }
 
 func newClientTB(tb testing.TB, url string) (redis.UniversalClient, error) {
-	c, err := ratelimit.NewUniversalFromURL(url)
+	c, err := redisconn.New(url)
 	if err != nil {
 		return nil, err
 	}
@@ -38,23 +38,23 @@ var prefixSeq atomic.Int64
 func TestRedisContract(t *testing.T) {
 	srv := redistest.Start(t)
 	a, b := newClient(t, srv.URL()), newClient(t, srv.URL())
-	sessiontest.Run(t, func(t *testing.T) (session.Store, session.Store) {
+	userstest.Run(t, func(t *testing.T) (users.Store, users.Store) {
 		prefix := fmt.Sprintf("test%d:", prefixSeq.Add(1))
-		return session.NewRedis(a, prefix), session.NewRedis(b, prefix)
+		return users.NewRedis(a, prefix), users.NewRedis(b, prefix)
 	})
 }
 
 func TestRedisKeysHideUserIDsAndExpire(t *testing.T) {
 	srv := redistest.Start(t)
 	c := newClient(t, srv.URL())
-	s := session.NewRedis(c, "rtgate:")
+	s := users.NewRedis(c, "rtgate:")
 	ctx := t.Context()
 	now := time.Now()
 	user := "alice@example.com"
-	if _, err := s.Admit(ctx, user, now, session.Limits{MaxActive: 3, DailyQuota: 3}, "r1", now.Add(time.Minute)); err != nil {
+	if _, err := s.Admit(ctx, user, now, users.Limits{MaxActive: 3, DailyQuota: 3}, "r1", now.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	rec := session.Record{UserID: user, SessionID: "sess_1", CreatedAt: now, ExpiresAt: now.Add(time.Minute), ActiveUntil: now.Add(time.Hour)}
+	rec := users.Record{UserID: user, SessionID: "sess_1", CreatedAt: now, ExpiresAt: now.Add(time.Minute), ActiveUntil: now.Add(time.Hour)}
 	if err := s.Commit(ctx, user, "r1", rec, now, 24*time.Hour); err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package tlsxtest
+package apptest
 
 import (
 	"crypto/tls"
@@ -7,29 +7,29 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rtgate/rtgate/internal/apptest"
+	"github.com/rtgate/rtgate/internal/tlsx/tlsxtest"
 )
 
-// Deployment is an in-process rtgate (an apptest.Instance) terminating TLS
-// itself with a certificate from a test CA, a plain-HTTP redirect listener,
-// and the OpenAI simulator as its upstream.
+// Deployment is an in-process rtgate (an Instance) terminating TLS itself
+// with a certificate from a test CA (tlsxtest), a plain-HTTP redirect
+// listener, and the OpenAI simulator as its upstream.
 type Deployment struct {
-	*apptest.Instance
-	CA       *CA
+	*Instance
+	CA       *tlsxtest.CA
 	CAFile   string
 	CertFile string
 	KeyFile  string
-	Leaf     *Leaf
+	Leaf     *tlsxtest.Leaf
 }
 
 // StartTLS runs rtgate with TLS_CERT_FILE/TLS_KEY_FILE from a fresh CA,
-// HTTP_REDIRECT_ADDR on loopback, and env layered over apptest.Env (a
+// HTTP_REDIRECT_ADDR on loopback, and env layered over Env (a
 // value of "-" removes a variable). Its Client trusts the CA, speaks
 // HTTP/2 and does not follow redirects. It stops at test cleanup.
 func StartTLS(t testing.TB, env map[string]string) *Deployment {
 	t.Helper()
 	dir := t.TempDir()
-	ca := NewCA(t)
+	ca := tlsxtest.NewCA(t)
 	leaf := ca.Issue(t, 90*24*time.Hour, "127.0.0.1", "localhost")
 	d := &Deployment{CA: ca, CAFile: ca.WriteCA(t, dir), CertFile: filepath.Join(dir, "cert.pem"), KeyFile: filepath.Join(dir, "key.pem"), Leaf: leaf}
 	leaf.Write(t, d.CertFile, d.KeyFile)
@@ -42,7 +42,7 @@ func StartTLS(t testing.TB, env map[string]string) *Deployment {
 	for k, v := range env {
 		full[k] = v
 	}
-	d.Instance = apptest.Start(t, withInfoLogs(full))
+	d.Instance = Start(t, withInfoLogs(full))
 	d.Client = &http.Client{
 		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}, ForceAttemptHTTP2: true},
 		Timeout:   30 * time.Second,
@@ -53,12 +53,12 @@ func StartTLS(t testing.TB, env map[string]string) *Deployment {
 	return d
 }
 
-// Start runs rtgate with env layered over apptest.Env and no TLS of its own
-// making: ACME tests configure it through env. URL is https when env turns
-// native TLS on. It stops at test cleanup.
-func Start(t testing.TB, env map[string]string) *Deployment {
+// StartDeployment runs rtgate with env layered over Env, info-level logs
+// and no TLS of its own making: ACME tests configure it through env. URL is
+// https when env turns native TLS on. It stops at test cleanup.
+func StartDeployment(t testing.TB, env map[string]string) *Deployment {
 	t.Helper()
-	return &Deployment{Instance: apptest.Start(t, withInfoLogs(env))}
+	return &Deployment{Instance: Start(t, withInfoLogs(env))}
 }
 
 func withInfoLogs(env map[string]string) map[string]string {

@@ -7,8 +7,8 @@
 //
 // A Store holds the state; Memory is the single-instance default and Redis
 // makes the counts global across instances. Both pass the one contract
-// suite in sessiontest.
-package session
+// suite in userstest.
+package users
 
 import (
 	"context"
@@ -145,7 +145,7 @@ type Store interface {
 }
 
 // ErrEmptyUser is returned when a store is asked about the empty user id.
-var ErrEmptyUser = errors.New("session: empty user id")
+var ErrEmptyUser = errors.New("users: empty user id")
 
 // dayOf is the UTC calendar day of t as YYYYMMDD.
 func dayOf(t time.Time) string { return t.UTC().Format("20060102") }

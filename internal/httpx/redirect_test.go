@@ -1,12 +1,14 @@
-package app
+package httpx_test
 
 import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/rtgate/rtgate/internal/httpx"
 )
 
-func TestRedirectHandler(t *testing.T) {
+func TestRedirectToHTTPS(t *testing.T) {
 	cases := []struct {
 		name     string
 		port     int
@@ -32,7 +34,7 @@ func TestRedirectHandler(t *testing.T) {
 			r := httptest.NewRequest("GET", tc.target, nil)
 			r.Host = tc.host
 			w := httptest.NewRecorder()
-			redirectHandler(tc.port, tc.domains).ServeHTTP(w, r)
+			httpx.RedirectToHTTPS(tc.port, tc.domains).ServeHTTP(w, r)
 			if w.Code != tc.status || w.Header().Get("Location") != tc.location {
 				t.Fatalf("%d %q, want %d %q", w.Code, w.Header().Get("Location"), tc.status, tc.location)
 			}

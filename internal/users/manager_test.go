@@ -1,4 +1,4 @@
-package session_test
+package users_test
 
 import (
 	"bytes"
@@ -8,23 +8,23 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rtgate/rtgate/internal/session"
-	"github.com/rtgate/rtgate/internal/session/sessiontest"
+	"github.com/rtgate/rtgate/internal/users"
+	"github.com/rtgate/rtgate/internal/users/userstest"
 )
 
 type clock struct{ now time.Time }
 
 func (c *clock) Now() time.Time { return c.now }
 
-func newManager(t *testing.T, lim session.Limits, logs *bytes.Buffer) (*session.Manager, *clock) {
+func newManager(t *testing.T, lim users.Limits, logs *bytes.Buffer) (*users.Manager, *clock) {
 	t.Helper()
-	c := &clock{now: sessiontest.T0}
+	c := &clock{now: userstest.T0}
 	log := slog.New(slog.DiscardHandler)
 	if logs != nil {
 		log = slog.New(slog.NewJSONHandler(logs, nil))
 	}
-	m, err := session.NewManager(session.Options{
-		Store: session.NewMemory(), Limits: lim, SessionMax: time.Hour, Retention: 24 * time.Hour,
+	m, err := users.NewManager(users.Options{
+		Store: users.NewMemory(), Limits: lim, SessionMax: time.Hour, Retention: 24 * time.Hour,
 		IPHashKey: []byte("ip-hash-key-for-tests-0123456789"), Now: c.Now, Logger: log,
 	})
 	if err != nil {
@@ -44,17 +44,17 @@ func TestRecordKeepsOnlyTheNetworkAndAKeyedHash(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			m, c := newManager(t, session.Limits{}, nil)
+			m, c := newManager(t, users.Limits{}, nil)
 			var ip netip.Addr
 			if tc.ip != "" {
 				ip = netip.MustParseAddr(tc.ip)
 			}
-			_, res, err := m.Admit(t.Context(), "alice")
+			a, err := m.Admit(t.Context(), "alice")
 			if err != nil {
 				t.Fatal(err)
 			}
-			s := session.Session{SessionID: "sess_1", Kind: "token", Model: "gpt-realtime", CreatedAt: c.now, ExpiresAt: c.now.Add(time.Minute)}
-			if err := m.Commit(t.Context(), "alice", res, s, ip); err != nil {
+			s := users.Session{SessionID: "sess_1", Kind: "token", Model: "gpt-realtime", CreatedAt: c.now, ExpiresAt: c.now.Add(time.Minute)}
+			if err := m.Record(t.Context(), "alice", a.Reservation, s, ip); err != nil {
 				t.Fatal(err)
 			}
 			d, err := m.Export(t.Context(), "alice")
@@ -83,12 +83,12 @@ func TestRecordKeepsOnlyTheNetworkAndAKeyedHash(t *testing.T) {
 
 func TestSameAddressSameHashOtherKeyOtherHash(t *testing.T) {
 	hash := func(key string, ip string) string {
-		m, err := session.NewManager(session.Options{Store: session.NewMemory(), Retention: time.Hour, IPHashKey: []byte(key), Now: func() time.Time { return sessiontest.T0 }})
+		m, err := users.NewManager(users.Options{Store: users.NewMemory(), Retention: time.Hour, IPHashKey: []byte(key), Now: func() time.Time { return userstest.T0 }})
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, res, _ := m.Admit(t.Context(), "u")
-		if err := m.Commit(t.Context(), "u", res, session.Session{CreatedAt: sessiontest.T0, ExpiresAt: sessiontest.T0}, netip.MustParseAddr(ip)); err != nil {
+		a, _ := m.Admit(t.Context(), "u")
+		if err := m.Record(t.Context(), "u", a.Reservation, users.Session{CreatedAt: userstest.T0, ExpiresAt: userstest.T0}, netip.MustParseAddr(ip)); err != nil {
 			t.Fatal(err)
 		}
 		d, _ := m.Export(t.Context(), "u")
@@ -107,28 +107,28 @@ func TestSameAddressSameHashOtherKeyOtherHash(t *testing.T) {
 }
 
 func TestReleaseGivesTheSlotBack(t *testing.T) {
-	m, _ := newManager(t, session.Limits{MaxActive: 1, DailyQuota: 1}, nil)
-	d, res, err := m.Admit(t.Context(), "alice")
-	if err != nil || d.Outcome != session.Admitted || res == "" {
-		t.Fatalf("%+v %q %v", d, res, err)
+	m, _ := newManager(t, users.Limits{MaxActive: 1, DailyQuota: 1}, nil)
+	a, err := m.Admit(t.Context(), "alice")
+	if err != nil || a.Reservation == "" {
+		t.Fatalf("%+v %v", a, err)
 	}
-	if d, res2, _ := m.Admit(t.Context(), "alice"); d.Outcome == session.Admitted || res2 != "" {
-		t.Fatalf("second admission: %+v %q", d, res2)
+	if a2, err := m.Admit(t.Context(), "alice"); err == nil || a2.Reservation != "" {
+		t.Fatalf("second admission: %+v %v", a2, err)
 	}
-	if err := m.Release(t.Context(), "alice", res); err != nil {
+	if err := m.Release(t.Context(), "alice", a.Reservation); err != nil {
 		t.Fatal(err)
 	}
-	if d, _, _ := m.Admit(t.Context(), "alice"); d.Outcome != session.Admitted {
-		t.Fatalf("after release: %v", d.Outcome)
+	if _, err := m.Admit(t.Context(), "alice"); err != nil {
+		t.Fatalf("after release: %v", err)
 	}
 }
 
 func TestActiveSessionsListsOnlyActiveOnes(t *testing.T) {
-	m, c := newManager(t, session.Limits{}, nil)
+	m, c := newManager(t, users.Limits{}, nil)
 	for i := range 2 {
-		_, res, _ := m.Admit(t.Context(), "alice")
-		s := session.Session{SessionID: []string{"sess_old", "sess_new"}[i], CreatedAt: c.now, ExpiresAt: c.now.Add(time.Minute)}
-		if err := m.Commit(t.Context(), "alice", res, s, netip.Addr{}); err != nil {
+		a, _ := m.Admit(t.Context(), "alice")
+		s := users.Session{SessionID: []string{"sess_old", "sess_new"}[i], CreatedAt: c.now, ExpiresAt: c.now.Add(time.Minute)}
+		if err := m.Record(t.Context(), "alice", a.Reservation, s, netip.Addr{}); err != nil {
 			t.Fatal(err)
 		}
 		c.now = c.now.Add(30 * time.Minute)
@@ -146,7 +146,7 @@ func TestActiveSessionsListsOnlyActiveOnes(t *testing.T) {
 
 func TestAuditEvents(t *testing.T) {
 	var logs bytes.Buffer
-	m, _ := newManager(t, session.Limits{}, &logs)
+	m, _ := newManager(t, users.Limits{}, &logs)
 	if _, err := m.Block(t.Context(), "mallory", "abuse"); err != nil {
 		t.Fatal(err)
 	}
@@ -164,10 +164,10 @@ func TestAuditEvents(t *testing.T) {
 }
 
 func TestACallIsActiveUntilItsOwnDeadline(t *testing.T) {
-	m, c := newManager(t, session.Limits{}, nil)
-	_, res, _ := m.Admit(t.Context(), "alice")
-	s := session.Session{SessionID: "rtc_1", Kind: session.KindCall, CreatedAt: c.now, ExpiresAt: c.now.Add(time.Hour)}
-	if err := m.Commit(t.Context(), "alice", res, s, netip.Addr{}); err != nil {
+	m, c := newManager(t, users.Limits{}, nil)
+	a, _ := m.Admit(t.Context(), "alice")
+	s := users.Session{SessionID: "rtc_1", Kind: users.KindCall, CreatedAt: c.now, ExpiresAt: c.now.Add(time.Hour)}
+	if err := m.Record(t.Context(), "alice", a.Reservation, s, netip.Addr{}); err != nil {
 		t.Fatal(err)
 	}
 	d, _ := m.Export(t.Context(), "alice")

@@ -1,31 +1,31 @@
-package session_test
+package users_test
 
 import (
 	"testing"
 	"time"
 
-	"github.com/rtgate/rtgate/internal/session"
-	"github.com/rtgate/rtgate/internal/session/sessiontest"
+	"github.com/rtgate/rtgate/internal/users"
+	"github.com/rtgate/rtgate/internal/users/userstest"
 )
 
 func TestMemoryContract(t *testing.T) {
-	sessiontest.Run(t, func(t *testing.T) (session.Store, session.Store) {
-		m := session.NewMemory()
+	userstest.Run(t, func(t *testing.T) (users.Store, users.Store) {
+		m := users.NewMemory()
 		return m, m
 	})
 }
 
 func TestMemorySweepForgetsLapsedState(t *testing.T) {
 	ctx := t.Context()
-	m := session.NewMemory()
-	t0 := sessiontest.T0
-	if _, err := m.Admit(ctx, "alice", t0, session.Limits{}, "r1", t0.Add(time.Minute)); err != nil {
+	m := users.NewMemory()
+	t0 := userstest.T0
+	if _, err := m.Admit(ctx, "alice", t0, users.Limits{}, "r1", t0.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Commit(ctx, "bob", "r2", session.Record{UserID: "bob", CreatedAt: t0, ActiveUntil: t0.Add(time.Hour)}, t0, 24*time.Hour); err != nil {
+	if err := m.Commit(ctx, "bob", "r2", users.Record{UserID: "bob", CreatedAt: t0, ActiveUntil: t0.Add(time.Hour)}, t0, 24*time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.SetBlock(ctx, "mallory", session.Block{Since: t0}); err != nil {
+	if err := m.SetBlock(ctx, "mallory", users.Block{Since: t0}); err != nil {
 		t.Fatal(err)
 	}
 	if n := m.Sweep(t0, 24*time.Hour); n != 3 {

@@ -1,4 +1,4 @@
-package session
+package users
 
 import (
 	"context"
@@ -89,10 +89,10 @@ func (r *Redis) Admit(ctx context.Context, user string, now time.Time, lim Limit
 	v, err := admitScript.Run(ctx, r.c, []string{k.active(), k.day(now), k.block()},
 		now.UnixMilli(), lim.MaxActive, lim.DailyQuota, res, pendingUntil.UnixMilli(), dayTTL.Milliseconds()).Int64Slice()
 	if err != nil {
-		return Decision{}, fmt.Errorf("session: admit: %w", err)
+		return Decision{}, fmt.Errorf("users: admit: %w", err)
 	}
 	if len(v) != 4 {
-		return Decision{}, fmt.Errorf("session: admit: unexpected reply %v", v)
+		return Decision{}, fmt.Errorf("users: admit: unexpected reply %v", v)
 	}
 	d := Decision{Active: int(v[1]), UsedToday: int(v[2])}
 	switch v[0] {
@@ -105,7 +105,7 @@ func (r *Redis) Admit(ctx context.Context, user string, now time.Time, lim Limit
 	case 3:
 		d.Outcome, d.RetryAfter = OverDailyQuota, untilMidnight(now)
 	default:
-		return Decision{}, fmt.Errorf("session: admit: unexpected outcome %d", v[0])
+		return Decision{}, fmt.Errorf("users: admit: unexpected outcome %d", v[0])
 	}
 	return d, nil
 }
@@ -135,7 +135,7 @@ func (r *Redis) Commit(ctx context.Context, user, res string, rec Record, now ti
 	err = commitScript.Run(ctx, r.c, []string{k.active(), k.records()},
 		now.UnixMilli(), res, rec.ActiveUntil.UnixMilli(), b, rec.CreatedAt.UnixMilli(), retention.Milliseconds()).Err()
 	if err != nil {
-		return fmt.Errorf("session: commit: %w", err)
+		return fmt.Errorf("users: commit: %w", err)
 	}
 	return nil
 }
@@ -154,7 +154,7 @@ func (r *Redis) Release(ctx context.Context, user, res string, day time.Time) er
 	}
 	k := r.keys(user)
 	if err := releaseScript.Run(ctx, r.c, []string{k.active(), k.day(day)}, res).Err(); err != nil {
-		return fmt.Errorf("session: release: %w", err)
+		return fmt.Errorf("users: release: %w", err)
 	}
 	return nil
 }
@@ -165,7 +165,7 @@ func (r *Redis) End(ctx context.Context, user, res string) error {
 		return ErrEmptyUser
 	}
 	if err := r.c.ZRem(ctx, r.keys(user).active(), res).Err(); err != nil {
-		return fmt.Errorf("session: end: %w", err)
+		return fmt.Errorf("users: end: %w", err)
 	}
 	return nil
 }
@@ -192,10 +192,10 @@ func (r *Redis) Data(ctx context.Context, user string, now time.Time, retention 
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return UserData{}, fmt.Errorf("session: data: %w", err)
+		return UserData{}, fmt.Errorf("users: data: %w", err)
 	}
 	if err := recs.Err(); err != nil {
-		return UserData{}, fmt.Errorf("session: data: %w", err)
+		return UserData{}, fmt.Errorf("users: data: %w", err)
 	}
 	out := UserData{UserID: user, Sessions: []Record{}, ActiveSessions: int(active.Val())}
 	if n, err := used.Int(); err == nil {
@@ -204,14 +204,14 @@ func (r *Redis) Data(ctx context.Context, user string, now time.Time, retention 
 	for _, s := range recs.Val() {
 		var rec Record
 		if err := json.Unmarshal([]byte(s), &rec); err != nil {
-			return UserData{}, fmt.Errorf("session: data: bad record: %w", err)
+			return UserData{}, fmt.Errorf("users: data: bad record: %w", err)
 		}
 		out.Sessions = append(out.Sessions, rec)
 	}
 	if s, err := block.Result(); err == nil {
 		var b Block
 		if err := json.Unmarshal([]byte(s), &b); err != nil {
-			return UserData{}, fmt.Errorf("session: data: bad block: %w", err)
+			return UserData{}, fmt.Errorf("users: data: bad block: %w", err)
 		}
 		out.Blocked = &b
 	}
@@ -237,7 +237,7 @@ func (r *Redis) Erase(ctx context.Context, user string, now time.Time, counters 
 	}
 	n, err := eraseScript.Run(ctx, r.c, []string{k.records(), k.active(), k.day(now)}, flag).Int()
 	if err != nil {
-		return Erased{}, fmt.Errorf("session: erase: %w", err)
+		return Erased{}, fmt.Errorf("users: erase: %w", err)
 	}
 	return Erased{Sessions: n, Counters: counters}, nil
 }
@@ -252,7 +252,7 @@ func (r *Redis) SetBlock(ctx context.Context, user string, b Block) error {
 		return err
 	}
 	if err := r.c.Set(ctx, r.keys(user).block(), v, 0).Err(); err != nil {
-		return fmt.Errorf("session: block: %w", err)
+		return fmt.Errorf("users: block: %w", err)
 	}
 	return nil
 }
@@ -261,7 +261,7 @@ func (r *Redis) SetBlock(ctx context.Context, user string, b Block) error {
 func (r *Redis) Unblock(ctx context.Context, user string) (bool, error) {
 	n, err := r.c.Del(ctx, r.keys(user).block()).Result()
 	if err != nil {
-		return false, fmt.Errorf("session: unblock: %w", err)
+		return false, fmt.Errorf("users: unblock: %w", err)
 	}
 	return n > 0, nil
 }
