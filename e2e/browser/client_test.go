@@ -143,7 +143,7 @@ func TestClientModuleThroughRtgate(t *testing.T) {
 		"AUTH_MODE": "jwt", "AUTH_JWT_SECRET": secret,
 		"USER_RATE_LIMIT_MAX_REQUESTS": "1", "USER_RATE_LIMIT_WINDOW_MS": "3600000",
 	})
-	alice, bob := signJWT(t, secret, "alice"), signJWT(t, secret, "bob")
+	alice, bob, carol := signJWT(t, secret, "alice"), signJWT(t, secret, "bob"), signJWT(t, secret, "carol")
 	tb := openTab(t, newBrowser(t))
 	tb.do(t, chromedp.Navigate(st.origin+"/"))
 
@@ -183,7 +183,7 @@ func TestClientModuleThroughRtgate(t *testing.T) {
 		}
 	})
 
-	t.Run("refusals carry rtgate's code", func(t *testing.T) {
+	t.Run("refusals carry the code", func(t *testing.T) {
 		requests := st.in.Sim.Requests()
 		r := runClient(t, tb, `return rt.connect({ mode: "call" });`)
 		if e := r.Error; e == nil || e.Name != "RtgateError" || e.Code != "unauthorized" || e.Status != 401 || e.Source != "rtgate" || e.RequestID == "" || e.RetryAfter != nil {
@@ -193,8 +193,30 @@ func TestClientModuleThroughRtgate(t *testing.T) {
 		if e := r.Error; e == nil || e.Code != "rate_limited" || e.Status != 429 || e.Source != "rtgate" || e.RetryAfter == nil || *e.RetryAfter <= 0 {
 			t.Errorf("over the per-user limit: %+v", r.Error)
 		}
+		r = runClient(t, tb, `return rt.connect({ mode: "token", realtimeURL: "`+st.in.SimURL+`" });`)
+		if e := r.Error; e == nil || e.Code != "unauthorized" || e.Status != 401 || e.Source != "rtgate" {
+			t.Errorf("token mode without a JWT: %+v", r.Error)
+		}
 		if got := st.in.Sim.Requests(); got != requests {
 			t.Errorf("upstream requests %d → %d for refused connects", requests, got)
+		}
+		// The secret is minted, then OpenAI (here: a wrong realtimeURL)
+		// refuses the offer: its error type is the code.
+		r = runClient(t, tb, `return rt.connect({ mode: "token", realtimeURL: "`+st.in.SimURL+`/nope", getAuthHeader: () => "Bearer `+carol+`" });`)
+		if e := r.Error; e == nil || e.Code != "invalid_request_error" || e.Status != 404 || e.Source != "openai" || !strings.Contains(e.Message, "The Realtime API refused the call") {
+			t.Errorf("token mode refused by the Realtime API: %+v", r.Error)
+		}
+	})
+	t.Run("the demo page shows the code", func(t *testing.T) {
+		// The demo page sends no JWT, so rtgate refuses it.
+		tb.do(t, chromedp.Click(chromedp.CSS(`input[name="mode"][value="call"]`)), chromedp.Click(chromedp.ID("start")))
+		tb.waitFor(t, "the error message", `!document.getElementById("message").hidden`)
+		msg := eval[string](t, tb, `document.getElementById("message").textContent`)
+		if code := eval[string](t, tb, `document.getElementById("message").dataset.code`); code != "unauthorized" || !strings.Contains(msg, "(unauthorized, request id ") {
+			t.Errorf("message %q, data-code %q", msg, code)
+		}
+		if eval[bool](t, tb, `document.getElementById("start").disabled`) {
+			t.Error("Start stays disabled after the refusal")
 		}
 	})
 	if v := eval[[]string](t, tb, `window.__cspViolations`); len(v) != 0 {
