@@ -25,7 +25,7 @@ func TestDeclarationsTypeCheck(t *testing.T) {
 	npx := lookTool(t, "npx")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, npx, "--yes", "--package="+typescriptPackage, "--", "tsc", "-p", filepath.Join("typecheck", "tsconfig.json"))
+	cmd := exec.CommandContext(ctx, npx, "--yes", "--prefer-offline", "--package="+typescriptPackage, "--", "tsc", "-p", filepath.Join("typecheck", "tsconfig.json"))
 	cmd.Env = append(os.Environ(), "NO_UPDATE_NOTIFIER=1", "npm_config_fund=false", "npm_config_audit=false")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("tsc (%s) on typecheck/example.ts: %v\n%s", typescriptPackage, err, out)
