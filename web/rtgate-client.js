@@ -63,7 +63,8 @@ export async function connect(options) {
     ownMic: false,
     audio: o.audioElement,
     call: null, // {id, url, token, auth} once a call exists
-    ended: null, // the hang-up promise once hangup() ran
+    closed: false, // hangup() ran
+    ended: null, // the request to rtgate to end the call, once sent
     onPageHide: null,
   };
   const conn = {
@@ -77,11 +78,17 @@ export async function connect(options) {
     send(event) { send(s, event); },
     hangup() { return hangup(s); },
   };
+  if (o.hangupOnPageHide) {
+    // From the start: a page closed while connect() waits for the answer
+    // must not leave a call behind either.
+    s.onPageHide = () => hangup(s, true).catch(() => {});
+    window.addEventListener("pagehide", s.onPageHide);
+  }
   try {
-    throwIfAborted(o.signal);
+    checkpoint(s);
     s.mic = await openMicrophone(o);
     s.ownMic = !(o.microphone instanceof MediaStream);
-    throwIfAborted(o.signal);
+    checkpoint(s);
 
     const pc = new RTCPeerConnection(o.rtcConfiguration);
     s.pc = pc;
@@ -101,21 +108,17 @@ export async function connect(options) {
     await waitForICE(pc, o.iceGatheringTimeoutMs);
     const offer = pc.localDescription.sdp;
     const answer = o.mode === "token" ? await offerWithToken(s, offer) : await offerToRtgate(s, offer);
-    throwIfAborted(o.signal);
+    checkpoint(s);
     try {
       await pc.setRemoteDescription({ type: "answer", sdp: answer });
     } catch (err) {
       throw new RtgateError("The browser could not apply the SDP answer: " + errorText(err), { code: "webrtc_failed", cause: err });
     }
-    throwIfAborted(o.signal);
+    checkpoint(s);
   } catch (err) {
     hangup(s).catch(() => {});
     if (err instanceof RtgateError) throw err;
     throw new RtgateError("The session could not be started: " + errorText(err), { code: "webrtc_failed", cause: err });
-  }
-  if (o.hangupOnPageHide) {
-    s.onPageHide = () => hangup(s, true).catch(() => {});
-    window.addEventListener("pagehide", s.onPageHide);
   }
   return conn;
 }
@@ -142,6 +145,13 @@ function throwIfAborted(signal) {
   if (signal && signal.aborted) {
     throw new RtgateError("The session was cancelled.", { code: "aborted", cause: signal.reason });
   }
+}
+
+// checkpoint stops connect() between steps when it was cancelled or the
+// connection was hung up meanwhile (the page was hidden).
+function checkpoint(s) {
+  throwIfAborted(s.o.signal);
+  if (s.closed) throw new RtgateError("The session was hung up while it was connecting.", { code: "aborted" });
 }
 
 function errorText(err) {
@@ -332,7 +342,7 @@ async function offerWithToken(s, offer) {
   if (!secret) {
     throw new RtgateError("rtgate's token response has no client secret.", { code: "invalid_response", status: mint.status, requestId: mint.headers.get("X-Request-ID") || "" });
   }
-  throwIfAborted(o.signal);
+  checkpoint(s);
   const resp = await request(o.realtimeURL + "/realtime/calls", {
     method: "POST",
     body: offer,
@@ -355,22 +365,23 @@ function send(s, event) {
 
 // hangup closes everything the connection opened and, in call and live
 // modes, asks rtgate to end the call with a keepalive request, which
-// survives the page being closed. It is idempotent, and resolves when rtgate
-// confirms (204) or no longer knows the call (404). onPageHide reuses the
-// Authorization value the call was created with, since there is no time to
-// wait for getAuthHeader while the page goes away.
+// survives the page being closed. It is idempotent: closing again is
+// harmless, and the request to rtgate is sent once, resolving when rtgate
+// confirms (204) or no longer knows the call (404). Until a call exists
+// nothing is remembered, so a call created after an early hang-up (the page
+// hidden while connect() waits) is hung up by connect()'s own clean-up.
+// onPageHide reuses the Authorization value the call was created with,
+// since there is no time to wait for getAuthHeader while the page goes away.
 function hangup(s, onPageHide) {
-  if (s.ended) return s.ended;
+  s.closed = true;
   if (s.onPageHide) window.removeEventListener("pagehide", s.onPageHide);
   if (s.dc) s.dc.close();
   if (s.pc) s.pc.close();
   if (s.mic && s.ownMic) for (const t of s.mic.getTracks()) t.stop();
   if (s.audio) s.audio.srcObject = null;
+  if (s.ended) return s.ended;
   const c = s.call;
-  if (!c || !c.url) {
-    s.ended = Promise.resolve();
-    return s.ended;
-  }
+  if (!c || !c.url) return Promise.resolve();
   const post = (auth) => request(c.url + "/hangup", {
     method: "POST",
     headers: rtgateHeaders(s.o, auth, "application/json"),
