@@ -2,6 +2,7 @@ package browser_test
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/rtgate/rtgate/internal/gateway"
 	"github.com/rtgate/rtgate/internal/nginxtest"
+	"github.com/rtgate/rtgate/internal/tlsx/tlsxtest"
 )
 
 const migrationGuide = "../../docs/migrate-from-nextjs.md"
@@ -60,8 +62,9 @@ var (
 )
 
 // TestMigrationGuide runs docs/migrate-from-nextjs.md: its nginx block in a
-// real nginx in front of a stand-in for the Next.js app and a real rtgate
-// (only the paths of step 2 reach rtgate), its token- and call-mode browser
+// real nginx (as written with a test certificate, and over plain HTTP) in
+// front of a stand-in for the Next.js app and a real rtgate (only the paths
+// of step 2 reach rtgate), its token- and call-mode browser
 // snippets verbatim in Chromium through that nginx, every checked snippet
 // through Node.js's parser, and its next.config.mjs rewrites evaluated.
 func TestMigrationGuide(t *testing.T) {
@@ -108,39 +111,52 @@ window.addEventListener("unhandledrejection", (e) => { window.__error = String(e
 	}))
 	t.Cleanup(app.Close)
 
+	// The block runs twice in one nginx: as written, with a throw-away
+	// certificate, and over plain HTTP (TLS lines dropped) for Chromium.
+	tlsPort := nginxtest.FreePort(t)
+	ca := tlsxtest.NewCA(t)
+	certDir := t.TempDir()
+	ca.Issue(t, time.Hour, "127.0.0.1", "app.example.com").Write(t, filepath.Join(certDir, "cert.pem"), filepath.Join(certDir, "key.pem"))
 	conf := snippets["nginx"]
 	for _, r := range []struct{ from, to string }{
 		{"127.0.0.1:3000", strings.TrimPrefix(app.URL, "http://")},
 		{"127.0.0.1:3001", strings.TrimPrefix(st.in.URL, "http://")},
-		{"listen 443 ssl;", "listen 127.0.0.1:" + nginxPort + ";"},
+		{"/etc/letsencrypt/live/app.example.com/fullchain.pem", filepath.Join(certDir, "cert.pem")},
+		{"/etc/letsencrypt/live/app.example.com/privkey.pem", filepath.Join(certDir, "key.pem")},
 	} {
 		if !strings.Contains(conf, r.from) {
 			t.Fatalf("the guide's nginx block has no %q", r.from)
 		}
 		conf = strings.ReplaceAll(conf, r.from, r.to)
 	}
-	conf = regexp.MustCompile(`(?m)^\s*ssl_.*$`).ReplaceAllString(conf, "")
-	nginxtest.Start(t, conf, nginxPort)
+	if !strings.Contains(conf, "listen 443 ssl;") {
+		t.Fatal(`the guide's nginx block has no "listen 443 ssl;"`)
+	}
+	withTLS := strings.ReplaceAll(conf, "listen 443 ssl;", "listen 127.0.0.1:"+tlsPort+" ssl;")
+	plain := regexp.MustCompile(`(?m)^(\s*ssl_.*|upstream .*)$`).ReplaceAllString(strings.ReplaceAll(conf, "listen 443 ssl;", "listen 127.0.0.1:"+nginxPort+";"), "")
+	nginxtest.Start(t, withTLS+"\n"+plain, nginxPort, tlsPort)
 
 	t.Run("step 2 paths reach rtgate, the rest the app", func(t *testing.T) {
-		c := &http.Client{Timeout: 10 * time.Second}
-		get := func(method, path string) *http.Response {
-			req, _ := http.NewRequest(method, origin+path, nil)
-			resp, err := c.Do(req)
-			if err != nil {
-				t.Fatal(err)
+		for _, base := range []string{origin, "https://127.0.0.1:" + tlsPort} {
+			c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}}}
+			get := func(method, path string) *http.Response {
+				req, _ := http.NewRequest(method, base+path, nil)
+				resp, err := c.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				return resp
 			}
-			resp.Body.Close()
-			return resp
-		}
-		for _, r := range rtgateRoutes {
-			if resp := get(r.method, r.path); resp.Header.Get("X-App") != "" || resp.Header.Get("X-Request-ID") == "" {
-				t.Errorf("%s %s: answered by the app (status %d), want rtgate", r.method, r.path, resp.StatusCode)
+			for _, r := range rtgateRoutes {
+				if resp := get(r.method, r.path); resp.Header.Get("X-App") != "" || resp.Header.Get("X-Request-ID") == "" {
+					t.Errorf("%s %s%s: answered by the app (status %d), want rtgate", r.method, base, r.path, resp.StatusCode)
+				}
 			}
-		}
-		for _, p := range appRoutes {
-			if resp := get("GET", p); resp.Header.Get("X-App") != "next" {
-				t.Errorf("GET %s: answered by rtgate (status %d), want the app", p, resp.StatusCode)
+			for _, p := range appRoutes {
+				if resp := get("GET", p); resp.Header.Get("X-App") != "next" {
+					t.Errorf("GET %s%s: answered by rtgate (status %d), want the app", base, p, resp.StatusCode)
+				}
 			}
 		}
 	})
