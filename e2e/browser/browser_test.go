@@ -334,6 +334,7 @@ func (tb *tab) screenshot(t *testing.T, name string) string {
 // both modes: page, microphone, token or proxied offer, SDP exchange, data
 // channel, media both ways, under rtgate's own headers.
 func TestDemoSessionInChromium(t *testing.T) {
+	t.Parallel()
 	st := startStack(t, nil)
 	bctx := newBrowser(t)
 
@@ -414,6 +415,7 @@ func TestDemoSessionInChromium(t *testing.T) {
 // TestLeavingThePageHangsUpAProxiedCall: the page's pagehide handler ends
 // the call through rtgate (a keepalive fetch), so no call outlives its page.
 func TestLeavingThePageHangsUpAProxiedCall(t *testing.T) {
+	t.Parallel()
 	st := startStack(t, nil)
 	bctx := newBrowser(t)
 	tb := openTab(t, bctx)
@@ -438,6 +440,7 @@ func TestLeavingThePageHangsUpAProxiedCall(t *testing.T) {
 // key: the built-in simulator answers with its WebRTC peer, and the page's
 // CSP follows it.
 func TestQuickStartWithTheBuiltInSimulator(t *testing.T) {
+	t.Parallel()
 	port := freePort(t)
 	origin := "http://127.0.0.1:" + strconv.Itoa(port)
 	unused := simulator.New(simulator.Options{APIKeys: []string{"sk-unused"}})
@@ -477,6 +480,7 @@ func TestQuickStartWithTheBuiltInSimulator(t *testing.T) {
 // origin that tries rtgate's endpoints; the browser gets nothing and the
 // upstream is never asked.
 func TestForeignOriginCannotObtainATokenOrCall(t *testing.T) {
+	t.Parallel()
 	st := startStack(t, nil)
 	foreign := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -531,6 +535,7 @@ func hasAccessLine(logs, path string, status int) bool {
 // TestMicrophoneDeniedShowsAClearMessage denies the microphone to the page's
 // origin: the page says so and asks nothing of rtgate or the upstream.
 func TestMicrophoneDeniedShowsAClearMessage(t *testing.T) {
+	t.Parallel()
 	st := startStack(t, nil)
 	bctx := startBrowser(t, false)
 	if _, err := chromedp.CallBrowser(bctx, browser.SetPermission, browser.SetPermissionParams{

@@ -138,6 +138,7 @@ func signJWT(t *testing.T, secret, user string) string {
 // and refusals that carry rtgate's error code, status, Retry-After and
 // request id.
 func TestClientModuleThroughRtgate(t *testing.T) {
+	t.Parallel()
 	secret := strings.Repeat("k", 40)
 	st := startStack(t, map[string]string{
 		"AUTH_MODE": "jwt", "AUTH_JWT_SECRET": secret,
@@ -364,6 +365,7 @@ func (s *liveStub) requests() (offers, hangups []stubRequest) {
 // page goes away, refusals with and without rtgate's JSON error, and a
 // caller-owned microphone left running.
 func TestClientModuleLiveModeContract(t *testing.T) {
+	t.Parallel()
 	stub := startLiveStub(t)
 	bctx := newBrowser(t)
 	tb := openTab(t, bctx)

@@ -68,6 +68,7 @@ var (
 // snippets verbatim in Chromium through that nginx, every checked snippet
 // through Node.js's parser, and its next.config.mjs rewrites evaluated.
 func TestMigrationGuide(t *testing.T) {
+	t.Parallel()
 	snippets := guideSnippets(t)
 	checkSnippetsWithNode(t, snippets)
 
