@@ -183,7 +183,7 @@ type Instance struct {
 
 	c      *Cluster
 	env    map[string]string
-	logs   *logBuffer
+	logs   *apptest.Buffer
 	cmd    *exec.Cmd
 	exited chan struct{}
 	once   sync.Once
@@ -221,7 +221,7 @@ func (c *Cluster) start(t testing.TB, env map[string]string) *Instance {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &logBuffer{}
+	logs := &apptest.Buffer{}
 	cmd.Stdout = logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -420,23 +420,6 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func randomHex(n int) string {

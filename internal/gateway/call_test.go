@@ -708,35 +708,57 @@ func FuzzCheckSDPOffer(f *testing.F) {
 	})
 }
 
+// benchRegistries are the registries the call benchmarks compare: a
+// baseline that keeps nothing (so the difference is the registry's cost),
+// the memory store, and a local redis-server.
+var benchRegistries = []struct {
+	name  string
+	store func(b *testing.B) calls.Store
+}{
+	{"baseline", nil},
+	{"memory", func(*testing.B) calls.Store { return calls.NewMemory() }},
+	{"redis", func(b *testing.B) calls.Store {
+		srv := redistest.Start(b)
+		c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+		b.Cleanup(func() { _ = c.Close() })
+		return calls.NewRedis(c, "bench:c:")
+	}},
+}
+
+func benchGateway(b *testing.B, store func(b *testing.B) calls.Store) *Gateway {
+	if store == nil {
+		g := newCallRig(b, &fakeCaller{}, time.Hour).g
+		g.o.Web.Calls = &nopRegistry{}
+		return g
+	}
+	return newCallRig(b, &fakeCaller{}, time.Hour, rigOptions{store: store(b), maxCalls: 1 << 30}).g
+}
+
+// BenchmarkCallCreate runs one SDP offer through the whole chain
+// (middlewares, SDP checks, capacity check, registry, response) with a
+// canned upstream; the calls stay tracked.
+func BenchmarkCallCreate(b *testing.B) {
+	for _, bc := range benchRegistries {
+		b.Run(bc.name, func(b *testing.B) {
+			g := benchGateway(b, bc.store)
+			b.ReportAllocs()
+			for b.Loop() {
+				if rec := serve(g, "POST", "/api/realtime-call", offer, "Content-Type: application/sdp"); rec.Code != http.StatusCreated {
+					b.Fatalf("create: %d", rec.Code)
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkCallPipeline runs one SDP offer and its hangup through the whole
 // chain (middlewares, SDP checks, registry, ownership check) with a canned
-// upstream, on the memory registry, a local Redis registry, and, as the
-// baseline, a registry that keeps nothing: the difference is the
-// registry's cost.
+// upstream.
 func BenchmarkCallPipeline(b *testing.B) {
-	for _, bc := range []struct {
-		name  string
-		store func(b *testing.B) calls.Store
-	}{
-		{"baseline", nil},
-		{"memory", func(*testing.B) calls.Store { return calls.NewMemory() }},
-		{"redis", func(b *testing.B) calls.Store {
-			srv := redistest.Start(b)
-			c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-			b.Cleanup(func() { _ = c.Close() })
-			return calls.NewRedis(c, "bench:c:")
-		}},
-	} {
+	for _, bc := range benchRegistries {
 		b.Run(bc.name, func(b *testing.B) {
-			var g *Gateway
-			if bc.store == nil {
-				g = newCallRig(b, &fakeCaller{}, time.Hour).g
-				g.o.Web.Calls = &nopRegistry{}
-			} else {
-				g = newCallRig(b, &fakeCaller{}, time.Hour, rigOptions{store: bc.store(b)}).g
-			}
+			g := benchGateway(b, bc.store)
 			b.ReportAllocs()
-			b.ResetTimer()
 			for b.Loop() {
 				rec := serve(g, "POST", "/api/realtime-call", offer, "Content-Type: application/sdp")
 				if rec.Code != http.StatusCreated {
