@@ -336,6 +336,23 @@ func TestAuthenticatedCallsBelongToTheirUser(t *testing.T) {
 	}
 }
 
+// TestCallsAreHungUpOnlyThroughTheirKindsRoute: a call of another kind
+// (a GPT-Live session, say) is not found under /api/realtime-call, even by
+// its owner, and nothing is hung up.
+func TestCallsAreHungUpOnlyThroughTheirKindsRoute(t *testing.T) {
+	rig := newCallRig(t, &fakeCaller{}, time.Hour)
+	c, _, err := rig.reg.Create(context.Background(), calls.NewCall{Kind: calls.KindLive, UpstreamID: "sess_1", User: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec := serve(rig.g, "POST", "/api/realtime-call/"+c.ID+"/hangup", "", "X-Test-User: alice"); rec.Code != http.StatusNotFound {
+		t.Fatalf("status %d, want 404", rec.Code)
+	}
+	if n := rig.tracked(t, "alice"); n != 1 || len(rig.fc.hangups()) != 0 {
+		t.Fatalf("tracked %d, hang-ups %v; want the live call untouched", n, rig.fc.hangups())
+	}
+}
+
 func TestEndUserEndsOnlyThatUsersCalls(t *testing.T) {
 	rig := newCallRig(t, &fakeCaller{}, time.Hour)
 	g, ctx := rig.g, context.Background()
