@@ -47,11 +47,14 @@ type App struct {
 	limits   server.Limits
 	// background holds goroutines to run for the App's lifetime.
 	background []func(ctx context.Context)
-	closers    []func()
-	simURL     string
-	redis      redis.UniversalClient
-	tls        *tlsState
-	operator   *admin.API // nil without ADMIN_TOKEN or without users
+	// onStop runs, in order, once the listeners have drained and the
+	// background context is cancelled.
+	onStop   []func()
+	closers  []func()
+	simURL   string
+	redis    redis.UniversalClient
+	tls      *tlsState
+	operator *admin.API // nil without ADMIN_TOKEN or without users
 	// conns caps the public and redirect listeners, adminConns the admin one.
 	conns, adminConns *connlimit.Limiter
 }
@@ -99,6 +102,15 @@ func New(cfg *config.Config, log *slog.Logger) (_ *App, err error) {
 	if err != nil {
 		return nil, err
 	}
+	var uc gateway.UserControls // AUTH_MODE=none leaves it nil: anonymous callers, nothing kept
+	if um != nil {
+		uc = um
+	}
+	callUpstreams := gateway.CallUpstreams{Realtime: up}
+	reg, callChecks, err := a.newCalls(callUpstreams, uc)
+	if err != nil {
+		return nil, err
+	}
 
 	o := gateway.Options{
 		Logger:       log,
@@ -116,18 +128,18 @@ func New(cfg *config.Config, log *slog.Logger) (_ *App, err error) {
 			AllowedModels: c.AllowedModels,
 			AllowedVoices: c.AllowedVoices,
 		},
-		Ready:     slices.Concat(rlChecks, upChecks, authChecks, userChecks),
-		Transport: a.transportGuard(),
-		Web:       gateway.WebOptions{DemoPage: c.Web.DemoPage, RealtimeURL: c.OpenAIBaseURL, RealtimeOrigin: c.RealtimeOrigin(), MaxSDPBytes: c.Web.MaxSDPBytes, SessionMax: c.Auth.SessionMax},
+		Ready:            slices.Concat(rlChecks, upChecks, authChecks, userChecks, callChecks),
+		Transport:        a.transportGuard(),
+		UpstreamDeadline: c.Upstream.QueueTimeout + c.UpstreamTimeout,
+		Users:            uc,
+		Web: gateway.WebOptions{DemoPage: c.Web.DemoPage, RealtimeURL: c.OpenAIBaseURL, RealtimeOrigin: c.RealtimeOrigin(), MaxSDPBytes: c.Web.MaxSDPBytes, SessionMax: c.Auth.SessionMax,
+			Upstreams: callUpstreams, Calls: reg},
 	}
-	if guard != nil { // AUTH_MODE=none leaves both nil: anonymous callers, nothing kept
+	if guard != nil { // AUTH_MODE=none leaves it nil: anonymous callers
 		o.Auth = guard
 	}
-	if um != nil {
-		o.Users = um
-	}
 	a.gw = gateway.New(o)
-	a.operator = a.newAdmin(um, a.gw)
+	a.operator = a.newAdmin(um, reg)
 	a.limits = server.DefaultLimits(c.UpstreamTimeout, c.MaxHeaderBytes)
 
 	if err := a.setupTLS(); err != nil {
@@ -239,5 +251,10 @@ func (a *App) Run(ctx context.Context) error {
 		lns = append(lns, server.Listener{Name: "admin", Net: a.admin, Handler: admin.Handler(admin.ListenerOptions{Metrics: metrics.Handler(a.registry), Ready: a.gw.ReadyHandler(), API: a.operator, Logger: a.log}), Limits: server.DefaultLimits(5*time.Second, 16384), Conns: a.adminConns})
 	}
 	a.log.Info("rtgate listening", "mode", string(a.cfg.Mode), "addr", a.PublicAddr(), "admin_addr", a.AdminAddr(), "auth_mode", a.cfg.AuthMode)
-	return server.Run(ctx, a.log, a.cfg.ShutdownTimeout, a.gw.SetDraining, lns...)
+	err := server.Run(ctx, a.log, a.cfg.ShutdownTimeout, a.gw.SetDraining, lns...)
+	stop()
+	for _, f := range a.onStop {
+		f()
+	}
+	return err
 }

@@ -81,6 +81,10 @@ type Options struct {
 	Session      SessionPolicy
 	Ready        []Check
 	Now          func() time.Time
+	// UpstreamDeadline bounds the upstream work of one request once it no
+	// longer follows the client's cancellation (upstreamctx.go): the queue
+	// wait plus UPSTREAM_TIMEOUT_MS; 0 means DefaultUpstreamDeadline.
+	UpstreamDeadline time.Duration
 	// Auth authenticates callers; nil means AUTH_MODE=none (anonymous).
 	Auth Authenticator
 	// Users applies per-user controls, keeps records and serves the data

@@ -27,17 +27,19 @@ type WebOptions struct {
 	// Files holds the browser files (see web.FS); nil means the embedded
 	// web.FS().
 	Files fs.FS
-	// Caller proxies calls upstream; nil means Options.Upstream when it
-	// implements Caller. Without one, /api/realtime-call is not served.
-	Caller Caller
+	// Upstreams are the upstream APIs of the SDP proxy, one per call kind
+	// (POST /api/realtime-call for Realtime); a nil one is not served.
+	Upstreams CallUpstreams
+	// Calls tracks the proxied calls (owner, deadline, upstream id) for
+	// every instance sharing its store; without it the SDP proxy is not
+	// served. Build it with CallUpstreams.Hangup and CallEnded as hooks.
+	Calls CallRegistry
 	// MaxSDPBytes bounds an SDP offer (MAX_SDP_BYTES); 0 means DefaultMaxSDPBytes.
 	MaxSDPBytes int64
 	// SessionMax is how long a proxied call may run before rtgate hangs it
 	// up (USER_SESSION_MAX_SECONDS); 0, or more than DefaultSessionMax (the
 	// upstream's own cap), means DefaultSessionMax.
 	SessionMax time.Duration
-
-	calls *callTable // live proxied calls, created by New
 }
 
 // Browser files besides the page, each served at "/<name>" with its type.
