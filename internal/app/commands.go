@@ -70,7 +70,7 @@ func Simulate(ctx context.Context, getenv func(string) string, stderr io.Writer)
 		fmt.Fprintf(stderr, "rtgate simulate: SIMULATOR_ADDR %q: %v\n", addr, err)
 		return ExitConfig
 	}
-	sim := simulator.New(simulator.Options{APIKeys: keys, Logger: log, Answerer: simulator.MustWebRTCAnswerer(simulator.WebRTCOptions{Logger: log})})
+	sim := simulator.New(simulator.Options{APIKeys: keys, Logger: log, Answerer: simulatorAnswerer(log)})
 	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()

@@ -33,8 +33,12 @@ func bearer(r *http.Request) (string, bool) {
 	return token, token != ""
 }
 
-// authStandard accepts only a current standard key.
+// authStandard accepts only a current standard key: a Bearer token, or in
+// Azure mode the api-key header.
 func (s *Simulator) authStandard(r *http.Request) *apiError {
+	if s.azure {
+		return s.azureStandardKey(r)
+	}
 	key, ok := bearer(r)
 	if !ok {
 		return errMissingKey()
@@ -48,9 +52,14 @@ func (s *Simulator) authStandard(r *http.Request) *apiError {
 	return nil
 }
 
-// authAny accepts a standard key (nil info) or an unexpired ephemeral secret.
+// authAny accepts a standard key (nil info) or an unexpired ephemeral secret. In
+// Azure mode only a Bearer ek_ is accepted (a recorded test saw /calls refuse
+// api-key with 401).
 func (s *Simulator) authAny(r *http.Request) (*SecretInfo, *apiError) {
 	key, ok := bearer(r)
+	if s.azure && (!ok || !strings.HasPrefix(key, ephemeralPrefix)) {
+		return nil, errAzureUnauthorized()
+	}
 	if !ok {
 		return nil, errMissingKey()
 	}
@@ -112,6 +121,10 @@ func (s *Simulator) handleClientSecrets(w http.ResponseWriter, r *http.Request) 
 		effective = transcriptionSession(sess)
 	} else {
 		effective = realtimeSession(sess)
+		if aerr := s.checkDeployment("session.model", effective["model"]); aerr != nil {
+			writeError(w, aerr)
+			return
+		}
 	}
 	sessJSON, err := json.Marshal(effective)
 	if err != nil {
