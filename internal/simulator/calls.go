@@ -97,7 +97,11 @@ func (s *Simulator) handleCreateCall(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	s.register(ss)
+	ss.do(func() {
+		if !ss.ended {
+			s.register(ss)
+		}
+	})
 
 	w.Header().Set("Content-Type", "application/sdp")
 	w.Header().Set("Location", s.prefix+"/realtime/calls/"+call.ID)

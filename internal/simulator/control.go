@@ -45,11 +45,12 @@ func (s *Simulator) EmitResponse(callID string, usage Usage) (string, error) {
 	return id, nil
 }
 
-// SimulateTurn makes a Realtime call behave as if the caller spoke for speech
-// and then fell silent: speech_started, speech_stopped, committed, the user
-// item, and (unless turn_detection.create_response is false) a response that
-// echoes it, with usage computed as for a real turn. The call's audio clock
-// moves on by speech plus the silence duration.
+// SimulateTurn makes a Realtime call behave as if the caller was silent for
+// the prefix padding, spoke for speech and then fell silent: speech_started,
+// speech_stopped, committed, the user item, and (unless
+// turn_detection.create_response is false) a response that echoes the speech,
+// with usage computed as for a real turn (the buffer is prefix padding +
+// speech + silence duration). The call's audio clock moves on by as much.
 func (s *Simulator) SimulateTurn(callID string, speech time.Duration) error {
 	ss := s.session(callID, KindRealtime)
 	if ss == nil {
@@ -70,11 +71,12 @@ func (s *Simulator) SimulateTurn(callID string, speech time.Duration) error {
 			err = ErrSpeaking
 			return
 		}
-		now := rt.samples * 1000 / rtpRate
+		// Silence as long as the prefix padding, the speech, then silence.
+		voice := rt.samples*1000/rtpRate + prefix
 		ms := max(speech.Milliseconds(), 1)
-		ss.startSpeechLocked(now, max(0, now-prefix))
-		rt.lastVoiceMS = now + ms
-		rt.samples += (ms + silence) * rtpRate / 1000
+		ss.startSpeechLocked(voice, voice-prefix)
+		rt.lastVoiceMS = voice + ms
+		rt.samples += (prefix + ms + silence) * rtpRate / 1000
 		ss.endSpeechLocked(rt.lastVoiceMS+silence, create)
 		err = nil
 	})

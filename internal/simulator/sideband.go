@@ -2,6 +2,7 @@ package simulator
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -19,8 +20,11 @@ const (
 	betaCloseCode websocket.StatusCode = 4000
 )
 
-// sideband is one server WebSocket attached to a session.
+// sideband is one server WebSocket attached to a session. It joins the
+// session's bus before the handshake completes, so no event emitted after the
+// client saw its 101 is missed; writes wait for the connection (ready).
 type sideband struct {
+	ready    chan struct{} // closed once conn is set (nil if the upgrade failed)
 	conn     *websocket.Conn
 	out      *outbox
 	graceful bool // Live graceful_close: closing the socket closes the session
@@ -39,6 +43,10 @@ func (ss *session) detachLocked(sb *sideband, reason string) {
 }
 
 func (sb *sideband) write(b []byte) error {
+	<-sb.ready
+	if sb.conn == nil {
+		return errNoConn
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), sidebandWriteTimeout)
 	defer cancel()
 	return sb.conn.Write(ctx, websocket.MessageText, b)
@@ -46,12 +54,18 @@ func (sb *sideband) write(b []byte) error {
 
 // finish closes the socket after the outbox drained; reason was set by detachLocked.
 func (sb *sideband) finish() {
+	<-sb.ready
+	if sb.conn == nil {
+		return
+	}
 	code := websocket.StatusNormalClosure
 	if sb.reason == sidebandSlow {
 		code = websocket.StatusPolicyViolation
 	}
 	_ = sb.conn.Close(code, truncate(sb.reason, 120))
 }
+
+var errNoConn = errors.New("sideband upgrade failed")
 
 func truncate(s string, n int) string {
 	if len(s) > n {
@@ -113,15 +127,11 @@ func (s *Simulator) handleLiveSideband(w http.ResponseWriter, r *http.Request) {
 	s.attach(w, r, ss, graceful)
 }
 
-// attach upgrades the request and joins the socket to the session's event bus.
-// Attaching replays nothing: the sideband sees the events emitted from now on.
+// attach joins a sideband to the session's event bus, then upgrades the
+// request. Attaching replays nothing: the sideband sees the events emitted
+// from then on.
 func (s *Simulator) attach(w http.ResponseWriter, r *http.Request, ss *session, graceful bool) {
-	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true, Subprotocols: []string{"realtime"}})
-	if err != nil {
-		return // Accept has answered.
-	}
-	conn.SetReadLimit(MaxBodyBytes)
-	sb := &sideband{conn: conn, graceful: graceful}
+	sb := &sideband{graceful: graceful, ready: make(chan struct{})}
 	joined := false
 	ss.do(func() {
 		if ss.ended {
@@ -132,9 +142,22 @@ func (s *Simulator) attach(w http.ResponseWriter, r *http.Request, ss *session, 
 		joined = true
 	})
 	if !joined {
-		_ = conn.Close(websocket.StatusNormalClosure, "session ended")
+		if ss.kind == KindLive {
+			writeError(w, errLiveNotFound())
+		} else {
+			writeError(w, errCallNotFound())
+		}
 		return
 	}
+	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true, Subprotocols: []string{"realtime"}})
+	if err != nil {
+		close(sb.ready)
+		ss.do(func() { ss.detachLocked(sb, "") })
+		return // Accept has answered.
+	}
+	conn.SetReadLimit(MaxBodyBytes)
+	sb.conn = conn
+	close(sb.ready)
 	s.log.Debug("simulator sideband attached", "session_id", ss.id)
 	go sb.readLoop(ss)
 }
