@@ -53,7 +53,7 @@ func TestControlEndpoints(t *testing.T) {
 	}
 	u := usageFrom(t, br.waitFor(t, "response.done"))
 	want := Usage{TotalTokens: 510, InputTokens: 210, OutputTokens: 300,
-		InputTokenDetails: InputTokenDetails{TextTokens: 10, AudioTokens: 200, CachedTokens: 50, CachedTokensDetails: CachedDetails{AudioTokens: 50}},
+		InputTokenDetails:  InputTokenDetails{TextTokens: 10, AudioTokens: 200, CachedTokens: 50, CachedTokensDetails: CachedDetails{AudioTokens: 50}},
 		OutputTokenDetails: OutputTokenDetails{AudioTokens: 300}}
 	if u != want {
 		t.Errorf("usage = %+v, want %+v", u, want)
