@@ -191,26 +191,37 @@ func checkOffer(offer string) error {
 // handleHangup serves POST /v1/realtime/calls/{call_id}/hangup (standard key only):
 // the call ends, its sidebands get a normal close and its peer is hung up.
 func (s *Simulator) handleHangup(w http.ResponseWriter, r *http.Request) {
+	s.hangup(w, r, KindRealtime, r.PathValue("call_id"), func(ss *session) { ss.endLocked(EndHangup) })
+}
+
+// hangup ends the running session id of kind with end (under its lock) and
+// answers 200 with an empty body, or the kind's 404 when there is none.
+func (s *Simulator) hangup(w http.ResponseWriter, r *http.Request, kind Kind, id string, end func(*session)) {
 	if err := s.authStandard(r); err != nil {
 		writeError(w, err)
 		return
 	}
-	ss := s.session(r.PathValue("call_id"), KindRealtime)
-	if ss == nil {
-		writeError(w, errCallNotFound())
-		return
+	ended := true
+	if ss := s.session(id, kind); ss != nil {
+		ss.do(func() {
+			ended = ss.ended
+			end(ss)
+		})
 	}
-	ended := false
-	ss.do(func() {
-		ended = ss.ended
-		ss.endLocked(EndHangup)
-	})
 	if ended {
-		writeError(w, errCallNotFound())
+		writeError(w, notFound(kind))
 		return
 	}
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusOK)
+}
+
+// notFound is the 404 for an unknown or ended session of kind.
+func notFound(kind Kind) *apiError {
+	if kind == KindLive {
+		return errLiveNotFound()
+	}
+	return errCallNotFound()
 }
 
 // errCallNotFound is the 404 for an unknown or ended call id (the message and

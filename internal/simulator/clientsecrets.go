@@ -83,18 +83,22 @@ func mediaType(r *http.Request) (string, map[string]string) {
 	return mt, params
 }
 
-// handleClientSecrets serves POST /v1/realtime/client_secrets (GA mint).
-func (s *Simulator) handleClientSecrets(w http.ResponseWriter, r *http.Request) {
+// jsonRequest authenticates a standard-key JSON request and decodes its body
+// as one object (an empty body is {}).
+func (s *Simulator) jsonRequest(r *http.Request) (map[string]any, *apiError) {
 	if err := s.authStandard(r); err != nil {
-		writeError(w, err)
-		return
+		return nil, err
 	}
 	if mt, _ := mediaType(r); mt != "application/json" {
-		writeError(w, errContentType(r.Header.Get("Content-Type"), "application/json"))
-		return
+		return nil, errContentType(r.Header.Get("Content-Type"), "application/json")
 	}
 	body, _ := readAll(r)
-	req, aerr := decodeObject(body)
+	return decodeObject(body)
+}
+
+// handleClientSecrets serves POST /v1/realtime/client_secrets (GA mint).
+func (s *Simulator) handleClientSecrets(w http.ResponseWriter, r *http.Request) {
+	req, aerr := s.jsonRequest(r)
 	if aerr == nil {
 		_, aerr = checkObject("", req, []field{{"expires_after", nullable(expiresAfter)}, {"session", nil}})
 	}

@@ -11,6 +11,26 @@ import (
 	"time"
 )
 
+// post serves one standard-key POST to sim in process.
+func post(sim *Simulator, path, ctype string, body []byte) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+testKey)
+	req.Header.Set("Content-Type", ctype)
+	rec := httptest.NewRecorder()
+	sim.ServeHTTP(rec, req)
+	return rec
+}
+
+// decoded returns the JSON object rec holds, failing the fuzz run otherwise.
+func decoded(t *testing.T, rec *httptest.ResponseRecorder) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &m); err != nil {
+		t.Fatalf("status %d, body not JSON: %q", rec.Code, rec.Body.Bytes())
+	}
+	return m
+}
+
 // FuzzClientSecretsBody feeds arbitrary bodies to the mint endpoint: the simulator
 // must answer 200 with a secret or 400 in OpenAI's error shape, never panic.
 func FuzzClientSecretsBody(f *testing.F) {
@@ -23,15 +43,8 @@ func FuzzClientSecretsBody(f *testing.F) {
 	}
 	sim := New(Options{APIKeys: []string{testKey}})
 	f.Fuzz(func(t *testing.T, body []byte) {
-		req := httptest.NewRequest(http.MethodPost, "/v1/realtime/client_secrets", bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+testKey)
-		req.Header.Set("Content-Type", "application/json")
-		rec := httptest.NewRecorder()
-		sim.ServeHTTP(rec, req)
-		var m map[string]any
-		if err := json.Unmarshal(rec.Body.Bytes(), &m); err != nil {
-			t.Fatalf("status %d, body not JSON: %q", rec.Code, rec.Body.Bytes())
-		}
+		rec := post(sim, "/v1/realtime/client_secrets", "application/json", body)
+		m := decoded(t, rec)
 		switch rec.Code {
 		case http.StatusOK:
 			if v, _ := m["value"].(string); !secretPattern.MatchString(v) {
@@ -54,11 +67,7 @@ func FuzzCreateCall(f *testing.F) {
 	f.Add("multipart/form-data; boundary=X", []byte("--X\r\nContent-Disposition: form-data; name=\"session\"\r\n\r\n{\"session\":{}}\r\n--X--\r\n"))
 	sim := New(Options{APIKeys: []string{testKey}})
 	f.Fuzz(func(t *testing.T, ct string, body []byte) {
-		req := httptest.NewRequest(http.MethodPost, "/v1/realtime/calls", bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+testKey)
-		req.Header.Set("Content-Type", ct)
-		rec := httptest.NewRecorder()
-		sim.ServeHTTP(rec, req)
+		rec := post(sim, "/v1/realtime/calls", ct, body)
 		switch rec.Code {
 		case http.StatusCreated:
 			if checkOffer(rec.Body.String()) != nil {
@@ -87,15 +96,8 @@ func FuzzLiveCreateBody(f *testing.F) {
 	sim := New(Options{APIKeys: []string{testKey}, TickInterval: time.Hour})
 	f.Cleanup(sim.Close)
 	f.Fuzz(func(t *testing.T, body []byte) {
-		req := httptest.NewRequest(http.MethodPost, "/v1/live/sessions", bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+testKey)
-		req.Header.Set("Content-Type", "application/json")
-		rec := httptest.NewRecorder()
-		sim.ServeHTTP(rec, req)
-		var m map[string]any
-		if err := json.Unmarshal(rec.Body.Bytes(), &m); err != nil {
-			t.Fatalf("status %d, body not JSON: %q", rec.Code, rec.Body.Bytes())
-		}
+		rec := post(sim, "/v1/live/sessions", "application/json", body)
+		m := decoded(t, rec)
 		switch rec.Code {
 		case http.StatusCreated:
 			if s, _ := m["session"].(map[string]any); !strings.HasPrefix(fmt.Sprint(s["id"]), "live_") {
@@ -124,11 +126,7 @@ func FuzzClientEvent(f *testing.F) {
 	sim := New(Options{APIKeys: []string{testKey}, TickInterval: time.Hour})
 	f.Cleanup(sim.Close)
 	create := func(path, ctype, body string) string {
-		req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+testKey)
-		req.Header.Set("Content-Type", ctype)
-		rec := httptest.NewRecorder()
-		sim.ServeHTTP(rec, req)
+		rec := post(sim, path, ctype, []byte(body))
 		if rec.Code != http.StatusCreated {
 			f.Fatalf("create %s: %d %s", path, rec.Code, rec.Body.Bytes())
 		}

@@ -113,16 +113,7 @@ func liveSession(id string, cfg map[string]any, expiresAt time.Time) map[string]
 // {session, transport:{type:"webrtc", sdp}} answered 201 with the session id
 // and the SDP answer.
 func (s *Simulator) handleCreateLive(w http.ResponseWriter, r *http.Request) {
-	if err := s.authStandard(r); err != nil {
-		writeError(w, err)
-		return
-	}
-	if mt, _ := mediaType(r); mt != "application/json" {
-		writeError(w, errContentType(r.Header.Get("Content-Type"), "application/json"))
-		return
-	}
-	raw, _ := readAll(r)
-	body, aerr := decodeObject(raw)
+	body, aerr := s.jsonRequest(r)
 	var (
 		cfg   map[string]any
 		offer string
@@ -175,24 +166,7 @@ func (s *Simulator) handleCreateLive(w http.ResponseWriter, r *http.Request) {
 // it for SIP only; the simulator also ends a WebRTC session with it, with
 // session.closed reason close_requested (see the package doc).
 func (s *Simulator) handleLiveHangup(w http.ResponseWriter, r *http.Request) {
-	if err := s.authStandard(r); err != nil {
-		writeError(w, err)
-		return
-	}
-	ss := s.session(r.PathValue("session_id"), KindLive)
-	ended := ss == nil
-	if ss != nil {
-		ss.do(func() {
-			ended = ss.ended
-			ss.closeLiveLocked("close_requested", "")
-		})
-	}
-	if ended {
-		writeError(w, errLiveNotFound())
-		return
-	}
-	w.Header().Set("Content-Length", "0")
-	w.WriteHeader(http.StatusOK)
+	s.hangup(w, r, KindLive, r.PathValue("session_id"), func(ss *session) { ss.closeLiveLocked("close_requested", "") })
 }
 
 // errLiveNotFound is the 404 for an unknown or ended Live session id.

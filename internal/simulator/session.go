@@ -78,14 +78,6 @@ func (ss *session) do(f func()) {
 	}
 }
 
-// stateJSON returns the current session object.
-func (ss *session) stateJSON() []byte {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	b, _ := json.Marshal(ss.state)
-	return b
-}
-
 // emitLocked stamps ev with a fresh event_id and delivers it to the data channel
 // (or its queue) and to every sideband. It does nothing once the session ended.
 func (ss *session) emitLocked(ev map[string]any) {

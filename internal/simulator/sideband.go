@@ -142,11 +142,7 @@ func (s *Simulator) attach(w http.ResponseWriter, r *http.Request, ss *session, 
 		joined = true
 	})
 	if !joined {
-		if ss.kind == KindLive {
-			writeError(w, errLiveNotFound())
-		} else {
-			writeError(w, errCallNotFound())
-		}
+		writeError(w, notFound(ss.kind))
 		return
 	}
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true, Subprotocols: []string{"realtime"}})

@@ -81,6 +81,22 @@ func New(o Options) (*Answerer, error) {
 	if o.MaxPeers <= 0 {
 		o.MaxPeers = DefaultMaxPeers
 	}
+	api, err := LoopbackAPI()
+	if err != nil {
+		return nil, err
+	}
+	return &Answerer{
+		log:      o.Logger,
+		maxPeers: o.MaxPeers,
+		api:      api,
+		peers:    make(map[string]*peer),
+	}, nil
+}
+
+// LoopbackAPI returns a pion API with Opus (payload type 111) whose ICE uses
+// UDP over IPv4 on the loopback interface only, with the short timeouts the
+// Answerer uses. Test clients (peertest) use it too, so both ends agree.
+func LoopbackAPI() (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterCodec(webrtc.RTPCodecParameters{
 		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"},
@@ -95,12 +111,7 @@ func New(o Options) (*Answerer, error) {
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	se.SetICETimeouts(iceDisconnected, iceFailed, iceKeepalive)
-	return &Answerer{
-		log:      o.Logger,
-		maxPeers: o.MaxPeers,
-		api:      webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se)),
-		peers:    make(map[string]*peer),
-	}, nil
+	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se)), nil
 }
 
 // Must is New for wiring code: it panics on the (static, codec registration) error.

@@ -7,14 +7,14 @@ package peertest
 
 import (
 	"encoding/json"
-	"net"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/pion/ice/v4"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/rtgate/rtgate/internal/simulator/webrtcpeer"
 )
 
 // Payload sizes Speak uses: comfortably above and below
@@ -47,23 +47,14 @@ type Client struct {
 	ts   uint32
 }
 
-// API returns a pion API restricted to loopback UDP4, like the simulator's peer.
+// API returns the pion API the simulator's peer uses (loopback UDP4 only).
 func API(t testing.TB) *webrtc.API {
 	t.Helper()
-	me := &webrtc.MediaEngine{}
-	if err := me.RegisterCodec(webrtc.RTPCodecParameters{
-		RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2},
-		PayloadType:        111,
-	}, webrtc.RTPCodecTypeAudio); err != nil {
+	api, err := webrtcpeer.LoopbackAPI()
+	if err != nil {
 		t.Fatal(err)
 	}
-	se := webrtc.SettingEngine{}
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
-	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se))
+	return api
 }
 
 // New creates a client and its offer; the peer connection is closed at cleanup.
