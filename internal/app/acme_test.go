@@ -24,7 +24,6 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/rtgate/rtgate/internal/apptest"
-	"github.com/rtgate/rtgate/internal/tlsx/tlsxtest"
 )
 
 // loopbackDNS answers every A query with 127.0.0.1 and every other query
@@ -79,7 +78,7 @@ func TestACMECertificateFromPebble(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	d := tlsxtest.Start(t, map[string]string{
+	d := apptest.StartDeployment(t, map[string]string{
 		"ACME_DOMAINS":       domain,
 		"ACME_EMAIL":         "ops@rtgate.test",
 		"ACME_DIRECTORY_URL": acmeSrv.URL + "/dir",

@@ -14,15 +14,17 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/rtgate/rtgate/internal/admin"
 	"github.com/rtgate/rtgate/internal/clientip"
 	"github.com/rtgate/rtgate/internal/config"
+	"github.com/rtgate/rtgate/internal/connlimit"
 	"github.com/rtgate/rtgate/internal/gateway"
-	"github.com/rtgate/rtgate/internal/httpx"
 	"github.com/rtgate/rtgate/internal/metrics"
 	"github.com/rtgate/rtgate/internal/ratelimit"
 	"github.com/rtgate/rtgate/internal/server"
@@ -49,6 +51,9 @@ type App struct {
 	simURL     string
 	redis      redis.UniversalClient
 	tls        *tlsState
+	operator   *admin.API // nil without ADMIN_TOKEN or without users
+	// conns caps the public and redirect listeners, adminConns the admin one.
+	conns, adminConns *connlimit.Limiter
 }
 
 // New builds an App from cfg and binds its listeners. cfg is not modified.
@@ -72,6 +77,9 @@ func New(cfg *config.Config, log *slog.Logger) (_ *App, err error) {
 
 	a.registry = metrics.NewRegistry()
 	m := metrics.New(a.registry)
+	if err := a.newConnLimits(); err != nil {
+		return nil, err
+	}
 
 	resolver := clientip.NewResolver(c.TrustedProxies, c.ClientIPHeader)
 	limiter, rlChecks, err := a.newLimiter()
@@ -83,12 +91,16 @@ func New(cfg *config.Config, log *slog.Logger) (_ *App, err error) {
 	if err != nil {
 		return nil, err
 	}
-	authn, users, err := a.newAuth(limiter)
+	guard, authChecks, err := a.newAuth()
+	if err != nil {
+		return nil, err
+	}
+	um, userChecks, err := a.newUsers(limiter)
 	if err != nil {
 		return nil, err
 	}
 
-	a.gw = gateway.New(gateway.Options{
+	o := gateway.Options{
 		Logger:       log,
 		Upstream:     up,
 		Limiter:      limiter,
@@ -104,12 +116,18 @@ func New(cfg *config.Config, log *slog.Logger) (_ *App, err error) {
 			AllowedModels: c.AllowedModels,
 			AllowedVoices: c.AllowedVoices,
 		},
-		Ready:     append(rlChecks, upChecks...),
-		Auth:      authn,
-		Users:     users,
+		Ready:     slices.Concat(rlChecks, upChecks, authChecks, userChecks),
 		Transport: a.transportGuard(),
 		Web:       gateway.WebOptions{DemoPage: c.Web.DemoPage, RealtimeURL: c.OpenAIBaseURL, RealtimeOrigin: c.RealtimeOrigin(), MaxSDPBytes: c.Web.MaxSDPBytes, SessionMax: c.Auth.SessionMax},
-	})
+	}
+	if guard != nil { // AUTH_MODE=none leaves both nil: anonymous callers, nothing kept
+		o.Auth = guard
+	}
+	if um != nil {
+		o.Users = um
+	}
+	a.gw = gateway.New(o)
+	a.operator = a.newAdmin(um, a.gw)
 	a.limits = server.DefaultLimits(c.UpstreamTimeout, c.MaxHeaderBytes)
 
 	if err := a.setupTLS(); err != nil {
@@ -206,20 +224,6 @@ func (a *App) Close() {
 	a.closers = nil
 }
 
-func (a *App) adminHandler() http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", metrics.Handler(a.registry))
-	mux.Handle("GET /readyz", a.gw.ReadyHandler())
-	a.adminRoutes(mux)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	mux.Handle("/", httpx.Handle(a.log, func(http.ResponseWriter, *http.Request) error {
-		return httpx.Errorf(http.StatusNotFound, httpx.CodeNotFound, nil)
-	}))
-	return httpx.Chain(mux, httpx.RequestIDs, httpx.Secure, httpx.Recover(a.log))
-}
-
 // Run serves until ctx is cancelled, then drains: /readyz turns unready,
 // in-flight requests get up to SHUTDOWN_TIMEOUT_MS to finish.
 func (a *App) Run(ctx context.Context) error {
@@ -229,10 +233,10 @@ func (a *App) Run(ctx context.Context) error {
 	for _, f := range a.background {
 		go f(bg)
 	}
-	lns := []server.Listener{{Name: "public", Net: a.public, Handler: a.gw.Handler(), Limits: a.limits, ServeFunc: a.publicServe}}
+	lns := []server.Listener{{Name: "public", Net: a.public, Handler: a.gw.Handler(), Limits: a.limits, ServeFunc: a.publicServe, Conns: a.conns}}
 	lns = append(lns, a.extraListeners()...)
 	if a.admin != nil {
-		lns = append(lns, server.Listener{Name: "admin", Net: a.admin, Handler: a.adminHandler(), Limits: server.DefaultLimits(5*time.Second, 16384)})
+		lns = append(lns, server.Listener{Name: "admin", Net: a.admin, Handler: admin.Handler(admin.ListenerOptions{Metrics: metrics.Handler(a.registry), Ready: a.gw.ReadyHandler(), API: a.operator, Logger: a.log}), Limits: server.DefaultLimits(5*time.Second, 16384), Conns: a.adminConns})
 	}
 	a.log.Info("rtgate listening", "mode", string(a.cfg.Mode), "addr", a.PublicAddr(), "admin_addr", a.AdminAddr(), "auth_mode", a.cfg.AuthMode)
 	return server.Run(ctx, a.log, a.cfg.ShutdownTimeout, a.gw.SetDraining, lns...)

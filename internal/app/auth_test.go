@@ -14,11 +14,10 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/rtgate/rtgate/internal/app"
 	"github.com/rtgate/rtgate/internal/apptest"
 	"github.com/rtgate/rtgate/internal/auth/authtest"
 	"github.com/rtgate/rtgate/internal/ratelimit/redistest"
-	"github.com/rtgate/rtgate/internal/session"
+	"github.com/rtgate/rtgate/internal/users"
 )
 
 const (
@@ -166,7 +165,7 @@ func TestJWTNegativeMatrixNeverReachesUpstream(t *testing.T) {
 			t.Fatalf("valid token: %d %s", r.StatusCode, r.Body)
 		}
 		sid := in.Sim.LastRequest().SafetyIdentifier
-		if want := app.SafetyID([]byte(safetyKey), "alice"); sid != want || strings.Contains(sid, "alice") {
+		if want := users.SafetyID([]byte(safetyKey), "alice"); sid != want || strings.Contains(sid, "alice") {
 			t.Errorf("OpenAI-Safety-Identifier = %q, want the keyed hash %q", sid, want)
 		}
 		logs := in.Logs.String()
@@ -245,7 +244,7 @@ func TestForwardAuthEndToEnd(t *testing.T) {
 				if r.StatusCode != 200 || in.Sim.Requests() != before+1 {
 					t.Fatalf("%d %s", r.StatusCode, r.Body)
 				}
-				if sid := in.Sim.LastRequest().SafetyIdentifier; sid != app.SafetyID([]byte(safetyKey), "alice") {
+				if sid := in.Sim.LastRequest().SafetyIdentifier; sid != users.SafetyID([]byte(safetyKey), "alice") {
 					t.Errorf("safety id %q", sid)
 				}
 				return
@@ -277,11 +276,11 @@ func TestAuthFailureBurstIsRateLimited(t *testing.T) {
 }
 
 type userData struct {
-	UserID         string           `json:"user_id"`
-	Sessions       []session.Record `json:"sessions"`
-	ActiveSessions int              `json:"active_sessions"`
-	UsedToday      int              `json:"used_today"`
-	Blocked        *session.Block   `json:"blocked"`
+	UserID         string         `json:"user_id"`
+	Sessions       []users.Record `json:"sessions"`
+	ActiveSessions int            `json:"active_sessions"`
+	UsedToday      int            `json:"used_today"`
+	Blocked        *users.Block   `json:"blocked"`
 }
 
 func export(t *testing.T, in *apptest.Instance, tok string) userData {
@@ -337,8 +336,8 @@ func TestExportAndErase(t *testing.T) {
 	t.Run("erase says what went; export is then empty", func(t *testing.T) {
 		r := in.Do(t, "DELETE", "/api/me/data", "", bearer(alice))
 		var e struct {
-			UserID string         `json:"user_id"`
-			Erased session.Erased `json:"erased"`
+			UserID string       `json:"user_id"`
+			Erased users.Erased `json:"erased"`
 		}
 		if r.StatusCode != 200 || json.Unmarshal([]byte(r.Body), &e) != nil || e.UserID != "alice" || e.Erased.Sessions != 2 {
 			t.Fatalf("erase: %d %s", r.StatusCode, r.Body)

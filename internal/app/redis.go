@@ -1,13 +1,13 @@
 package app
 
 import (
-	"context"
 	"fmt"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/rtgate/rtgate/internal/gateway"
 	"github.com/rtgate/rtgate/internal/ratelimit"
+	"github.com/rtgate/rtgate/internal/redisconn"
 )
 
 // redisClient returns the one shared Redis client (REDIS_URL), creating it
@@ -20,7 +20,7 @@ func (a *App) redisClient() (redis.UniversalClient, error) {
 	if a.redis != nil {
 		return a.redis, nil
 	}
-	c, err := ratelimit.NewUniversalFromURL(a.cfg.RedisURL)
+	c, err := redisconn.New(a.cfg.RedisURL)
 	if err != nil {
 		return nil, fmt.Errorf("REDIS_URL: %w", err)
 	}
@@ -37,26 +37,17 @@ func (a *App) limiterStore(mem *ratelimit.Memory, m *ratelimit.Metrics) (ratelim
 	if err != nil || rc == nil {
 		return mem, nil, err
 	}
+	policy, err := ratelimit.ParseFailurePolicy(a.cfg.RateLimitRedisFailure)
+	if err != nil {
+		return nil, nil, fmt.Errorf("RATE_LIMIT_REDIS_FAILURE: %w", err)
+	}
 	fb, err := ratelimit.NewFallback(ratelimit.NewRedis(rc, a.cfg.RedisKeyPrefix+"rl:"), mem, ratelimit.FallbackOptions{
-		Policy:  ratelimit.FailurePolicy(a.cfg.RateLimitRedisFailure),
+		Policy:  policy,
 		Logger:  a.log,
 		Metrics: m,
 	})
 	if err != nil {
 		return nil, nil, err
 	}
-	check := gateway.Check{Name: "ratelimit_store", Check: func(ctx context.Context) error {
-		// Probe, not just look: an instance that is unready under the closed
-		// policy gets no traffic, so only the readiness probe can notice
-		// that Redis is back.
-		if fb.Probe(ctx) {
-			return nil
-		}
-		if fb.Policy() == ratelimit.FailClosed {
-			return fmt.Errorf("redis unreachable; policy closed: %s", fb.Status())
-		}
-		// Degraded but still deciding (local or open): ready, with detail.
-		return gateway.Degraded(fb.Status())
-	}}
-	return fb, []gateway.Check{check}, nil
+	return fb, []gateway.Check{gateway.HealthCheck("ratelimit_store", fb.Health)}, nil
 }

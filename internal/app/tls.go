@@ -7,10 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
-	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"golang.org/x/crypto/acme/autocert"
@@ -108,13 +105,13 @@ func (a *App) extraListeners() []server.Listener {
 	if a.tls == nil || a.tls.redirect == nil {
 		return nil
 	}
-	var h http.Handler = redirectHandler(a.publicPort(), a.cfg.TLS.ACMEDomains)
+	var h http.Handler = httpx.RedirectToHTTPS(a.publicPort(), a.cfg.TLS.ACMEDomains)
 	if a.tls.acme != nil {
 		// http-01 challenges are answered here too; everything else redirects.
 		h = a.tls.acme.HTTPHandler(h)
 	}
 	h = httpx.Chain(h, httpx.RequestIDs, httpx.Secure, httpx.Recover(a.log))
-	return []server.Listener{{Name: "redirect", Net: a.tls.redirect, Handler: h, Limits: server.DefaultLimits(5*time.Second, 16384)}}
+	return []server.Listener{{Name: "redirect", Net: a.tls.redirect, Handler: h, Limits: server.DefaultLimits(5*time.Second, 16384), Conns: a.conns}}
 }
 
 // RedirectAddr is the plain-HTTP redirect listener's address, or "".
@@ -149,46 +146,4 @@ func portOf(s string) (int, error) {
 		return 0, err
 	}
 	return strconv.Atoi(p)
-}
-
-// redirectHandler answers with 308 to the same host and path over https on
-// port (omitted when 443). When domains is not empty, only those hosts are
-// redirected; others get 404, so the listener is no open redirect.
-func redirectHandler(port int, domains []string) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		host := r.Host
-		if h, _, err := net.SplitHostPort(host); err == nil {
-			host = h
-		}
-		host = strings.ToLower(strings.Trim(host, "[]"))
-		if !validHost(host) || (len(domains) > 0 && !slices.Contains(domains, host)) {
-			httpx.WriteError(w, r, nil, httpx.Errorf(http.StatusNotFound, httpx.CodeNotFound, nil))
-			return
-		}
-		if strings.Contains(host, ":") {
-			host = "[" + host + "]"
-		}
-		if port != 443 {
-			host = net.JoinHostPort(strings.Trim(host, "[]"), strconv.Itoa(port))
-		}
-		u := url.URL{Scheme: "https", Host: host, Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery}
-		w.Header().Set("Location", u.String())
-		w.Header().Set("Cache-Control", "no-store")
-		w.WriteHeader(http.StatusPermanentRedirect)
-	})
-}
-
-// validHost accepts a DNS name or an IP address literal (without brackets):
-// letters, digits, dots, dashes and, for IPv6, colons.
-func validHost(h string) bool {
-	if h == "" || len(h) > 253 {
-		return false
-	}
-	for i := 0; i < len(h); i++ {
-		c := h[i]
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == ':') {
-			return false
-		}
-	}
-	return true
 }

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/rtgate/rtgate/internal/apptest"
-	"github.com/rtgate/rtgate/internal/tlsx/tlsxtest"
 )
 
 func TestHTTPSGuardRefusesPlainRequestsBeforeTheUpstream(t *testing.T) {
@@ -63,7 +62,7 @@ func TestHTTPSGuardRefusesPlainRequestsBeforeTheUpstream(t *testing.T) {
 }
 
 func TestNativeTLSServesHTTP2AndRedirectsPlainHTTP(t *testing.T) {
-	d := tlsxtest.StartTLS(t, map[string]string{"REQUIRE_HTTPS": "true"})
+	d := apptest.StartTLS(t, map[string]string{"REQUIRE_HTTPS": "true"})
 	r := apptest.DoURL(t, d.Client, "POST", d.URL+"/api/realtime-session", "")
 	if r.StatusCode != http.StatusOK || r.ProtoMajor != 2 {
 		t.Fatalf("mint over TLS: %d %s %s", r.StatusCode, r.Proto, r.Body)
@@ -100,7 +99,7 @@ func TestNativeTLSServesHTTP2AndRedirectsPlainHTTP(t *testing.T) {
 }
 
 func TestCertificateFileSwapUnderLoadFailsNoRequest(t *testing.T) {
-	d := tlsxtest.StartTLS(t, map[string]string{"TLS_RELOAD_INTERVAL_MS": "100", "RATE_LIMIT_MAX_REQUESTS": "1000000"})
+	d := apptest.StartTLS(t, map[string]string{"TLS_RELOAD_INTERVAL_MS": "100", "RATE_LIMIT_MAX_REQUESTS": "1000000"})
 	// No keep-alive: every request is a new handshake showing the served certificate.
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 		TLSClientConfig: &tls.Config{RootCAs: d.CA.Pool()}, DisableKeepAlives: true, ForceAttemptHTTP2: true,

@@ -56,29 +56,8 @@ func (a *App) newUpstream(m *metrics.Metrics) (gateway.Upstream, []gateway.Check
 	a.background = append(a.background, func(ctx context.Context) { keys.Watch(ctx, u.KeyFilePoll, hup) })
 
 	checks := []gateway.Check{
-		{Name: "upstream_keys", Check: func(ctx context.Context) error {
-			if err := keys.Check(ctx); err != nil {
-				return err
-			}
-			// Serving on the backup, or with a rejected key: ready, but an
-			// operator must see it (the guide: keep a backup key ready).
-			st := keys.Status()
-			for _, s := range st.Slots {
-				if s.Rejected || st.Active != st.Slots[0].Name {
-					return gateway.Degraded(st.String())
-				}
-			}
-			return nil
-		}},
-		{Name: "upstream_breaker", Check: func(ctx context.Context) error {
-			if err := up.Breaker().Check(ctx); err != nil {
-				return err
-			}
-			if s := up.Breaker().State(); s.State != openai.BreakerClosed {
-				return gateway.Degraded(fmt.Sprintf("breaker %v after %d failures in a row", s.State, s.Consecutive))
-			}
-			return nil
-		}},
+		gateway.HealthCheck("upstream_keys", keys.Health),
+		gateway.HealthCheck("upstream_breaker", up.Breaker().Health),
 	}
 	return up, checks, nil
 }

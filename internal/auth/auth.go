@@ -14,13 +14,14 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
 // Verifier establishes the user id behind a request's credentials. It
 // returns a *Failure when the credentials are missing or not acceptable
-// (the client's fault: 401) and an *Unavailable when the means to check them
-// are not (the key set or the session service: 503).
+// (the client's fault) and an *Unavailable when the means to check them
+// are not (the key set or the session service).
 type Verifier interface {
 	Verify(r *http.Request) (userID string, err error)
 }
@@ -48,12 +49,36 @@ func Reasons() []string {
 		ReasonNotYetValid, ReasonIssuer, ReasonAudience, ReasonNoUser, ReasonDenied, ReasonCrossSiteCookie, ReasonInvalid}
 }
 
-// Failure is a refused credential. Reason is one of the Reason constants;
-// Err, when set, is the detail for the server log (never for the client).
+// Failure is a refused credential: missing, or not acceptable. Reason is
+// one of the Reason constants; Err, when set, is the detail for the server
+// log (never for the client).
 type Failure struct {
 	Reason string
 	Err    error
+	// Challenge is what the client should be told about how to
+	// authenticate; a Guard sets it in modes whose clients send bearer
+	// tokens (jwt), nil otherwise (forward auth, where the session service
+	// owns the login).
+	Challenge *Challenge
 }
+
+// Challenge is how a client should authenticate, as RFC 6750 puts it in a
+// WWW-Authenticate header: Scheme "Bearer", the Realm, and Error
+// "invalid_token" when credentials were sent and refused ("" when there
+// were none).
+type Challenge struct {
+	Scheme string
+	Realm  string
+	Error  string
+}
+
+// FailureLimited means the client failed authentication too often: its
+// credentials were not even checked. RetryAfter is when it may try again.
+type FailureLimited struct {
+	RetryAfter time.Duration
+}
+
+func (e *FailureLimited) Error() string { return "auth failure limit" }
 
 func (f *Failure) Error() string {
 	if f.Err != nil {
@@ -67,7 +92,8 @@ func (f *Failure) Unwrap() error { return f.Err }
 func fail(reason string, err error) error { return &Failure{Reason: reason, Err: err} }
 
 // Unavailable means credentials could not be checked: the key set was
-// never loaded, or the forward-auth service failed or timed out.
+// never loaded, or the forward-auth service failed or timed out. The
+// credentials may well be good: the client must not be told they are not.
 type Unavailable struct{ Err error }
 
 func (u *Unavailable) Error() string { return "auth unavailable: " + u.Err.Error() }

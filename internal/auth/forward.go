@@ -13,7 +13,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/rtgate/rtgate/internal/httpx"
+	"github.com/rtgate/rtgate/internal/reqctx"
 )
 
 // ForwardOptions configures forward authentication.
@@ -146,10 +146,10 @@ func (f *Forward) call(r *http.Request, authz, cookies []string) (string, error)
 	// service can log and decide as it would behind nginx.
 	req.Header.Set("X-Original-Method", r.Method)
 	req.Header.Set("X-Original-URI", r.URL.RequestURI())
-	if ip := httpx.ClientIP(r.Context()); ip.IsValid() {
+	if ip := reqctx.ClientIP(r.Context()); ip.IsValid() {
 		req.Header.Set("X-Forwarded-For", ip.String())
 	}
-	if rid := httpx.RequestID(r.Context()); rid != "" {
+	if rid := reqctx.RequestID(r.Context()); rid != "" {
 		req.Header.Set("X-Request-ID", rid)
 	}
 	resp, err := f.o.Client.Do(req)

@@ -10,8 +10,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/rtgate/rtgate/internal/httpx"
 	"github.com/rtgate/rtgate/internal/ratelimit"
+	"github.com/rtgate/rtgate/internal/reqctx"
 )
 
 // FailureLimiter limits failed authentications per client (IPv4 address or
@@ -199,12 +199,15 @@ func (m *Metrics) ForwardCall(outcome string) {
 	}
 }
 
+// Realm is the realm of the bearer challenge rtgate's clients are given.
+const Realm = "rtgate"
+
 // GuardOptions configures a Guard.
 type GuardOptions struct {
 	Verifier Verifier
 	// Mode names the auth mode in audit lines ("jwt", "forward").
 	Mode string
-	// Bearer adds WWW-Authenticate: Bearer to 401s (RFC 6750).
+	// Bearer gives refused clients a bearer Challenge (RFC 6750).
 	Bearer   bool
 	Failures *FailureLimiter // nil: failures are not limited
 	Metrics  *Metrics        // nil: nothing counted
@@ -226,23 +229,24 @@ func NewGuard(o GuardOptions) *Guard {
 	return &Guard{o: o, log: o.Logger}
 }
 
-// Authenticate returns the user id behind r, or an *httpx.Error: 429 when
-// r's client has failed too often (its credentials are not even checked),
-// 401 with a generic body for a refused credential, 503 when credentials
-// cannot be checked right now. Failures are counted and written as audit
-// lines with their reason, never with the credential.
+// Authenticate returns the user id behind r, or why not: a *FailureLimited
+// when r's client has failed too often (its credentials are not even
+// checked), a *Failure for missing or refused credentials (with a Challenge
+// in bearer mode), an *Unavailable when credentials cannot be checked right
+// now. The client address and request id come from r's context (reqctx).
+// Failures are counted and written as audit lines with their reason, never
+// with the credential.
 func (g *Guard) Authenticate(r *http.Request) (string, error) {
 	ctx := r.Context()
-	ip := httpx.ClientIP(ctx)
-	rid := httpx.RequestID(ctx)
+	ip := reqctx.ClientIP(ctx)
+	rid := reqctx.RequestID(ctx)
 	if blocked, wait := g.o.Failures.Blocked(ip); blocked {
 		if g.o.Metrics != nil {
 			g.o.Metrics.limited.Inc()
 		}
 		g.log.LogAttrs(ctx, slog.LevelDebug, "auth failure limit: request refused unchecked", slog.String("event", "auth_failure_limited"),
 			slog.String("request_id", rid), slog.String("client_ip", ip.String()))
-		return "", &httpx.Error{Status: http.StatusTooManyRequests, Code: httpx.CodeRateLimited,
-			Err: errors.New("auth failure limit"), RetryAfter: max(wait, time.Second)}
+		return "", &FailureLimited{RetryAfter: max(wait, time.Second)}
 	}
 	user, err := g.o.Verifier.Verify(r)
 	if err == nil {
@@ -255,10 +259,12 @@ func (g *Guard) Authenticate(r *http.Request) (string, error) {
 		}
 		g.log.LogAttrs(ctx, slog.LevelError, "authentication unavailable", slog.String("event", "auth_unavailable"),
 			slog.String("request_id", rid), slog.String("mode", g.o.Mode), slog.String("error", u.Err.Error()))
-		return "", &httpx.Error{Status: http.StatusServiceUnavailable, Code: httpx.CodeUnavailable, Err: u, RetryAfter: time.Second}
+		return "", u
 	}
 	var f *Failure
-	if !errors.As(err, &f) {
+	if errors.As(err, &f) {
+		f = &Failure{Reason: f.Reason, Err: f.Err} // the verifier's stays untouched
+	} else {
 		f = &Failure{Reason: ReasonInvalid, Err: err}
 	}
 	if g.o.Metrics != nil {
@@ -274,14 +280,11 @@ func (g *Guard) Authenticate(r *http.Request) (string, error) {
 		g.log.LogAttrs(ctx, slog.LevelWarn, "auth failures from one client over the limit: refusing it for a while",
 			slog.String("event", "auth_failure_limit_reached"), slog.String("request_id", rid), slog.String("client_ip", ip.String()))
 	}
-	e := httpx.Errorf(http.StatusUnauthorized, httpx.CodeUnauthorized, f)
 	if g.o.Bearer {
-		v := `Bearer realm="rtgate"`
+		f.Challenge = &Challenge{Scheme: "Bearer", Realm: Realm}
 		if f.Reason != ReasonMissing {
-			v += `, error="invalid_token"`
+			f.Challenge.Error = "invalid_token"
 		}
-		e.Header = http.Header{}
-		e.Header.Set("WWW-Authenticate", v)
 	}
-	return "", e
+	return "", f
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"testing"
@@ -15,7 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/rtgate/rtgate/internal/auth"
-	"github.com/rtgate/rtgate/internal/httpx"
+	"github.com/rtgate/rtgate/internal/reqctx"
 )
 
 // fixedVerifier admits "Bearer good" as alice and refuses everything else.
@@ -34,26 +33,29 @@ func (v *fixedVerifier) Verify(r *http.Request) (string, error) {
 	return "", &auth.Failure{Reason: auth.ReasonSignature, Err: errors.New("bad signature")}
 }
 
-type fixedIP netip.Addr
-
-func (ip fixedIP) ClientIP(*http.Request) (netip.Addr, error) { return netip.Addr(ip), nil }
-
-// fromIP runs r through the request-id and client-IP middlewares, as the
-// gateway does, and returns the request the handler would see.
+// fromIP returns r as the gateway hands it over: with a request id and
+// the resolved client address in its context.
 func fromIP(r *http.Request, ip string) *http.Request {
-	var got *http.Request
-	h := httpx.Chain(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { got = r }),
-		httpx.RequestIDs, httpx.WithClientIP(fixedIP(netip.MustParseAddr(ip)), slog.New(slog.DiscardHandler)))
-	h.ServeHTTP(httptest.NewRecorder(), r)
-	return got
+	return r.WithContext(reqctx.With(r.Context(), &reqctx.Values{RequestID: "req-1", ClientIP: netip.MustParseAddr(ip)}))
 }
 
-func status(err error) int {
-	var e *httpx.Error
-	if errors.As(err, &e) {
-		return e.Status
+// kind names the error type the Guard returned: the gateway turns a
+// failure into 401, limited into 429, unavailable into 503.
+func kind(err error) string {
+	var f *auth.Failure
+	var l *auth.FailureLimited
+	var u *auth.Unavailable
+	switch {
+	case errors.As(err, &f):
+		return "failure"
+	case errors.As(err, &l):
+		return "limited"
+	case errors.As(err, &u):
+		return "unavailable"
+	case err == nil:
+		return ""
 	}
-	return 0
+	return "other: " + err.Error()
 }
 
 func TestGuard(t *testing.T) {
@@ -74,26 +76,31 @@ func TestGuard(t *testing.T) {
 			t.Fatalf("%q %v", u, err)
 		}
 	})
-	t.Run("a refusal is a 401 with a bearer challenge", func(t *testing.T) {
+	t.Run("a refusal is a failure with a bearer challenge", func(t *testing.T) {
 		_, err := g.Authenticate(fromIP(request("Authorization: Bearer forged"), "198.51.100.2"))
-		var e *httpx.Error
-		if !errors.As(err, &e) || e.Status != 401 || e.Code != httpx.CodeUnauthorized {
+		var f *auth.Failure
+		if !errors.As(err, &f) || f.Reason != auth.ReasonSignature {
 			t.Fatalf("%v", err)
 		}
-		if got := e.Header.Get("WWW-Authenticate"); got != `Bearer realm="rtgate", error="invalid_token"` {
-			t.Errorf("WWW-Authenticate = %q", got)
-		}
-		if e.Message != "" && strings.Contains(e.Message, "signature") {
-			t.Errorf("client message names the reason: %q", e.Message)
+		if c := f.Challenge; c == nil || *c != (auth.Challenge{Scheme: "Bearer", Realm: "rtgate", Error: "invalid_token"}) {
+			t.Errorf("challenge = %+v", c)
 		}
 		_, err = g.Authenticate(fromIP(request(), "198.51.100.2"))
-		if errors.As(err, &e); e.Header.Get("WWW-Authenticate") != `Bearer realm="rtgate"` {
-			t.Errorf("missing credentials challenge = %q", e.Header.Get("WWW-Authenticate"))
+		if errors.As(err, &f); f.Challenge == nil || *f.Challenge != (auth.Challenge{Scheme: "Bearer", Realm: "rtgate"}) {
+			t.Errorf("missing credentials challenge = %+v", f.Challenge)
 		}
 	})
-	t.Run("an unavailable key set is a 503, not counted as a failure", func(t *testing.T) {
+	t.Run("without bearer mode there is no challenge", func(t *testing.T) {
+		fwd := auth.NewGuard(auth.GuardOptions{Verifier: &fixedVerifier{}, Mode: "forward"})
+		_, err := fwd.Authenticate(fromIP(request("Authorization: Bearer forged"), "198.51.100.4"))
+		var f *auth.Failure
+		if !errors.As(err, &f) || f.Challenge != nil {
+			t.Fatalf("%v (challenge %+v)", err, f)
+		}
+	})
+	t.Run("an unavailable key set is unavailable, not counted as a failure", func(t *testing.T) {
 		for range 5 {
-			if _, err := g.Authenticate(fromIP(request("Authorization: Bearer down"), "198.51.100.3")); status(err) != 503 {
+			if _, err := g.Authenticate(fromIP(request("Authorization: Bearer down"), "198.51.100.3")); kind(err) != "unavailable" {
 				t.Fatalf("%v", err)
 			}
 		}
@@ -101,15 +108,15 @@ func TestGuard(t *testing.T) {
 	t.Run("a burst of failures from one client is limited without checking", func(t *testing.T) {
 		ip := "203.0.113.9"
 		for i := range 3 {
-			if _, err := g.Authenticate(fromIP(request("Authorization: Bearer forged"), ip)); status(err) != 401 {
+			if _, err := g.Authenticate(fromIP(request("Authorization: Bearer forged"), ip)); kind(err) != "failure" {
 				t.Fatalf("failure %d: %v", i+1, err)
 			}
 		}
 		calls := v.calls
 		_, err := g.Authenticate(fromIP(request("Authorization: Bearer good"), ip))
-		var e *httpx.Error
-		if !errors.As(err, &e) || e.Status != 429 || e.RetryAfter != 20*time.Second {
-			t.Fatalf("after the burst: %v (retry %v), want 429 retry 20s", err, e.RetryAfter)
+		var e *auth.FailureLimited
+		if !errors.As(err, &e) || e.RetryAfter != 20*time.Second {
+			t.Fatalf("after the burst: %v, want limited, retry 20s", err)
 		}
 		if v.calls != calls {
 			t.Error("credentials were checked for a limited client")

@@ -5,20 +5,20 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
-	"crypto/elliptic"
 	"crypto/rsa"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
-	"math/big"
 	"net/http"
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/MicahParks/jwkset"
+	"github.com/MicahParks/keyfunc/v3"
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // JWKS defaults.
@@ -58,28 +58,39 @@ type JWKSOptions struct {
 	OnFetch func(err error)
 }
 
-// JWKS is a cached JSON Web Key Set (RFC 7517). Keys are looked up by kid;
-// an unknown kid triggers a re-fetch (at most once per MinRefresh), so a
-// provider's key rotation is picked up on the first token signed with the
-// new key. A failed fetch keeps the keys already known. Until a set was
-// loaded once, lookups return *Unavailable (503), never a 401: a valid
-// token must not be told it is invalid because the provider was down when
-// rtgate started.
+// JWKS is a cached JSON Web Key Set (RFC 7517), the key source of a JWT
+// verifier. The keys are parsed by github.com/MicahParks/jwkset and found
+// for a token by github.com/MicahParks/keyfunc (kid lookup, the JWK's own
+// "alg" against the token's); rtgate adds what those leave to their user:
+//
+//   - Start-up does not wait for the provider. Until a set was loaded once,
+//     lookups return *Unavailable, never a *Failure: a valid token must not
+//     be told it is invalid because the provider was down when rtgate
+//     started. Run retries every MinRefresh meanwhile, and Ready reports it.
+//   - An unknown kid triggers a re-fetch, at most once per MinRefresh on
+//     the injected clock (the floor): a provider's key rotation is picked
+//     up on the first token signed with the new key, and a flood of forged
+//     kids costs the provider one request per floor. A token without kid is
+//     accepted only when the set holds exactly one key.
+//   - A failed fetch keeps the keys already known; a fetch replaces them
+//     all, so a withdrawn key stops working.
+//   - Only signature keys that fit their algorithm are kept: RSA of at least
+//     2048 bits, EC P-256/P-384/P-521, OKP Ed25519; never a symmetric key.
+//     A token's algorithm must fit the key it names (no RSA key for ES256,
+//     no P-256 key for ES384, never a public key for HMAC).
 type JWKS struct {
 	o JWKSOptions
 
 	fetchMu sync.Mutex // one fetch at a time
 
+	store *jwkset.MemoryJWKSet // replaced whole by each successful fetch
+	kf    keyfunc.Keyfunc
+
 	mu          sync.RWMutex
-	keys        map[string]jwk
+	n           int // keys in store
 	loaded      bool
 	lastAttempt time.Time
 	lastErr     error
-}
-
-type jwk struct {
-	key crypto.PublicKey
-	alg string // the JWK's own "alg", "" when absent
 }
 
 // NewJWKS returns a key set that fetches from o.URL on first use or on
@@ -100,7 +111,12 @@ func NewJWKS(o JWKSOptions) *JWKS {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &JWKS{o: o, keys: map[string]jwk{}}
+	store := jwkset.NewMemoryStorage()
+	kf, err := keyfunc.New(keyfunc.Options{Storage: store})
+	if err != nil {
+		panic(err) // only for a nil storage
+	}
+	return &JWKS{o: o, store: store, kf: kf}
 }
 
 // Refresh fetches the key set now, whatever the floor.
@@ -134,21 +150,24 @@ func (j *JWKS) fetchLocked(ctx context.Context) error {
 	if j.o.OnFetch != nil {
 		j.o.OnFetch(err)
 	}
+	if err == nil {
+		err = j.store.KeyReplaceAll(ctx, keys)
+	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.lastErr = err
 	if err != nil {
-		j.o.Logger.Warn("jwks fetch failed; keeping the keys already known", "url", j.o.URL, "keys_known", len(j.keys), "error", err.Error())
+		j.o.Logger.Warn("jwks fetch failed; keeping the keys already known", "url", j.o.URL, "keys_known", j.n, "error", err.Error())
 		return err
 	}
 	if !j.loaded {
 		j.o.Logger.Info("jwks loaded", "url", j.o.URL, "keys", len(keys))
 	}
-	j.keys, j.loaded = keys, true
+	j.n, j.loaded = len(keys), true
 	return nil
 }
 
-func (j *JWKS) fetch(ctx context.Context) (map[string]jwk, error) {
+func (j *JWKS) fetch(ctx context.Context) ([]jwkset.JWK, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, j.o.URL, nil)
 	if err != nil {
 		return nil, err
@@ -181,35 +200,43 @@ func ParseJWKS(doc []byte) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	return slices.Sorted(maps.Keys(keys)), nil
+	kids := make([]string, len(keys))
+	for i, k := range keys {
+		kids[i] = k.Marshal().KID
+	}
+	slices.Sort(kids)
+	return kids, nil
 }
 
-func parseJWKS(doc []byte) (map[string]jwk, error) {
-	var set struct {
-		Keys []json.RawMessage `json:"keys"`
-	}
+func parseJWKS(doc []byte) ([]jwkset.JWK, error) {
+	var set jwkset.JWKSMarshal
 	if err := json.Unmarshal(doc, &set); err != nil {
 		return nil, fmt.Errorf("not a JWK set: %w", err)
 	}
-	out := map[string]jwk{}
-	var skipped []error
-	for _, raw := range set.Keys {
-		var k struct {
-			Kty, Kid, Use, Alg, Crv, N, E, X, Y string
-		}
-		if err := json.Unmarshal(raw, &k); err != nil {
-			skipped = append(skipped, err)
+	var (
+		out     []jwkset.JWK
+		skipped []error
+	)
+	for _, m := range set.Keys {
+		if m.USE != "" && m.USE != jwkset.UseSig {
 			continue
 		}
-		if k.Use != "" && k.Use != "sig" {
+		if m.KTY == jwkset.KtyOct {
+			// A shared secret has no place in a published key set: taking
+			// it would hand HMAC keys to whoever can read the set.
+			skipped = append(skipped, fmt.Errorf("kid %q: symmetric key", m.KID))
 			continue
 		}
-		key, err := parseJWK(k.Kty, k.Crv, k.N, k.E, k.X, k.Y)
+		// Public parts only: a private member in a published set is ignored.
+		k, err := jwkset.NewJWKFromMarshal(m, jwkset.JWKMarshalOptions{}, jwkset.JWKValidateOptions{})
+		if err == nil {
+			err = usableKey(k.Key())
+		}
 		if err != nil {
-			skipped = append(skipped, fmt.Errorf("kid %q: %w", k.Kid, err))
+			skipped = append(skipped, fmt.Errorf("kid %q: %w", m.KID, err))
 			continue
 		}
-		out[k.Kid] = jwk{key: key, alg: k.Alg}
+		out = append(out, k)
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("no usable signature key in the set: %w", errors.Join(skipped...))
@@ -217,105 +244,90 @@ func parseJWKS(doc []byte) (map[string]jwk, error) {
 	return out, nil
 }
 
-func b64(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }
-
-func parseJWK(kty, crv, n, e, x, y string) (crypto.PublicKey, error) {
-	switch kty {
-	case "RSA":
-		nb, err1 := b64(n)
-		eb, err2 := b64(e)
-		if err1 != nil || err2 != nil || len(nb) == 0 || len(eb) == 0 || len(eb) > 4 {
-			return nil, errors.New("bad RSA modulus or exponent")
+// usableKey refuses keys jwkset parses but rtgate does not verify with.
+func usableKey(key any) error {
+	switch k := key.(type) {
+	case *rsa.PublicKey:
+		if k.N.BitLen() < minRSABits {
+			return fmt.Errorf("RSA key of %d bits is too short", k.N.BitLen())
 		}
-		N := new(big.Int).SetBytes(nb)
-		E := int(new(big.Int).SetBytes(eb).Int64())
-		if N.BitLen() < minRSABits {
-			return nil, fmt.Errorf("RSA key of %d bits is too short", N.BitLen())
+		if k.E < 3 || k.E%2 == 0 {
+			return errors.New("bad RSA exponent")
 		}
-		if E < 3 || E%2 == 0 {
-			return nil, errors.New("bad RSA exponent")
-		}
-		return &rsa.PublicKey{N: N, E: E}, nil
-	case "EC":
-		var curve elliptic.Curve
-		switch crv {
-		case "P-256":
-			curve = elliptic.P256()
-		case "P-384":
-			curve = elliptic.P384()
-		case "P-521":
-			curve = elliptic.P521()
-		default:
-			return nil, fmt.Errorf("unsupported curve %q", crv)
-		}
-		size := (curve.Params().BitSize + 7) / 8
-		xb, err1 := b64(x)
-		yb, err2 := b64(y)
-		if err1 != nil || err2 != nil || len(xb) > size || len(yb) > size {
-			return nil, errors.New("bad EC point")
-		}
-		pt := make([]byte, 1+2*size)
-		pt[0] = 4
-		copy(pt[1+size-len(xb):1+size], xb)
-		copy(pt[1+2*size-len(yb):], yb)
-		return ecdsa.ParseUncompressedPublicKey(curve, pt)
-	case "OKP":
-		if crv != "Ed25519" {
-			return nil, fmt.Errorf("unsupported OKP curve %q", crv)
-		}
-		xb, err := b64(x)
-		if err != nil || len(xb) != ed25519.PublicKeySize {
-			return nil, errors.New("bad Ed25519 key")
-		}
-		return ed25519.PublicKey(xb), nil
+		return nil
+	case *ecdsa.PublicKey, ed25519.PublicKey:
+		return nil
 	}
-	return nil, fmt.Errorf("unsupported key type %q", kty)
+	return fmt.Errorf("unsupported key type %T", key)
 }
 
-// Key returns the public key for kid to verify a token signed with alg.
-// An unknown kid triggers one refresh (subject to the floor). A token
-// without kid is accepted only when the set holds exactly one key.
-func (j *JWKS) Key(ctx context.Context, kid, alg string) (crypto.PublicKey, error) {
-	k, ok, loaded, n := j.lookup(kid)
-	if !ok {
-		j.refreshIfDue(ctx)
-		k, ok, loaded, n = j.lookup(kid)
-	}
-	switch {
-	case !loaded:
+// Keyfunc returns the jwt.Keyfunc that gives a token the public key it
+// names (see JWKS for the rules). A key that cannot be given is a *Failure
+// (unknown_key, algorithm) or, while no set was ever loaded, *Unavailable.
+func (j *JWKS) Keyfunc(ctx context.Context) jwt.Keyfunc {
+	return func(t *jwt.Token) (any, error) {
+		alg := t.Method.Alg()
+		kid, ok := "", true
+		if v, has := t.Header["kid"]; has {
+			if kid, ok = v.(string); !ok {
+				return nil, fail(ReasonMalformed, errors.New("kid is not a string"))
+			}
+		}
+		key, err := j.key(ctx, t, kid)
+		if errors.Is(err, jwkset.ErrKeyNotFound) {
+			j.refreshIfDue(ctx)
+			key, err = j.key(ctx, t, kid)
+		}
 		j.mu.RLock()
-		err := j.lastErr
+		loaded, lastErr := j.loaded, j.lastErr
 		j.mu.RUnlock()
-		if err == nil {
-			err = errors.New("not fetched yet")
+		switch {
+		case !loaded:
+			if lastErr == nil {
+				lastErr = errors.New("not fetched yet")
+			}
+			return nil, unavailable("jwks: no key set loaded: %w", lastErr)
+		case errors.Is(err, errSeveralKeys):
+			return nil, fail(ReasonUnknownKey, err)
+		case errors.Is(err, jwkset.ErrKeyNotFound):
+			return nil, fail(ReasonUnknownKey, fmt.Errorf("kid %q not in the key set", kid))
+		case err != nil:
+			// keyfunc refuses a token whose alg is not the JWK's own.
+			return nil, fail(ReasonAlgorithm, err)
 		}
-		return nil, unavailable("jwks: no key set loaded: %w", err)
-	case !ok && kid == "" && n > 1:
-		return nil, fail(ReasonUnknownKey, errors.New("token has no kid and the key set holds several keys"))
-	case !ok:
-		return nil, fail(ReasonUnknownKey, fmt.Errorf("kid %q not in the key set", kid))
+		if !keyFits(key, alg) {
+			return nil, fail(ReasonAlgorithm, fmt.Errorf("key %q does not fit alg %s", kid, alg))
+		}
+		return key, nil
 	}
-	if k.alg != "" && k.alg != alg {
-		return nil, fail(ReasonAlgorithm, fmt.Errorf("token alg %s, key %q is for %s", alg, kid, k.alg))
-	}
-	if !keyFits(k.key, alg) {
-		return nil, fail(ReasonAlgorithm, fmt.Errorf("key %q does not fit alg %s", kid, alg))
-	}
-	return k.key, nil
 }
 
-func (j *JWKS) lookup(kid string) (k jwk, ok, loaded bool, n int) {
-	j.mu.RLock()
-	defer j.mu.RUnlock()
-	n = len(j.keys)
-	if kid == "" && n == 1 {
-		for _, only := range j.keys {
-			k = only
-		}
-		return k, true, j.loaded, n
+var errSeveralKeys = errors.New("token has no kid and the key set holds several keys")
+
+// key asks keyfunc for t's key. Without a kid, keyfunc offers every key
+// whose alg fits; rtgate accepts that only when the set holds one key.
+func (j *JWKS) key(ctx context.Context, t *jwt.Token, kid string) (crypto.PublicKey, error) {
+	if kid != "" {
+		return j.kf.KeyfuncCtx(ctx)(t)
 	}
-	k, ok = j.keys[kid]
-	return k, ok, j.loaded, n
+	j.mu.RLock()
+	n := j.n
+	j.mu.RUnlock()
+	switch {
+	case n == 0:
+		return nil, jwkset.ErrKeyNotFound
+	case n > 1:
+		return nil, errSeveralKeys
+	}
+	v, err := j.kf.KeyfuncCtx(ctx)(t)
+	if err != nil {
+		return nil, err
+	}
+	set, ok := v.(jwt.VerificationKeySet)
+	if !ok || len(set.Keys) != 1 {
+		return nil, errors.New("the only key is not for this token's alg")
+	}
+	return set.Keys[0], nil
 }
 
 // keyFits reports whether key is of the kind alg needs: no RSA key for an

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
 	"github.com/rtgate/rtgate/internal/auth"
 	"github.com/rtgate/rtgate/internal/auth/authtest"
 )
@@ -198,5 +200,55 @@ func TestParseJWKS(t *testing.T) {
 				t.Fatalf("got %d keys, %v; want %d", len(keys), err, tc.n)
 			}
 		})
+	}
+}
+
+// TestJWKSTokensWithoutKid: a token without kid is verified only against a
+// set of exactly one key, and a kid that is not a string is malformed.
+func TestJWKSTokensWithoutKid(t *testing.T) {
+	key := authtest.NewRSAKey(t, "only")
+	srv := authtest.NewJWKSServer(t, key.JWK())
+	clock := &manualClock{now: t0}
+	_, v := newKeySetVerifier(t, srv.JWKSURL(), clock)
+	claims := authtest.Claims("alice", "", "", t0)
+	noKid, err := jwt.NewWithClaims(jwt.SigningMethodRS256, claims).SignedString(key.Private)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, err := v.Verify(request("Authorization: Bearer " + noKid)); u != "alice" || err != nil {
+		t.Fatalf("no kid, one key: %q %v", u, err)
+	}
+	numeric := jwt.NewWithClaims(jwt.SigningMethodRS256, claims)
+	numeric.Header["kid"] = 7
+	tok, err := numeric.SignedString(key.Private)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(request("Authorization: Bearer " + tok)); reason(err) != auth.ReasonMalformed {
+		t.Fatalf("numeric kid: %v", err)
+	}
+	// The set grows to two keys: a token without kid no longer names one.
+	srv.SetKeys(key.JWK(), authtest.NewECKey(t, "second").JWK())
+	clock.Advance(time.Minute)
+	if _, err := v.Verify(request("Authorization: Bearer " + key.Sign(t, authtest.Claims("alice", "", "", t0)))); err != nil {
+		t.Fatal(err)
+	}
+	stranger := authtest.NewRSAKey(t, "refresh-me")
+	_, _ = v.Verify(request("Authorization: Bearer " + stranger.Sign(t, claims))) // unknown kid: refetch after the floor
+	if _, err := v.Verify(request("Authorization: Bearer " + noKid)); reason(err) != auth.ReasonUnknownKey {
+		t.Fatalf("no kid, two keys: %v", err)
+	}
+}
+
+// TestParseJWKSIgnoresPrivateMembers: a private member in a published set
+// is ignored, and the key still verifies.
+func TestParseJWKSIgnoresPrivateMembers(t *testing.T) {
+	k := authtest.NewRSAKey(t, "r")
+	jwk := k.JWK()
+	jwk["d"] = base64.RawURLEncoding.EncodeToString(k.Private.D.Bytes())
+	doc, _ := json.Marshal(map[string]any{"keys": []map[string]string{jwk}})
+	kids, err := auth.ParseJWKS(doc)
+	if err != nil || len(kids) != 1 || kids[0] != "r" {
+		t.Fatalf("%v %v", kids, err)
 	}
 }

@@ -105,14 +105,11 @@ func (v *JWT) Verify(r *http.Request) (string, error) {
 		return "", fail(ReasonMissing, nil)
 	}
 	claims := jwt.MapClaims{}
-	_, err = v.parser.ParseWithClaims(raw, claims, func(t *jwt.Token) (any, error) {
-		alg := t.Method.Alg()
-		if v.o.Keys == nil {
-			return v.o.Secret, nil
-		}
-		kid, _ := t.Header["kid"].(string)
-		return v.o.Keys.Key(r.Context(), kid, alg)
-	})
+	keyFor := func(*jwt.Token) (any, error) { return v.o.Secret, nil }
+	if v.o.Keys != nil {
+		keyFor = v.o.Keys.Keyfunc(r.Context())
+	}
+	_, err = v.parser.ParseWithClaims(raw, claims, keyFor)
 	if err != nil {
 		return "", classify(err)
 	}

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rtgate/rtgate/internal/ratelimit"
+	"github.com/rtgate/rtgate/internal/redisconn"
 )
 
 // Mode is the deployment mode.
@@ -31,13 +31,6 @@ const (
 	AuthNone    = "none"
 	AuthJWT     = "jwt"
 	AuthForward = "forward"
-)
-
-// Redis failure policies for rate limiting.
-const (
-	FailLocal  = "local"
-	FailOpen   = "open"
-	FailClosed = "closed"
 )
 
 // Token TTL bounds accepted by OpenAI for expires_after.seconds.
@@ -95,12 +88,12 @@ type Config struct {
 	RateLimitWindow       time.Duration
 	UserRateLimitMax      int
 	UserRateLimitWindow   time.Duration
-	RateLimitHeaders      string // draft | legacy | both
+	RateLimitHeaders      string // draft | legacy | both: ratelimit.ParseHeaderMode's values
 	RateLimitIPv6Prefix   int
 	RateLimitMaxKeys      int
 	RateLimitWhitelist    []netip.Prefix
 	RateLimitShadow       bool
-	RateLimitRedisFailure string
+	RateLimitRedisFailure string // local | open | closed: ratelimit.ParseFailurePolicy's values
 	RedisURL              string // secret (may hold a password)
 	RedisKeyPrefix        string
 	TrustedProxies        []netip.Prefix
@@ -114,6 +107,7 @@ type Config struct {
 	TLS      TLSConfig      // tls.go: native TLS, ACME, HTTPS guard
 	Auth     AuthConfig     // auth.go: JWT, forward auth, user controls
 	Web      WebConfig      // web.go: demo page, SDP proxy
+	Conns    ConnsConfig    // conns.go: connection caps per client address and in total
 
 	// Simulated is true when no OPENAI_API_KEY was given in development:
 	// serve starts the built-in simulator and points OpenAIBaseURL at it.
@@ -176,6 +170,7 @@ func Load(getenv func(string) string) (*Config, []string, error) {
 	p.loadTLS(c)
 	p.loadAuth(c)
 	p.loadWeb(c)
+	p.loadConns(c)
 
 	c.RateLimitMax = p.integer("RATE_LIMIT_MAX_REQUESTS", 10, 1, 1_000_000)
 	c.RateLimitWindow = p.millis("RATE_LIMIT_WINDOW_MS", 60000, 1000, 24*3600*1000)
@@ -186,11 +181,11 @@ func Load(getenv func(string) string) (*Config, []string, error) {
 	c.RateLimitMaxKeys = p.integer("RATE_LIMIT_MAX_KEYS", 1_000_000, 1000, 100_000_000)
 	c.RateLimitWhitelist = p.prefixes("RATE_LIMIT_WHITELIST")
 	c.RateLimitShadow = p.boolean("RATE_LIMIT_SHADOW", false)
-	c.RateLimitRedisFailure = p.enum("RATE_LIMIT_REDIS_FAILURE", FailLocal, FailLocal, FailOpen, FailClosed)
+	c.RateLimitRedisFailure = p.enum("RATE_LIMIT_REDIS_FAILURE", "local", "local", "open", "closed")
 	c.RedisURL = strings.TrimSpace(getenv("REDIS_URL"))
 	if c.RedisURL != "" {
-		if _, err := ratelimit.ParseRedisURL(c.RedisURL); err != nil {
-			p.fail("REDIS_URL", "is not usable: %s", strings.TrimPrefix(err.Error(), "REDIS_URL: "))
+		if _, err := redisconn.Parse(c.RedisURL); err != nil {
+			p.fail("REDIS_URL", "is not usable: %s", err)
 		}
 	}
 	c.RedisKeyPrefix = p.str("REDIS_KEY_PREFIX", "rtgate:")
@@ -267,6 +262,7 @@ func (c *Config) Masked() [][2]string {
 	out = append(out, c.maskedTLS()...)
 	out = append(out, c.maskedAuth()...)
 	out = append(out, c.maskedWeb()...)
+	out = append(out, c.maskedConns()...)
 	return out
 }
 

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"regexp"
 	"strings"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/rtgate/rtgate/internal/httpx"
 	"github.com/rtgate/rtgate/internal/openai"
+	"github.com/rtgate/rtgate/internal/users"
 )
 
 // Caller creates and ends WebRTC calls upstream with the standard key (the
@@ -127,10 +127,10 @@ func (g *Gateway) callRoutes(mux *http.ServeMux) {
 	if w.Caller == nil {
 		return
 	}
-	mux.Handle("POST /api/realtime-call", httpx.Handle(g.log, g.createCall))
-	mux.Handle("/api/realtime-call", methodNotAllowed(g.log, "POST"))
-	mux.Handle("POST /api/realtime-call/{id}/hangup", httpx.Handle(g.log, g.hangupCall))
-	mux.Handle("/api/realtime-call/{id}/hangup", methodNotAllowed(g.log, "POST"))
+	mux.Handle("POST /api/realtime-call", g.handle(g.createCall))
+	mux.Handle("/api/realtime-call", g.methodNotAllowed("POST"))
+	mux.Handle("POST /api/realtime-call/{id}/hangup", g.handle(g.hangupCall))
+	mux.Handle("/api/realtime-call/{id}/hangup", g.methodNotAllowed("POST"))
 }
 
 // createCall is POST /api/realtime-call: the browser's SDP offer goes
@@ -145,7 +145,7 @@ func (g *Gateway) createCall(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if g.o.Web.calls.full() {
-		return httpx.Errorf(http.StatusServiceUnavailable, httpx.CodeUnavailable, errors.New("too many live calls tracked"))
+		return unavailable(errors.New("too many live calls tracked"))
 	}
 	id, err := g.admitUser(w, r)
 	if err != nil {
@@ -156,15 +156,11 @@ func (g *Gateway) createCall(w http.ResponseWriter, r *http.Request) error {
 	up, err := g.o.Web.Caller.CreateCall(r.Context(), offer, p)
 	if err != nil {
 		g.release(r, id) // no call came of this admission
-		return upstreamError(err)
+		return upstream(err)
 	}
 	c, token := g.trackCall(up.ID, id)
 	now := g.o.Now()
-	rec := SessionRecord{UserID: id.UserID, SessionID: up.ID, Kind: "call", Model: p.Model, CreatedAt: now, ExpiresAt: c.deadline}
-	if err := g.o.Users.Record(r.Context(), id, rec); err != nil {
-		// The call exists upstream already; see mint.
-		g.log.Error("session record failed", "request_id", httpx.RequestID(r.Context()), "error", err.Error())
-	}
+	g.record(r, id, users.Session{SessionID: up.ID, Kind: users.KindCall, Model: p.Model, CreatedAt: now, ExpiresAt: c.deadline})
 	g.log.Info("call created", "request_id", httpx.RequestID(r.Context()), "user", id.UserID, "call", c.id, "upstream_call_id", up.ID, "model", p.Model, "ends_at", c.deadline.UTC().Format(time.RFC3339))
 
 	h := w.Header()
@@ -263,7 +259,7 @@ func (g *Gateway) endCall(ctx context.Context, c *liveCall, reason string) error
 		return err
 	}
 	// The call no longer holds one of the user's active sessions.
-	g.o.Users.End(ctx, c.ident)
+	g.end(ctx, c.ident)
 	g.log.Info("call ended", "call", c.id, "upstream_call_id", c.upstreamID, "user", c.user, "reason", reason)
 	return nil
 }
@@ -288,20 +284,21 @@ func (g *Gateway) hangupCall(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	// Authentication only: a blocked or over-quota user may still end a call.
-	id, err := g.o.Auth.Authenticate(r)
+	user, err := g.o.Auth.Authenticate(r)
 	if err != nil {
 		return err
 	}
+	id := Identity{UserID: user}
 	callID := r.PathValue("id")
 	var c *liveCall
 	if callIDPattern.MatchString(callID) {
 		c = g.o.Web.calls.get(callID)
 	}
 	if c == nil || !c.ownedBy(id, b.CallToken) {
-		return httpx.Errorf(http.StatusNotFound, httpx.CodeNotFound, errors.New("no such call for this caller"))
+		return notFound(errors.New("no such call for this caller"))
 	}
 	if err := g.endCall(r.Context(), c, "hangup"); err != nil {
-		return upstreamError(err) // still tracked: a retry or the timer ends it
+		return upstream(err) // still tracked: a retry or the timer ends it
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -318,11 +315,11 @@ func (c *liveCall) ownedBy(id Identity, token string) bool {
 	return subtle.ConstantTimeCompare(h[:], c.tokenHash[:]) == 1
 }
 
-// EndUserCalls hangs up every live call of userID that went through the SDP
+// EndUser hangs up every live call of userID that went through the SDP
 // proxy (for example when an operator blocks the user) and returns how many
 // it ended. Calls whose upstream hangup failed are not counted and their
 // errors are joined. An empty userID (anonymous callers) ends nothing.
-func (g *Gateway) EndUserCalls(ctx context.Context, userID string) (int, error) {
+func (g *Gateway) EndUser(ctx context.Context, userID string) (int, error) {
 	if userID == "" || g.o.Web.Caller == nil {
 		return 0, nil
 	}
@@ -338,34 +335,6 @@ func (g *Gateway) EndUserCalls(ctx context.Context, userID string) (int, error) 
 		n++
 	}
 	return n, errors.Join(errs...)
-}
-
-// readOffer enforces the SDP offer's content type and size and checks that
-// it looks like SDP (stage 8).
-func (g *Gateway) readOffer(r *http.Request) (string, error) {
-	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != "application/sdp" {
-		return "", httpx.Errorf(http.StatusUnsupportedMediaType, httpx.CodeUnsupportedMediaType, fmt.Errorf("content type %q", r.Header.Get("Content-Type")))
-	}
-	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
-		return "", httpx.Errorf(http.StatusUnsupportedMediaType, httpx.CodeUnsupportedMediaType, fmt.Errorf("charset %q", cs))
-	}
-	limit := g.o.Web.MaxSDPBytes
-	if r.ContentLength > limit {
-		return "", httpx.Errorf(http.StatusRequestEntityTooLarge, httpx.CodePayloadTooLarge, fmt.Errorf("content length %d", r.ContentLength))
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, limit))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return "", httpx.Errorf(http.StatusRequestEntityTooLarge, httpx.CodePayloadTooLarge, err)
-		}
-		return "", httpx.BadRequest("The request body could not be read.", err)
-	}
-	if err := CheckSDPOffer(body); err != nil {
-		return "", httpx.BadRequest("The request body must be an SDP offer.", err)
-	}
-	return string(body), nil
 }
 
 // CheckSDPOffer is the sanity check an SDP offer must pass before it goes

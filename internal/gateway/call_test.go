@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/rtgate/rtgate/internal/httpx"
 	"github.com/rtgate/rtgate/internal/openai"
+	"github.com/rtgate/rtgate/internal/users"
 )
 
 // fakeCaller stands in for OpenAI's calls endpoint.
@@ -56,12 +58,8 @@ func (f *fakeCaller) hangups() []string {
 // headerAuth authenticates the user named in X-Test-User; none is anonymous.
 type headerAuth struct{}
 
-func (headerAuth) Authenticate(r *http.Request) (Identity, error) {
-	u := r.Header.Get("X-Test-User")
-	if u == "" {
-		return Identity{}, nil
-	}
-	return Identity{UserID: u, SafetyID: "h-" + u}, nil
+func (headerAuth) Authenticate(r *http.Request) (string, error) {
+	return r.Header.Get("X-Test-User"), nil
 }
 
 const offer = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"
@@ -210,7 +208,7 @@ func TestAuthenticatedCallsBelongToTheirUser(t *testing.T) {
 	}
 }
 
-func TestEndUserCallsEndsOnlyThatUsersCalls(t *testing.T) {
+func TestEndUserEndsOnlyThatUsersCalls(t *testing.T) {
 	fc := &fakeCaller{}
 	g := newCallGateway(fc, time.Hour)
 	mustCall(t, g, "X-Test-User: alice") // rtc_1
@@ -218,20 +216,20 @@ func TestEndUserCallsEndsOnlyThatUsersCalls(t *testing.T) {
 	mustCall(t, g, "X-Test-User: alice") // rtc_3
 	mustCall(t, g)                       // rtc_4, anonymous
 
-	n, err := g.EndUserCalls(context.Background(), "alice")
+	n, err := g.EndUser(context.Background(), "alice")
 	if err != nil || n != 2 {
-		t.Fatalf("EndUserCalls(alice) = %d, %v; want 2", n, err)
+		t.Fatalf("EndUser(alice) = %d, %v; want 2", n, err)
 	}
 	h := fc.hangups()
 	slices.Sort(h)
 	if !slices.Equal(h, []string{"rtc_1", "rtc_3"}) {
 		t.Fatalf("hangups = %v", h)
 	}
-	if n, _ := g.EndUserCalls(context.Background(), ""); n != 0 {
+	if n, _ := g.EndUser(context.Background(), ""); n != 0 {
 		t.Errorf("the empty user ended %d anonymous calls", n)
 	}
-	if n, _ := g.EndUserCalls(context.Background(), "alice"); n != 0 {
-		t.Errorf("second EndUserCalls ended %d", n)
+	if n, _ := g.EndUser(context.Background(), "alice"); n != 0 {
+		t.Errorf("second EndUser ended %d", n)
 	}
 }
 
@@ -243,8 +241,8 @@ func TestFailedUpstreamHangupKeepsTheCall(t *testing.T) {
 	if rec.Code != http.StatusBadGateway {
 		t.Fatalf("status %d, want 502", rec.Code)
 	}
-	if _, err := g.EndUserCalls(context.Background(), "alice"); err == nil {
-		t.Fatal("EndUserCalls hid the upstream failure")
+	if _, err := g.EndUser(context.Background(), "alice"); err == nil {
+		t.Fatal("EndUser hid the upstream failure")
 	}
 	fc.mu.Lock()
 	fc.hangupErr = &openai.StatusError{Status: 404} // already over upstream: fine
@@ -262,31 +260,41 @@ type countingControls struct {
 	kinds                     []string
 }
 
-func (c *countingControls) Admit(_ context.Context, _ http.ResponseWriter, id Identity) (Identity, error) {
+func (c *countingControls) Admit(_ context.Context, user string) (users.Admission, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.admits++
-	return id, nil
+	return users.Admission{User: user, Reservation: users.Reservation(fmt.Sprintf("res-%d", c.admits))}, nil
 }
 
-func (c *countingControls) Record(_ context.Context, _ Identity, rec SessionRecord) error {
+func (c *countingControls) Record(_ context.Context, _ string, _ users.Reservation, s users.Session, _ netip.Addr) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.records++
-	c.kinds = append(c.kinds, rec.Kind)
+	c.kinds = append(c.kinds, s.Kind)
 	return nil
 }
 
-func (c *countingControls) End(context.Context, Identity) {
+func (c *countingControls) End(context.Context, string, users.Reservation) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.ends++
+	return nil
 }
 
-func (c *countingControls) Release(context.Context, Identity) {
+func (c *countingControls) Release(context.Context, string, users.Reservation) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.releases++
+	return nil
+}
+
+func (c *countingControls) Export(context.Context, string) (users.UserData, error) {
+	return users.UserData{}, nil
+}
+
+func (c *countingControls) Erase(context.Context, string, users.ErasedBy) (users.Erasure, error) {
+	return users.Erasure{}, nil
 }
 
 func TestCallAdmissionIsRecordedOrGivenBack(t *testing.T) {

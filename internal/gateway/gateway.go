@@ -43,6 +43,22 @@ var ErrDegraded = errors.New("degraded")
 // Degraded returns a readiness error that reports detail but stays ready.
 func Degraded(detail string) error { return fmt.Errorf("%w: %s", ErrDegraded, detail) }
 
+// HealthCheck is the Check named name over a probe with a grey zone:
+// health returns an error (unready), a non-empty degraded detail (ready,
+// shown), or neither (ready).
+func HealthCheck(name string, health func(ctx context.Context) (degraded string, err error)) Check {
+	return Check{Name: name, Check: func(ctx context.Context) error {
+		d, err := health(ctx)
+		switch {
+		case err != nil:
+			return err
+		case d != "":
+			return Degraded(d)
+		}
+		return nil
+	}}
+}
+
 // SessionPolicy is what a client may ask for and what the server fills in.
 type SessionPolicy struct {
 	Model         string
@@ -67,7 +83,8 @@ type Options struct {
 	Now          func() time.Time
 	// Auth authenticates callers; nil means AUTH_MODE=none (anonymous).
 	Auth Authenticator
-	// Users applies per-user controls and keeps records; nil means none.
+	// Users applies per-user controls, keeps records and serves the data
+	// rights; nil means none (AUTH_MODE=none: /api/me/data answers 404).
 	Users UserControls
 	// Transport, when set, runs right after client IP resolution, before
 	// the origin gate: the production HTTPS guard lives here.
@@ -95,25 +112,20 @@ func New(o Options) *Gateway {
 	if o.Auth == nil {
 		o.Auth = anonymous{}
 	}
-	if o.Users == nil {
-		o.Users = noControls{}
-	}
 	g := &Gateway{o: o, log: o.Logger}
 
 	mux := http.NewServeMux()
-	mux.Handle("GET /api/realtime-session", httpx.Handle(g.log, g.mint))
-	mux.Handle("POST /api/realtime-session", httpx.Handle(g.log, g.mint))
-	mux.Handle("/api/realtime-session", methodNotAllowed(g.log, "GET, POST"))
+	mux.Handle("GET /api/realtime-session", g.handle(g.mint))
+	mux.Handle("POST /api/realtime-session", g.handle(g.mint))
+	mux.Handle("/api/realtime-session", g.methodNotAllowed("GET, POST"))
 	mux.HandleFunc("GET /healthz", g.healthz)
-	mux.Handle("/healthz", methodNotAllowed(g.log, "GET"))
+	mux.Handle("/healthz", g.methodNotAllowed("GET"))
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) { g.readyz(w, r, false) })
-	mux.Handle("/readyz", methodNotAllowed(g.log, "GET"))
+	mux.Handle("/readyz", g.methodNotAllowed("GET"))
 	g.callRoutes(mux)
 	g.userRoutes(mux)
 	g.webRoutes(mux)
-	mux.Handle("/", httpx.Handle(g.log, func(http.ResponseWriter, *http.Request) error {
-		return httpx.Errorf(http.StatusNotFound, httpx.CodeNotFound, nil)
-	}))
+	mux.Handle("/", g.handle(func(http.ResponseWriter, *http.Request) error { return notFound(nil) }))
 
 	transport := o.Transport
 	if transport == nil {
@@ -138,12 +150,8 @@ func (g *Gateway) Handler() http.Handler { return g.handler }
 // load balancers stop sending traffic while in-flight requests finish.
 func (g *Gateway) SetDraining() { g.draining.Store(true) }
 
-func methodNotAllowed(log *slog.Logger, allow string) http.Handler {
-	return httpx.Handle(log, func(http.ResponseWriter, *http.Request) error {
-		e := httpx.Errorf(http.StatusMethodNotAllowed, httpx.CodeMethodNotAllowed, nil)
-		e.Header = http.Header{"Allow": {allow}}
-		return e
-	})
+func (g *Gateway) methodNotAllowed(allow string) http.Handler {
+	return g.handle(func(http.ResponseWriter, *http.Request) error { return methodNotAllowedError(allow) })
 }
 
 func (g *Gateway) healthz(w http.ResponseWriter, r *http.Request) {
@@ -168,7 +176,7 @@ func (g *Gateway) readyz(w http.ResponseWriter, r *http.Request, detail bool) {
 	if g.draining.Load() {
 		res.Status = "draining"
 	}
-	for _, c := range append(g.DependencyChecks(), g.o.Ready...) {
+	for _, c := range g.o.Ready {
 		if err := c.Check(ctx); err != nil {
 			if !errors.Is(err, ErrDegraded) {
 				res.Status = "unready"

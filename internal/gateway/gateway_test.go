@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -65,5 +66,30 @@ func TestPanicBecomesGeneric500(t *testing.T) {
 	// The detail is in the server log, with the request id.
 	if !strings.Contains(logs.String(), "boom") || !strings.Contains(logs.String(), resp.Header.Get("X-Request-ID")) {
 		t.Error("panic detail not logged with the request id")
+	}
+}
+
+func TestHealthCheck(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		degraded string
+		err      error
+		ready    bool
+		detail   string
+	}{
+		{"fine", "", nil, true, ""},
+		{"degraded: ready, shown", "on the backup key", nil, true, "on the backup key"},
+		{"down: unready", "", errors.New("redis unreachable"), false, "redis unreachable"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := HealthCheck("x", func(context.Context) (string, error) { return tc.degraded, tc.err })
+			err := c.Check(context.Background())
+			if ready := err == nil || errors.Is(err, ErrDegraded); ready != tc.ready {
+				t.Fatalf("%v: ready %v", err, ready)
+			}
+			if tc.detail != "" && !strings.Contains(err.Error(), tc.detail) {
+				t.Fatalf("%v lacks %q", err, tc.detail)
+			}
+		})
 	}
 }

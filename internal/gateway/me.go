@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/rtgate/rtgate/internal/httpx"
+	"github.com/rtgate/rtgate/internal/users"
 )
 
 // userRoutes registers the user data-rights endpoints:
@@ -19,59 +20,58 @@ import (
 // authentication as the mint endpoint; with AUTH_MODE=none there is no user
 // and nothing kept, so they answer 404.
 func (g *Gateway) userRoutes(mux *http.ServeMux) {
-	mux.Handle("GET /api/me/data", httpx.Handle(g.log, g.exportData))
-	mux.Handle("DELETE /api/me/data", httpx.Handle(g.log, g.eraseData))
-	mux.Handle("/api/me/data", methodNotAllowed(g.log, "GET, DELETE"))
-	mux.Handle("POST /api/me/data/delete", httpx.Handle(g.log, g.eraseData))
-	mux.Handle("/api/me/data/delete", methodNotAllowed(g.log, "POST"))
+	mux.Handle("GET /api/me/data", g.handle(g.exportData))
+	mux.Handle("DELETE /api/me/data", g.handle(g.eraseData))
+	mux.Handle("/api/me/data", g.methodNotAllowed("GET, DELETE"))
+	mux.Handle("POST /api/me/data/delete", g.handle(g.eraseData))
+	mux.Handle("/api/me/data/delete", g.methodNotAllowed("POST"))
 }
 
 var errNoUserData = errors.New("no user data in this auth mode")
 
 // dataUser authenticates the caller of a data-rights endpoint.
-func (g *Gateway) dataUser(w http.ResponseWriter, r *http.Request) (Identity, UserData, error) {
+func (g *Gateway) dataUser(w http.ResponseWriter, r *http.Request) (string, error) {
 	if err := g.limitIP(w, r); err != nil {
-		return Identity{}, nil, err
+		return "", err
 	}
-	ud, ok := g.o.Users.(UserData)
-	if !ok {
-		return Identity{}, nil, httpx.Errorf(http.StatusNotFound, httpx.CodeNotFound, errNoUserData)
+	if g.o.Users == nil {
+		return "", notFound(errNoUserData)
 	}
-	id, err := g.o.Auth.Authenticate(r)
+	user, err := g.o.Auth.Authenticate(r)
 	if err != nil {
-		return Identity{}, nil, err
+		return "", err
 	}
-	if id.Anonymous() {
-		return Identity{}, nil, httpx.Errorf(http.StatusNotFound, httpx.CodeNotFound, errNoUserData)
+	if user == "" {
+		return "", notFound(errNoUserData)
 	}
-	return id, ud, nil
+	return user, nil
 }
 
 func (g *Gateway) exportData(w http.ResponseWriter, r *http.Request) error {
 	if r.Method == http.MethodHead {
-		return &httpx.Error{Status: http.StatusMethodNotAllowed, Code: httpx.CodeMethodNotAllowed, Header: http.Header{"Allow": {"GET, DELETE"}}}
+		return methodNotAllowedError("GET, DELETE")
 	}
-	id, ud, err := g.dataUser(w, r)
+	user, err := g.dataUser(w, r)
 	if err != nil {
 		return err
 	}
-	v, err := ud.Export(r.Context(), id)
+	d, err := g.o.Users.Export(r.Context(), user)
 	if err != nil {
-		return httpx.Errorf(http.StatusServiceUnavailable, httpx.CodeUnavailable, err)
+		return err
 	}
-	httpx.WriteJSON(w, http.StatusOK, v)
+	httpx.WriteJSON(w, http.StatusOK, d)
 	return nil
 }
 
 func (g *Gateway) eraseData(w http.ResponseWriter, r *http.Request) error {
-	id, ud, err := g.dataUser(w, r)
+	user, err := g.dataUser(w, r)
 	if err != nil {
 		return err
 	}
-	v, err := ud.Erase(r.Context(), id)
+	e, err := g.o.Users.Erase(r.Context(), user, users.ByUser)
 	if err != nil {
-		return httpx.Errorf(http.StatusServiceUnavailable, httpx.CodeUnavailable, err)
+		return err
 	}
-	httpx.WriteJSON(w, http.StatusOK, v)
+	httpx.WriteJSON(w, http.StatusOK, e)
 	return nil
 }

@@ -2,18 +2,14 @@ package gateway
 
 import (
 	"bytes"
-	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"mime"
 	"net/http"
 	"slices"
 	"time"
 
 	"github.com/rtgate/rtgate/internal/httpx"
 	"github.com/rtgate/rtgate/internal/openai"
+	"github.com/rtgate/rtgate/internal/users"
 )
 
 // mintBody is the optional POST body: the only options a client may choose,
@@ -27,7 +23,7 @@ type mintBody struct {
 func (g *Gateway) mint(w http.ResponseWriter, r *http.Request) error {
 	if r.Method == http.MethodHead {
 		// net/http routes HEAD to GET patterns; a HEAD must never mint.
-		return &httpx.Error{Status: http.StatusMethodNotAllowed, Code: httpx.CodeMethodNotAllowed, Header: http.Header{"Allow": {"GET, POST"}}}
+		return methodNotAllowedError("GET, POST")
 	}
 	if err := g.limitIP(w, r); err != nil {
 		return err
@@ -44,7 +40,7 @@ func (g *Gateway) mint(w http.ResponseWriter, r *http.Request) error {
 	m, err := g.o.Upstream.MintClientSecret(r.Context(), params)
 	if err != nil {
 		g.release(r, id)
-		return upstreamError(err)
+		return upstream(err)
 	}
 	rid := httpx.RequestID(r.Context())
 	if m.Reused {
@@ -53,25 +49,12 @@ func (g *Gateway) mint(w http.ResponseWriter, r *http.Request) error {
 		g.release(r, id)
 		g.log.Info("token reused", "request_id", rid, "user", id.UserID, "session_id", m.SessionID, "expires_at", m.ExpiresAt.UTC().Format(time.RFC3339))
 	} else {
-		rec := SessionRecord{UserID: id.UserID, SessionID: m.SessionID, Kind: "token", Model: params.Model, CreatedAt: g.o.Now(), ExpiresAt: m.ExpiresAt}
-		if err := g.o.Users.Record(r.Context(), id, rec); err != nil {
-			// The secret exists upstream already; failing the request now
-			// would only make the client retry and mint another. Log, go on.
-			g.log.Error("session record failed", "request_id", rid, "error", err.Error())
-		}
+		g.record(r, id, users.Session{SessionID: m.SessionID, Kind: users.KindToken, Model: params.Model, CreatedAt: g.o.Now(), ExpiresAt: m.ExpiresAt})
 		g.log.Info("token minted", "request_id", rid, "user", id.UserID, "session_id", m.SessionID, "model", params.Model, "expires_at", m.ExpiresAt.UTC().Format(time.RFC3339))
 	}
 	w.Header().Set("Pragma", "no-cache")
 	httpx.WriteRawJSON(w, http.StatusOK, bytes.TrimSpace(m.Body))
 	return nil
-}
-
-// release gives back a user's admission when no session came of it. It
-// runs even when the client has gone away, with a short deadline of its own.
-func (g *Gateway) release(r *http.Request, id Identity) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 2*time.Second)
-	defer cancel()
-	g.o.Users.Release(ctx, id)
 }
 
 func (g *Gateway) limitIP(w http.ResponseWriter, r *http.Request) error {
@@ -80,12 +63,12 @@ func (g *Gateway) limitIP(w http.ResponseWriter, r *http.Request) error {
 	}
 	d, err := g.o.Limiter.AllowIP(r.Context(), httpx.ClientIP(r.Context()))
 	if err != nil {
-		return httpx.Errorf(http.StatusServiceUnavailable, httpx.CodeUnavailable, fmt.Errorf("rate limiter: %w", err))
+		return fmt.Errorf("%w: %w", errLimiter, err)
 	}
 	g.o.Limiter.SetHeaders(w.Header(), d)
 	if !d.Allowed {
 		g.log.Info("rate limited", "request_id", httpx.RequestID(r.Context()), "scope", "ip")
-		return &httpx.Error{Status: http.StatusTooManyRequests, Code: httpx.CodeRateLimited, Err: errors.New("ip rate limit")}
+		return errIPLimited
 	}
 	return nil
 }
@@ -103,71 +86,15 @@ func (g *Gateway) params(r *http.Request) (openai.MintParams, error) {
 	}
 	if b.Model != nil {
 		if !slices.Contains(s.AllowedModels, *b.Model) {
-			return p, httpx.BadRequest("The requested model is not allowed.", nil)
+			return p, badRequest("The requested model is not allowed.", nil)
 		}
 		p.Model = *b.Model
 	}
 	if b.Voice != nil {
 		if !slices.Contains(s.AllowedVoices, *b.Voice) {
-			return p, httpx.BadRequest("The requested voice is not allowed.", nil)
+			return p, badRequest("The requested voice is not allowed.", nil)
 		}
 		p.Voice = *b.Voice
 	}
 	return p, nil
-}
-
-// decodeJSON enforces content type, size and strict JSON: one object, known
-// fields only, nothing after it.
-func (g *Gateway) decodeJSON(r *http.Request, v any) error {
-	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != "application/json" {
-		return httpx.Errorf(http.StatusUnsupportedMediaType, httpx.CodeUnsupportedMediaType, fmt.Errorf("content type %q", r.Header.Get("Content-Type")))
-	}
-	if cs, ok := params["charset"]; ok && !(cs == "utf-8" || cs == "UTF-8") {
-		return httpx.Errorf(http.StatusUnsupportedMediaType, httpx.CodeUnsupportedMediaType, fmt.Errorf("charset %q", cs))
-	}
-	if r.ContentLength > g.o.MaxBodyBytes {
-		return httpx.Errorf(http.StatusRequestEntityTooLarge, httpx.CodePayloadTooLarge, fmt.Errorf("content length %d", r.ContentLength))
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, g.o.MaxBodyBytes))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return httpx.Errorf(http.StatusRequestEntityTooLarge, httpx.CodePayloadTooLarge, err)
-		}
-		return httpx.BadRequest("The request body could not be read.", err)
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return httpx.BadRequest("The request body must be a JSON object with only known fields.", err)
-	}
-	if dec.More() {
-		return httpx.BadRequest("The request body must be a single JSON object.", errors.New("trailing data"))
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return httpx.BadRequest("The request body must be a single JSON object.", errors.New("trailing data"))
-	}
-	return nil
-}
-
-// upstreamError maps an upstream failure to what the client sees: never the
-// upstream's own text.
-func upstreamError(err error) error {
-	var se *openai.StatusError
-	switch {
-	case errors.Is(err, openai.ErrTimeout):
-		return httpx.Errorf(http.StatusGatewayTimeout, httpx.CodeUpstreamTimeout, err)
-	case errors.Is(err, openai.ErrUnavailable):
-		e := httpx.Errorf(http.StatusServiceUnavailable, httpx.CodeUnavailable, err)
-		e.RetryAfter = time.Second
-		var ra interface{ RetryAfterHint() time.Duration }
-		if errors.As(err, &ra) && ra.RetryAfterHint() > 0 {
-			e.RetryAfter = ra.RetryAfterHint()
-		}
-		return e
-	case errors.As(err, &se):
-		return httpx.Errorf(http.StatusBadGateway, httpx.CodeUpstreamError, err)
-	}
-	return httpx.Errorf(http.StatusBadGateway, httpx.CodeUpstreamError, err)
 }

@@ -3,10 +3,14 @@ package gateway
 import (
 	"context"
 	"net/http"
+	"net/netip"
 	"time"
+
+	"github.com/rtgate/rtgate/internal/httpx"
+	"github.com/rtgate/rtgate/internal/users"
 )
 
-// Identity is the caller as authentication established it. The zero value
+// Identity is the caller as stages 9 and 10 established it. The zero value
 // is the anonymous caller of AUTH_MODE=none.
 type Identity struct {
 	// UserID is the authenticated user's id; "" when anonymous.
@@ -14,106 +18,100 @@ type Identity struct {
 	// SafetyID is a keyed hash of UserID sent to OpenAI as
 	// OpenAI-Safety-Identifier; "" when anonymous.
 	SafetyID string
-	// Reservation is the per-user controls' opaque handle on this
-	// admission (its active-session slot); Record or Release consume it.
-	Reservation string
+	// Reservation is the per-user controls' handle on this admission (its
+	// active-session slot); Record, Release or End consume it.
+	Reservation users.Reservation
 }
 
 // Anonymous reports whether no user was authenticated.
 func (id Identity) Anonymous() bool { return id.UserID == "" }
 
-// Authenticator establishes who is asking (stage 9). A refusal is returned
-// as an *httpx.Error (401 with WWW-Authenticate where it applies, 429 when
-// the client failed too often, 503 when credentials cannot be checked).
+// Authenticator establishes who is asking (stage 9): a user id, or "" for
+// an anonymous caller. A refusal is one of auth's errors (*auth.Failure,
+// *auth.FailureLimited, *auth.Unavailable), which errors.go maps to 401,
+// 429 and 503. *auth.Guard implements it.
 type Authenticator interface {
-	Authenticate(r *http.Request) (Identity, error)
+	Authenticate(r *http.Request) (userID string, err error)
 }
 
-// SessionRecord is what rtgate keeps about one mint or call: never the
-// secret, never conversation content.
-type SessionRecord struct {
-	UserID    string
-	SessionID string // upstream session id or call id
-	Kind      string // "token" or "call"
-	Model     string
-	CreatedAt time.Time
-	ExpiresAt time.Time
-}
-
-// UserControls applies per-user limits, active-session caps and quotas
-// (stage 10) and records sessions (stage 12).
+// UserControls applies per-user admission (stage 10), records sessions
+// (stage 12) and serves the user's data rights. *users.Manager implements
+// it. A refusal is a *users.Refusal; a failure wraps users.ErrUnavailable.
 type UserControls interface {
-	// Admit refuses with an *httpx.Error when the user is blocked (403) or
-	// over a limit (429, with rate-limit headers written to w); on success
-	// it returns id with its Reservation set.
-	Admit(ctx context.Context, w http.ResponseWriter, id Identity) (Identity, error)
-	// Record keeps the session record after the upstream succeeded; the
-	// request's context carries the client IP.
-	Record(ctx context.Context, id Identity, rec SessionRecord) error
+	// Admit refuses a blocked or over-limit user, or reserves an active
+	// slot. The Admission's RateLimit decision, when set, is sent as
+	// headers, refused or not.
+	Admit(ctx context.Context, user string) (users.Admission, error)
+	// Record keeps the session record after the upstream succeeded.
+	Record(ctx context.Context, user string, res users.Reservation, s users.Session, ip netip.Addr) error
 	// Release gives back the admission of a request whose upstream call
 	// failed (its active slot and its count against the daily quota).
 	// Without it the slot lapses by itself shortly after.
-	Release(ctx context.Context, id Identity)
+	Release(ctx context.Context, user string, res users.Reservation) error
 	// End frees the active slot of a session that ended before its time
 	// (a proxied call that was hung up); the day's count stays.
-	End(ctx context.Context, id Identity)
-}
-
-// UserData is implemented by UserControls that keep data about users: the
-// data-rights endpoints (/api/me/data) serve it. Both methods return a
-// JSON-encodable value.
-type UserData interface {
-	Export(ctx context.Context, id Identity) (any, error)
-	Erase(ctx context.Context, id Identity) (any, error)
-}
-
-// Readiness is implemented by an Authenticator or UserControls whose
-// dependencies (a JWKS, Redis) readiness should report.
-type Readiness interface {
-	ReadyChecks() []Check
+	End(ctx context.Context, user string, res users.Reservation) error
+	// Export and Erase serve the data-rights endpoints (/api/me/data).
+	Export(ctx context.Context, user string) (users.UserData, error)
+	Erase(ctx context.Context, user string, by users.ErasedBy) (users.Erasure, error)
 }
 
 type anonymous struct{}
 
-func (anonymous) Authenticate(*http.Request) (Identity, error) { return Identity{}, nil }
-
-type noControls struct{}
-
-func (noControls) Admit(_ context.Context, _ http.ResponseWriter, id Identity) (Identity, error) {
-	return id, nil
-}
-func (noControls) Record(context.Context, Identity, SessionRecord) error { return nil }
-func (noControls) Release(context.Context, Identity)                     {}
-func (noControls) End(context.Context, Identity)                         {}
+func (anonymous) Authenticate(*http.Request) (string, error) { return "", nil }
 
 // admitUser runs the stages every token-issuing endpoint shares after
 // routing and body validation: authentication (9) and per-user controls
-// (10). The per-IP limit (7) and body validation (8) run before it in each
-// endpoint. Anonymous callers (AUTH_MODE=none) skip the per-user controls.
+// (10), whose rate-limit headers it sets. The per-IP limit (7) and body
+// validation (8) run before it in each endpoint. Anonymous callers
+// (AUTH_MODE=none) skip the per-user controls, and so does everyone when
+// there are none.
 func (g *Gateway) admitUser(w http.ResponseWriter, r *http.Request) (Identity, error) {
-	id, err := g.o.Auth.Authenticate(r)
+	user, err := g.o.Auth.Authenticate(r)
+	if err != nil || user == "" || g.o.Users == nil {
+		return Identity{UserID: user}, err
+	}
+	a, err := g.o.Users.Admit(r.Context(), user)
+	if a.RateLimit != nil && g.o.Limiter != nil {
+		g.o.Limiter.SetHeaders(w.Header(), *a.RateLimit)
+	}
 	if err != nil {
 		return Identity{}, err
 	}
-	if id.Anonymous() {
-		return id, nil
-	}
-	return g.o.Users.Admit(r.Context(), w, id)
+	return Identity{UserID: user, SafetyID: a.SafetyID, Reservation: a.Reservation}, nil
 }
 
-// Users returns the per-user controls the gateway runs (never nil); the app
-// uses it to serve the operator endpoints over the same state.
-func (g *Gateway) Users() UserControls { return g.o.Users }
-
-// DependencyChecks returns the readiness checks of the authenticator and
-// the per-user controls (a JWKS that was never loaded, an unreachable
-// session store), for /readyz.
-func (g *Gateway) DependencyChecks() []Check {
-	var out []Check
-	for _, v := range []any{g.o.Auth, g.o.Users} {
-		if r, ok := v.(Readiness); ok {
-			out = append(out, r.ReadyChecks()...)
-		}
+// record keeps the record of a session minted for id. A failure is logged,
+// not returned: the session exists upstream already, and failing the
+// request now would only make the client retry and mint another.
+func (g *Gateway) record(r *http.Request, id Identity, s users.Session) {
+	if id.Anonymous() || g.o.Users == nil {
+		return
 	}
-	return out
+	if err := g.o.Users.Record(r.Context(), id.UserID, id.Reservation, s, httpx.ClientIP(r.Context())); err != nil {
+		g.log.Error("session record failed", "request_id", httpx.RequestID(r.Context()), "error", err.Error())
+	}
+}
+
+// release gives back a user's admission when no session came of it. It
+// runs even when the client has gone away, with a short deadline of its own.
+func (g *Gateway) release(r *http.Request, id Identity) {
+	if id.Anonymous() || id.Reservation == "" || g.o.Users == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 2*time.Second)
+	defer cancel()
+	if err := g.o.Users.Release(ctx, id.UserID, id.Reservation); err != nil {
+		g.log.Error("session release failed", "request_id", httpx.RequestID(ctx), "error", err.Error())
+	}
+}
+
+// end frees the active slot a proxied call held.
+func (g *Gateway) end(ctx context.Context, id Identity) {
+	if id.Anonymous() || id.Reservation == "" || g.o.Users == nil {
+		return
+	}
+	if err := g.o.Users.End(context.WithoutCancel(ctx), id.UserID, id.Reservation); err != nil {
+		g.log.Error("session end failed", "request_id", httpx.RequestID(ctx), "error", err.Error())
+	}
 }

@@ -3,8 +3,12 @@ package httpx
 import (
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -60,6 +64,49 @@ func forwardedHTTPS(r *http.Request, trusted func(netip.Addr) bool) bool {
 			if !strings.EqualFold(strings.TrimSpace(v), "https") {
 				return false
 			}
+		}
+	}
+	return true
+}
+
+// RedirectToHTTPS answers with 308 to the same host and path over https on
+// port (omitted when 443): the plain-HTTP listener of HTTP_REDIRECT_ADDR.
+// When domains is not empty, only those hosts are redirected; others get
+// 404, so the listener is no open redirect.
+func RedirectToHTTPS(port int, domains []string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		host = strings.ToLower(strings.Trim(host, "[]"))
+		if !validHost(host) || (len(domains) > 0 && !slices.Contains(domains, host)) {
+			WriteError(w, r, nil, Errorf(http.StatusNotFound, CodeNotFound, nil))
+			return
+		}
+		if strings.Contains(host, ":") {
+			host = "[" + host + "]"
+		}
+		if port != 443 {
+			host = net.JoinHostPort(strings.Trim(host, "[]"), strconv.Itoa(port))
+		}
+		u := url.URL{Scheme: "https", Host: host, Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: r.URL.RawQuery}
+		w.Header().Set("Location", u.String())
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusPermanentRedirect)
+	})
+}
+
+// validHost accepts a DNS name or an IP address literal (without brackets):
+// letters, digits, dots, dashes and, for IPv6, colons.
+func validHost(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == ':') {
+			return false
 		}
 	}
 	return true

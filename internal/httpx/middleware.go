@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"runtime/debug"
 	"time"
+
+	"github.com/rtgate/rtgate/internal/reqctx"
 )
 
 // SecurityHeaders are the guide's headers, sent on every response, errors
@@ -104,7 +106,7 @@ func AccessLog(log *slog.Logger, obs Observer, now func() time.Time) func(http.H
 				}
 				var route string
 				if s := getState(r.Context()); s != nil {
-					route = s.route
+					route = s.Route
 				}
 				if route == "" {
 					route = "unmatched"
@@ -142,12 +144,7 @@ type IPResolver interface {
 }
 
 // ClientIP returns the client address stored by WithClientIP (invalid if none).
-func ClientIP(ctx context.Context) netip.Addr {
-	if s := getState(ctx); s != nil {
-		return s.ip
-	}
-	return netip.Addr{}
-}
+func ClientIP(ctx context.Context) netip.Addr { return reqctx.ClientIP(ctx) }
 
 // WithRoute wraps a ServeMux so the matched pattern is recorded for the
 // access log and metrics (the mux sets r.Pattern on the request it is given).
@@ -155,7 +152,7 @@ func WithRoute(mux http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mux.ServeHTTP(w, r)
 		if s := getState(r.Context()); s != nil {
-			s.route = r.Pattern
+			s.Route = r.Pattern
 		}
 	})
 }
@@ -172,7 +169,7 @@ func WithClientIP(res IPResolver, log *slog.Logger) func(http.Handler) http.Hand
 				return
 			}
 			if s := getState(r.Context()); s != nil {
-				s.ip = ip
+				s.ClientIP = ip
 			}
 			next.ServeHTTP(w, r)
 		})

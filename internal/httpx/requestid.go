@@ -5,35 +5,20 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 	"net/http"
-	"net/netip"
+
+	"github.com/rtgate/rtgate/internal/reqctx"
 )
 
-type ctxKey struct{}
-
-// state is the per-request record shared by the middlewares: one context
-// value, filled in as the request moves down the chain, read by the access
-// log on the way back up.
-type state struct {
-	id    string
-	ip    netip.Addr
-	route string
-}
-
-func getState(ctx context.Context) *state {
-	s, _ := ctx.Value(ctxKey{}).(*state)
-	return s
-}
+// getState returns the per-request record shared by the middlewares: one
+// context value (reqctx.Values), filled in as the request moves down the
+// chain, read by the access log on the way back up.
+func getState(ctx context.Context) *reqctx.Values { return reqctx.From(ctx) }
 
 // RequestIDHeader is the header that carries the request id both ways.
 const RequestIDHeader = "X-Request-ID"
 
 // RequestID returns the request id stored by the RequestIDs middleware, or "".
-func RequestID(ctx context.Context) string {
-	if s := getState(ctx); s != nil {
-		return s.id
-	}
-	return ""
-}
+func RequestID(ctx context.Context) string { return reqctx.RequestID(ctx) }
 
 // ValidRequestID reports whether s may be kept as a request id:
 // 1 to 128 characters of [A-Za-z0-9._-].
@@ -68,6 +53,6 @@ func RequestIDs(next http.Handler) http.Handler {
 			id = NewRequestID()
 		}
 		w.Header().Set(RequestIDHeader, id)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, &state{id: id})))
+		next.ServeHTTP(w, r.WithContext(reqctx.With(r.Context(), &reqctx.Values{RequestID: id})))
 	})
 }

@@ -177,3 +177,16 @@ func (b *Breaker) Check(context.Context) error {
 	}
 	return fmt.Errorf("open: %d upstream failures in a row; next probe in %s", s.Consecutive, s.RetryIn.Round(time.Second))
 }
+
+// Health is the breaker's readiness with its grey zone: an error while it
+// is open and not yet due for a probe (Check), a degraded detail in any
+// other state but closed, and "" when closed.
+func (b *Breaker) Health(ctx context.Context) (degraded string, err error) {
+	if err := b.Check(ctx); err != nil {
+		return "", err
+	}
+	if s := b.State(); s.State != BreakerClosed {
+		return fmt.Sprintf("breaker %v after %d failures in a row", s.State, s.Consecutive), nil
+	}
+	return "", nil
+}

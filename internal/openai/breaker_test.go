@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -139,5 +140,24 @@ func TestBreakerVerdicts(t *testing.T) {
 				t.Errorf("verdict %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestBreakerHealth: closed is fine, open is unready, half-open (a probe
+// is due) is ready but shown.
+func TestBreakerHealth(t *testing.T) {
+	clk := newFakeClock()
+	b := NewBreaker(BreakerOptions{Failures: 1, Cooldown: 10 * time.Second}, clk.now)
+	ctx := context.Background()
+	if d, err := b.Health(ctx); d != "" || err != nil {
+		t.Fatalf("closed: %q %v", d, err)
+	}
+	run(b, verdictFailure)
+	if d, err := b.Health(ctx); err == nil || d != "" {
+		t.Fatalf("open: %q %v", d, err)
+	}
+	clk.advance(10 * time.Second)
+	if d, err := b.Health(ctx); err != nil || !strings.Contains(d, "after 1 failures") {
+		t.Fatalf("cool-down over: %q %v", d, err)
 	}
 }

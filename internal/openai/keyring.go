@@ -374,3 +374,20 @@ func (r *KeyRing) Check(context.Context) error {
 	}
 	return nil
 }
+
+// Health is the ring's readiness with its grey zone: an error when no key
+// is usable (Check), a degraded detail when serving on the backup or with
+// a rejected key (ready, but an operator must see it: the guide's "keep a
+// backup key ready"), and "" when all is well.
+func (r *KeyRing) Health(ctx context.Context) (degraded string, err error) {
+	if err := r.Check(ctx); err != nil {
+		return "", err
+	}
+	st := r.Status()
+	for _, s := range st.Slots {
+		if s.Rejected || st.Active != st.Slots[0].Name {
+			return st.String(), nil
+		}
+	}
+	return "", nil
+}

@@ -208,3 +208,24 @@ func TestKeyIDHidesTheKey(t *testing.T) {
 		t.Fatalf("short key shown: %q", id)
 	}
 }
+
+// TestKeyRingHealth: readiness is fine on the primary, degraded (ready,
+// shown) on the backup, unready with every key rejected.
+func TestKeyRingHealth(t *testing.T) {
+	r, err := NewKeyRing(KeyRingOptions{Primary: KeySource{Value: keyA}, Backup: KeySource{Value: keyB}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if d, err := r.Health(ctx); d != "" || err != nil {
+		t.Fatalf("on the primary: %q %v", d, err)
+	}
+	r.reject(r.pick(), func(s string) bool { return s == keyA })
+	if d, err := r.Health(ctx); err != nil || !strings.Contains(d, "active backup") || !strings.Contains(d, "rejected") {
+		t.Fatalf("on the backup: %q %v", d, err)
+	}
+	r.reject(keyRef{slot: 1, value: keyB}, func(s string) bool { return s == keyA || s == keyB })
+	if d, err := r.Health(ctx); err == nil || d != "" {
+		t.Fatalf("every key rejected: %q %v", d, err)
+	}
+}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/rtgate/rtgate/internal/ratelimit"
 	"github.com/rtgate/rtgate/internal/ratelimit/redistest"
+	"github.com/rtgate/rtgate/internal/redisconn"
 )
 
 // Run with:
@@ -120,7 +121,7 @@ func BenchmarkMemoryPerKey(b *testing.B) {
 // and logs its figures.
 func BenchmarkRedisAllow(b *testing.B) {
 	srv := redistest.Start(b)
-	c, err := ratelimit.NewUniversalFromURL(srv.URL() + "?pool_size=64&read_timeout=2s&write_timeout=2s")
+	c, err := redisconn.New(srv.URL() + "?pool_size=64&read_timeout=2s&write_timeout=2s")
 	if err != nil {
 		b.Fatal(err)
 	}

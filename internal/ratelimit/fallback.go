@@ -231,5 +231,21 @@ func (f *Fallback) Status() string {
 	return fmt.Sprintf("degraded (policy %s) since %s", f.policy, f.since.UTC().Format(time.RFC3339))
 }
 
+// Health is the limiter store's readiness. It probes the primary (not just
+// looks: an instance that is unready under the closed policy gets no
+// traffic, so only the readiness probe can notice that Redis is back) and
+// answers "" when the primary is fine, a degraded detail while the
+// fallback decides (local or open: ready), and an error under the closed
+// policy (unready: nothing is decided).
+func (f *Fallback) Health(ctx context.Context) (degraded string, err error) {
+	if f.Probe(ctx) {
+		return "", nil
+	}
+	if f.policy == FailClosed {
+		return "", fmt.Errorf("redis unreachable; policy closed: %s", f.Status())
+	}
+	return f.Status(), nil
+}
+
 // Policy returns the configured failure policy.
 func (f *Fallback) Policy() FailurePolicy { return f.policy }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -268,5 +269,56 @@ func TestFallbackConcurrentTransitions(t *testing.T) {
 	}
 	if healthy := f.Healthy(); healthy != (down == up) {
 		t.Fatalf("Healthy()=%v with %v activations and %v recoveries", healthy, down, up)
+	}
+}
+
+// pingableFlaky is a flakyStore whose Ping answers like its Allow.
+type pingableFlaky struct{ flakyStore }
+
+func (s *pingableFlaky) Ping(context.Context) error {
+	if s.down.Load() {
+		return errors.New("connection refused")
+	}
+	return nil
+}
+
+// TestFallbackHealth: what readiness says per policy while the primary is
+// down: unready only when nothing is decided (closed).
+func TestFallbackHealth(t *testing.T) {
+	for _, tc := range []struct {
+		policy   ratelimit.FailurePolicy
+		degraded bool
+		unready  bool
+	}{
+		{ratelimit.FailLocal, true, false},
+		{ratelimit.FailOpen, true, false},
+		{ratelimit.FailClosed, false, true},
+	} {
+		t.Run(string(tc.policy), func(t *testing.T) {
+			clock := storetest.NewClock()
+			primary := &pingableFlaky{}
+			f, err := ratelimit.NewFallback(primary, ratelimit.NewMemory(ratelimit.MemoryOptions{}), ratelimit.FallbackOptions{Policy: tc.policy, Now: clock.Now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			if d, err := f.Health(ctx); d != "" || err != nil {
+				t.Fatalf("healthy: %q %v", d, err)
+			}
+			primary.down.Store(true)
+			_, _ = f.Allow(ctx, "k", ratelimit.Policy{Limit: 1, Window: time.Second})
+			d, err := f.Health(ctx)
+			if (d != "") != tc.degraded || (err != nil) != tc.unready {
+				t.Fatalf("down: degraded %q, error %v", d, err)
+			}
+			if detail := d + fmt.Sprint(err); !strings.Contains(detail, "policy "+string(tc.policy)) {
+				t.Errorf("detail %q does not name the policy", detail)
+			}
+			primary.down.Store(false)
+			clock.Advance(time.Second)
+			if d, err := f.Health(ctx); d != "" || err != nil {
+				t.Fatalf("back: %q %v", d, err)
+			}
+		})
 	}
 }

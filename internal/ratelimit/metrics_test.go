@@ -54,3 +54,39 @@ func TestMetricsGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestMetricsHaveNoIPOrUserLabels(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := ratelimit.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.ObserveMemory(ratelimit.NewMemory(ratelimit.MemoryOptions{}))
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, mf := range mfs {
+		names[mf.GetName()] = true
+		for _, metric := range mf.GetMetric() {
+			for _, l := range metric.GetLabel() {
+				if l.GetName() != "scope" && l.GetName() != "outcome" {
+					t.Errorf("%s has label %q", mf.GetName(), l.GetName())
+				}
+			}
+		}
+	}
+	for _, want := range []string{
+		"rtgate_ratelimit_decisions_total", "rtgate_ratelimit_memory_keys", "rtgate_ratelimit_memory_saturated_total",
+		"rtgate_ratelimit_redis_errors_total", "rtgate_ratelimit_fallback_activations_total",
+		"rtgate_ratelimit_fallback_recoveries_total", "rtgate_ratelimit_store_degraded",
+	} {
+		if !names[want] {
+			t.Errorf("missing %s", want)
+		}
+	}
+	if _, err := ratelimit.NewMetrics(reg); err == nil {
+		t.Error("double registration accepted")
+	}
+}

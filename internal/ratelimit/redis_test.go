@@ -13,11 +13,12 @@ import (
 	"github.com/rtgate/rtgate/internal/ratelimit"
 	"github.com/rtgate/rtgate/internal/ratelimit/redistest"
 	"github.com/rtgate/rtgate/internal/ratelimit/storetest"
+	"github.com/rtgate/rtgate/internal/redisconn"
 )
 
 func newClient(t *testing.T, url string) redis.UniversalClient {
 	t.Helper()
-	c, err := ratelimit.NewUniversalFromURL(url)
+	c, err := redisconn.New(url)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,149 @@
+package gateway
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/rtgate/rtgate/internal/auth"
+	"github.com/rtgate/rtgate/internal/httpx"
+	"github.com/rtgate/rtgate/internal/openai"
+	"github.com/rtgate/rtgate/internal/users"
+)
+
+// This file is the one place that decides what a client sees when a request
+// is refused. Handlers return domain errors (auth, users, ratelimit,
+// openai) or the gateway's own refusals built below; clientError maps them
+// to an *httpx.Error (status, code, safe message, headers), and
+// httpx.WriteError writes it and logs the cause with the request id. An
+// error nobody mapped is a 500 with a generic message.
+
+// handle adapts a handler that returns its refusal to http.Handler, mapping
+// the refusal with clientError.
+func (g *Gateway) handle(fn httpx.HandlerFunc) http.Handler {
+	return httpx.Handle(g.log, func(w http.ResponseWriter, r *http.Request) error {
+		if err := fn(w, r); err != nil {
+			return clientError(err)
+		}
+		return nil
+	})
+}
+
+// Refusals the gateway decides itself, before or around the domain calls.
+var (
+	// errIPLimited: the per-IP rate limit said no (its headers are set).
+	errIPLimited = errors.New("ip rate limit")
+	// errLimiter: the rate limiter could not decide.
+	errLimiter = errors.New("rate limiter")
+)
+
+// upstreamError marks a failed upstream (OpenAI) call: whatever its cause,
+// the client gets an upstream error, never a 500. Its text is the cause's.
+type upstreamError struct{ err error }
+
+func (e *upstreamError) Error() string { return e.err.Error() }
+func (e *upstreamError) Unwrap() error { return e.err }
+
+func upstream(err error) error { return &upstreamError{err: err} }
+
+// Constructors of the gateway's HTTP-level refusals (routes, methods,
+// bodies). msg, where there is one, must never echo client input.
+func notFound(cause error) *httpx.Error {
+	return httpx.Errorf(http.StatusNotFound, httpx.CodeNotFound, cause)
+}
+
+func methodNotAllowedError(allow string) *httpx.Error {
+	e := httpx.Errorf(http.StatusMethodNotAllowed, httpx.CodeMethodNotAllowed, nil)
+	e.Header = http.Header{"Allow": {allow}}
+	return e
+}
+
+func badRequest(msg string, cause error) *httpx.Error { return httpx.BadRequest(msg, cause) }
+
+func unsupportedMediaType(cause error) *httpx.Error {
+	return httpx.Errorf(http.StatusUnsupportedMediaType, httpx.CodeUnsupportedMediaType, cause)
+}
+
+func payloadTooLarge(cause error) *httpx.Error {
+	return httpx.Errorf(http.StatusRequestEntityTooLarge, httpx.CodePayloadTooLarge, cause)
+}
+
+func unavailable(cause error) *httpx.Error {
+	return httpx.Errorf(http.StatusServiceUnavailable, httpx.CodeUnavailable, cause)
+}
+
+// clientError maps err to the client's JSON error. The cause stays in the
+// returned error for the log.
+func clientError(err error) error {
+	var (
+		he *httpx.Error
+		af *auth.Failure
+		al *auth.FailureLimited
+		au *auth.Unavailable
+		ur *users.Refusal
+		ue *upstreamError
+	)
+	switch {
+	case errors.As(err, &he):
+		return he // decided above
+
+	// Authentication (stage 9).
+	case errors.As(err, &af):
+		e := httpx.Errorf(http.StatusUnauthorized, httpx.CodeUnauthorized, err)
+		if c := af.Challenge; c != nil {
+			v := c.Scheme + ` realm="` + c.Realm + `"`
+			if c.Error != "" {
+				v += `, error="` + c.Error + `"`
+			}
+			e.Header = http.Header{}
+			e.Header.Set("WWW-Authenticate", v)
+		}
+		return e
+	case errors.As(err, &al):
+		e := httpx.Errorf(http.StatusTooManyRequests, httpx.CodeRateLimited, err)
+		e.RetryAfter = al.RetryAfter
+		return e
+	case errors.As(err, &au):
+		// The credentials may be good: never a 401 while they cannot be checked.
+		e := unavailable(err)
+		e.RetryAfter = time.Second
+		return e
+
+	// Per-user controls (stage 10) and the user data behind them.
+	case errors.As(err, &ur):
+		if ur.Reason == users.ReasonBlocked {
+			return httpx.Errorf(http.StatusForbidden, httpx.CodeForbidden, err)
+		}
+		// The rate limit's own Retry-After (with jitter) is already set
+		// from the Admission's decision; RetryAfter is 0 then.
+		e := httpx.Errorf(http.StatusTooManyRequests, httpx.CodeRateLimited, err)
+		e.RetryAfter = ur.RetryAfter
+		return e
+	case errors.Is(err, users.ErrUnavailable):
+		// Fail closed: the limits are about money.
+		return unavailable(err)
+
+	// Rate limits (stages 7 and 10).
+	case errors.Is(err, errIPLimited):
+		return httpx.Errorf(http.StatusTooManyRequests, httpx.CodeRateLimited, err)
+	case errors.Is(err, errLimiter):
+		return unavailable(err)
+
+	// Upstream (stage 11): never the upstream's own text.
+	case errors.As(err, &ue):
+		switch {
+		case errors.Is(err, openai.ErrTimeout):
+			return httpx.Errorf(http.StatusGatewayTimeout, httpx.CodeUpstreamTimeout, ue.err)
+		case errors.Is(err, openai.ErrUnavailable):
+			e := unavailable(ue.err)
+			e.RetryAfter = time.Second
+			var ra interface{ RetryAfterHint() time.Duration }
+			if errors.As(err, &ra) && ra.RetryAfterHint() > 0 {
+				e.RetryAfter = ra.RetryAfterHint()
+			}
+			return e
+		}
+		return httpx.Errorf(http.StatusBadGateway, httpx.CodeUpstreamError, ue.err)
+	}
+	return err
+}
