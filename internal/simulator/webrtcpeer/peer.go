@@ -1,4 +1,4 @@
-// Package webrtcpeer is the simulator's real WebRTC peer (pion): an
+// Package webrtcpeer is the simulator's real WebRTC peer (pion): a
 // simulator.Answerer that answers each session's SDP offer, accepts its
 // "oai-events" data channel and echoes the caller's audio back. It carries
 // bytes only: events go to and from the simulator through the session's

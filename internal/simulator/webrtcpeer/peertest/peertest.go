@@ -20,7 +20,9 @@ import (
 // Payload sizes Speak uses: comfortably above and below
 // simulator.VoicedPayloadBytes.
 const (
+	// VoicedBytes is the payload of a voiced packet (Opus speech is tens of bytes).
 	VoicedBytes = 80
+	// SilentBytes is the payload of a silent packet (Opus silence is about 3 bytes).
 	SilentBytes = 3
 )
 
