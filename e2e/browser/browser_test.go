@@ -24,6 +24,7 @@ import (
 
 	"github.com/rtgate/rtgate/internal/apptest"
 	"github.com/rtgate/rtgate/internal/simulator"
+	"github.com/rtgate/rtgate/internal/simulator/webrtcpeer"
 )
 
 // secretShape is what an ephemeral secret looks like (the page's own text
@@ -48,14 +49,14 @@ document.addEventListener("securitypolicyviolation", (e) => {
 // peer, serving the demo page from its own origin.
 type stack struct {
 	in     *apptest.Instance
-	ans    *simulator.WebRTCAnswerer
+	ans    *webrtcpeer.Answerer
 	origin string
 }
 
 func startStack(t *testing.T, env map[string]string) *stack {
 	t.Helper()
 	key := apptest.RandomKey()
-	ans, err := simulator.NewWebRTCAnswerer(simulator.WebRTCOptions{})
+	ans, err := webrtcpeer.New(webrtcpeer.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -363,8 +364,9 @@ func TestDemoSessionInChromium(t *testing.T) {
 			if first := eval[string](t, tb, `document.querySelector("#events li").dataset.type`); first != "session.created" {
 				t.Errorf("first event = %q, want session.created", first)
 			}
-			if n := len(newCalls()); n != 1 {
-				t.Errorf("upstream calls created = %d, want 1", n)
+			created := newCalls()
+			if len(created) != 1 {
+				t.Errorf("upstream calls created = %d, want 1", len(created))
 			}
 			path := tb.screenshot(t, "demo-"+mode+"-connected.png")
 			if mode == "call" && os.Getenv("RTGATE_UPDATE_SCREENSHOT") != "" {
@@ -392,12 +394,17 @@ func TestDemoSessionInChromium(t *testing.T) {
 				if !strings.Contains(all, "/api/realtime-call/call_") {
 					t.Error("capture does not show rtgate's call location")
 				}
+				// The simulator also ends a call whose peer went away, so
+				// what proves rtgate's hang-up is the hangup request itself.
+				hungUp := func() bool {
+					return len(created) == 1 && st.in.Sim.Hits("/v1/realtime/calls/"+created[0]+"/hangup") == 1
+				}
 				deadline := time.Now().Add(waitTimeout)
-				for len(newCalls()) != 0 && time.Now().Before(deadline) {
+				for !hungUp() && time.Now().Before(deadline) {
 					time.Sleep(20 * time.Millisecond)
 				}
-				if calls := newCalls(); len(calls) != 0 {
-					t.Errorf("Stop did not hang up the proxied call upstream: %v", calls)
+				if !hungUp() {
+					t.Errorf("Stop did not hang up the proxied call upstream: %v", created)
 				}
 			}
 
@@ -423,16 +430,20 @@ func TestLeavingThePageHangsUpAProxiedCall(t *testing.T) {
 	tb.do(t, chromedp.Click(chromedp.CSS(`input[name="mode"][value="call"]`)))
 	tb.do(t, chromedp.Click(chromedp.ID("start")))
 	tb.waitFor(t, "the peer connection to reach connected", `document.getElementById("pc-state").dataset.state === "connected"`)
-	if n := len(st.in.Sim.Calls()); n != 1 {
-		t.Fatalf("upstream calls = %d, want 1", n)
+	calls := st.in.Sim.Calls()
+	if len(calls) != 1 {
+		t.Fatalf("upstream calls = %d, want 1", len(calls))
 	}
+	hangup := "/v1/realtime/calls/" + calls[0] + "/hangup"
 	tb.do(t, chromedp.Navigate("about:blank"))
+	// The simulator also ends a call whose peer went away; the page's own
+	// hang-up is the request rtgate forwards.
 	deadline := time.Now().Add(waitTimeout)
-	for len(st.in.Sim.Calls()) != 0 && time.Now().Before(deadline) {
+	for st.in.Sim.Hits(hangup) == 0 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	if calls := st.in.Sim.Calls(); len(calls) != 0 {
-		t.Fatalf("the call outlived its page: %v", calls)
+	if st.in.Sim.Hits(hangup) != 1 {
+		t.Fatalf("the page did not hang the call up through rtgate")
 	}
 }
 

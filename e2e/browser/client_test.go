@@ -21,6 +21,7 @@ import (
 
 	"github.com/rtgate/rtgate/internal/gateway"
 	"github.com/rtgate/rtgate/internal/simulator"
+	"github.com/rtgate/rtgate/internal/simulator/webrtcpeer"
 	"github.com/rtgate/rtgate/web"
 )
 
@@ -155,15 +156,18 @@ func TestClientModuleThroughRtgate(t *testing.T) {
 			t.Errorf("call id %q, url %q", r.CallID, r.CallURL)
 		}
 		tb.waitFor(t, "session.created through the module", `window.__events.includes("session.created")`)
-		if n := len(st.in.Sim.Calls()); n != 1 {
-			t.Fatalf("upstream calls = %d, want 1", n)
+		upstream := st.in.Sim.Calls()
+		if len(upstream) != 1 {
+			t.Fatalf("upstream calls = %d, want 1", len(upstream))
 		}
 		// rtgate hangs a call up only for its owner: this proves the
 		// module authenticated the hang-up as alice.
 		if h := hangupInPage(t, tb); h.Error != nil || h.Mic != "ended" {
 			t.Fatalf("hangup: %+v, microphone %q (the module's own stream must be stopped)", h.Error, h.Mic)
 		}
-		if calls := st.in.Sim.Calls(); len(calls) != 0 {
+		// The simulator also ends a call whose peer went away; the hangup
+		// request shows rtgate hung it up.
+		if calls := st.in.Sim.Calls(); len(calls) != 0 || st.in.Sim.Hits("/v1/realtime/calls/"+upstream[0]+"/hangup") != 1 {
 			t.Errorf("hangup() left the call upstream: %v", calls)
 		}
 	})
@@ -230,12 +234,13 @@ func TestClientModuleThroughRtgate(t *testing.T) {
 
 // liveStub serves the contract of rtgate's GPT-Live endpoint (POST
 // /api/live-session: SDP offer in, 201 with the SDP answer, Location and,
-// for anonymous callers, X-Call-Token; POST …/{id}/hangup) with a real
-// WebRTC peer, so the module's live mode can be tested before rtgate serves
-// the endpoint. The X-Scenario request header (the module's headers option)
-// picks a refusal.
+// for anonymous callers, X-Call-Token; POST …/{id}/hangup) in front of the
+// simulator's GPT-Live endpoint with a real WebRTC peer, so the module's live
+// mode can be tested before rtgate serves the endpoint. The X-Scenario
+// request header (the module's headers option) picks a refusal.
 type liveStub struct {
-	ans *simulator.WebRTCAnswerer
+	ans *webrtcpeer.Answerer
+	sim *httptest.Server // the OpenAI simulator, with stubKey
 	srv *httptest.Server
 
 	mu      sync.Mutex
@@ -250,12 +255,15 @@ type stubRequest struct {
 
 func startLiveStub(t *testing.T) *liveStub {
 	t.Helper()
-	ans, err := simulator.NewWebRTCAnswerer(simulator.WebRTCOptions{})
+	ans, err := webrtcpeer.New(webrtcpeer.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(ans.Close)
-	s := &liveStub{ans: ans, tokens: make(map[string]string)}
+	sim := simulator.New(simulator.Options{APIKeys: []string{stubKey}, Answerer: ans})
+	t.Cleanup(sim.Close)
+	s := &liveStub{ans: ans, sim: httptest.NewServer(sim), tokens: make(map[string]string)}
+	t.Cleanup(s.sim.Close)
 	module, err := web.FS().Open("rtgate-client.js")
 	if err != nil {
 		t.Fatal(err)
@@ -307,8 +315,7 @@ func (s *liveStub) create(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "<html><body>503 Service Temporarily Unavailable</body></html>")
 		return
 	}
-	id := "live_" + rand.Text()[:22]
-	answer, err := s.ans.Answer(r.Context(), simulator.Call{ID: id}, req.body)
+	id, answer, err := s.upstreamLive(req.body)
 	if err != nil {
 		stubError(w, http.StatusBadRequest, "bad_request", "The request body must be an SDP offer.")
 		return
@@ -340,7 +347,9 @@ func (s *liveStub) hangup(w http.ResponseWriter, r *http.Request) {
 		stubError(w, http.StatusNotFound, "not_found", "Not found.")
 		return
 	}
-	s.ans.Hangup(id)
+	if res, err := s.upstream("/v1/live/sessions/"+id+"/hangup", ""); err == nil {
+		res.Body.Close()
+	}
 	switch req.scenario {
 	case "hangup_502":
 		stubError(w, http.StatusBadGateway, "upstream_error", "The upstream service failed.")
@@ -350,6 +359,37 @@ func (s *liveStub) hangup(w http.ResponseWriter, r *http.Request) {
 	delete(s.tokens, id)
 	s.mu.Unlock()
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// stubKey is the liveStub simulator's standard key.
+const stubKey = "sk-live-stub-0123456789abcdef"
+
+// upstream posts body (JSON, or nothing) to the stub's simulator.
+func (s *liveStub) upstream(path, body string) (*http.Response, error) {
+	req, _ := http.NewRequest(http.MethodPost, s.sim.URL+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+stubKey)
+	req.Header.Set("Content-Type", "application/json")
+	return http.DefaultClient.Do(req)
+}
+
+// upstreamLive creates a GPT-Live session for the offer at the simulator, as
+// rtgate will: it returns the session id and the SDP answer.
+func (s *liveStub) upstreamLive(offer string) (string, string, error) {
+	body, _ := json.Marshal(map[string]any{"session": map[string]any{"model": "gpt-live-1"},
+		"transport": map[string]any{"type": "webrtc", "sdp": offer}})
+	res, err := s.upstream("/v1/live/sessions", string(body))
+	if err != nil {
+		return "", "", err
+	}
+	defer res.Body.Close()
+	var out struct {
+		Session   struct{ ID string }  `json:"session"`
+		Transport struct{ SDP string } `json:"transport"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&out); err != nil || res.StatusCode != http.StatusCreated {
+		return "", "", fmt.Errorf("simulator answered %d", res.StatusCode)
+	}
+	return out.Session.ID, out.Transport.SDP, nil
 }
 
 func (s *liveStub) requests() (offers, hangups []stubRequest) {

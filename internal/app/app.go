@@ -197,10 +197,10 @@ func (a *App) startSimulator() error {
 	if err != nil {
 		return fmt.Errorf("start built-in simulator: %w", err)
 	}
-	sim := simulator.New(simulator.Options{APIKeys: []string{key}, Logger: a.log.With("component", "simulator"), Answerer: simulator.MustWebRTCAnswerer(simulator.WebRTCOptions{Logger: a.log.With("component", "simulator")})})
+	sim := simulator.New(simulator.Options{APIKeys: []string{key}, Logger: a.log.With("component", "simulator"), Answerer: simulatorAnswerer(a.log.With("component", "simulator"))})
 	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
-	a.closers = append(a.closers, func() { _ = srv.Close() })
+	a.closers = append(a.closers, func() { _ = srv.Close(); sim.Close() })
 	a.simURL = "http://" + ln.Addr().String() + "/v1"
 	a.cfg.OpenAIBaseURL = a.simURL
 	a.cfg.OpenAIAPIKey = key
