@@ -99,7 +99,7 @@ type scopeHeaders struct {
 type rateLimitItem struct {
 	remaining int
 	reset     int64
-	value     []string
+	value     [1]string // the header value is value[:]
 }
 
 func (sh *scopeHeaders) init(name string, p Policy) {
@@ -113,11 +113,11 @@ func (sh *scopeHeaders) init(name string, p Policy) {
 // reusing the last one when it is the same.
 func (sh *scopeHeaders) rateLimitValue(remaining int, reset int64) []string {
 	if it := sh.last.Load(); it != nil && it.remaining == remaining && it.reset == reset {
-		return it.value
+		return it.value[:]
 	}
-	it := &rateLimitItem{remaining: remaining, reset: reset, value: []string{rateLimitItemString(sh.quoted, remaining, reset)}}
+	it := &rateLimitItem{remaining: remaining, reset: reset, value: [1]string{rateLimitItemString(sh.quoted, remaining, reset)}}
 	sh.last.Store(it)
-	return it.value
+	return it.value[:]
 }
 
 func rateLimitItemString(quoted string, remaining int, reset int64) string {
