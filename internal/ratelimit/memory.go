@@ -11,9 +11,11 @@ import (
 )
 
 // DefaultMaxKeys is the default hard bound on keys tracked by a Memory store.
-// One tracked IPv4 key costs about 72 bytes of heap, key string included
-// (BenchmarkMemoryPerKey), so the default bounds the store at roughly 75 MB
-// even under a flood of rotating addresses, while 1,000,000 distinct clients active within one window is far
+// One tracked client costs 50 to 85 bytes of heap, depending on how full
+// the map's tables happen to be (BenchmarkLimiterScale; about 72 for a
+// string key, BenchmarkMemoryPerKey), so the default bounds the store at
+// roughly 85 MB even under a flood of rotating addresses, while 1,000,000
+// distinct clients active within one window is far
 // beyond what one gateway instance serves (at the guide's 10 requests per
 // minute that is over 160,000 admitted requests per second).
 const DefaultMaxKeys = 1_000_000

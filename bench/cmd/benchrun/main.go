@@ -64,7 +64,18 @@ func main() {
 	flag.BoolVar(&c.skipExpress, "skip-express", false, "leave the Express app out")
 	flag.Float64Var(&c.maxLoad, "max-load", 1.0, "warn when the 1-minute load average before the run is above this")
 	replot := flag.Bool("replot", false, "only redraw the charts and rewrite the report sections from -out/results.json")
+	microBase := flag.String("micro-base", "", "micro mode: go test -bench output of the base revision")
+	microHead := flag.String("micro-head", "", "micro mode: go test -bench output of the head revision")
+	microRevs := flag.String("micro-revs", "base,head", "micro mode: the two revisions' names")
+	microCmd := flag.String("micro-cmd", "scripts/bench-micro.sh", "micro mode: the command that produced the outputs")
 	flag.Parse()
+	if *microBase != "" {
+		revs := strings.SplitN(*microRevs+",", ",", 3)
+		if err := microReport(c, *microBase, *microHead, revs[0], revs[1], *microCmd); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
 	if *replot {
 		if err := replotResults(c); err != nil {
 			log.Fatal(err)
@@ -355,13 +366,22 @@ func newMeta(c config) Meta {
 		SweepConns:    c.sweepConns,
 		SweepDuration: c.sweepDuration.String(),
 		SweepRounds:   c.sweepRounds,
-		Wrk:           firstLine(exec.Command(c.wrk, "-v")),
+		Wrk:           wrkVersion(c.wrk),
 	}
 	if !c.skipExpress {
 		m.Node = firstLine(exec.Command(c.node, "--version"))
 		m.Express = expressVersions(c.express)
 	}
 	return m
+}
+
+// wrkVersion is "wrk <version>" from wrk -v's banner.
+func wrkVersion(bin string) string {
+	f := strings.Fields(firstLine(exec.Command(bin, "-v")))
+	if len(f) < 2 {
+		return strings.Join(f, " ")
+	}
+	return f[0] + " " + f[1]
 }
 
 func firstLine(cmd *exec.Cmd) string {

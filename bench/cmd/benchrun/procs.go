@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -125,18 +124,25 @@ func (p *proc) cpuTime() (time.Duration, error) {
 	return time.Duration(ut+st) * time.Second / clockTicks, nil
 }
 
+func get(url string) (string, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}
+
 // promMallocs reads go_memstats_mallocs_total from a Prometheus endpoint.
 func promMallocs(url string) func() (uint64, error) {
 	return func() (uint64, error) {
-		resp, err := http.Get(url)
+		body, err := get(url)
 		if err != nil {
 			return 0, err
 		}
-		defer resp.Body.Close()
-		sc := bufio.NewScanner(resp.Body)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			if v, ok := strings.CutPrefix(sc.Text(), "go_memstats_mallocs_total "); ok {
+		for _, line := range strings.Split(body, "\n") {
+			if v, ok := strings.CutPrefix(line, "go_memstats_mallocs_total "); ok {
 				f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 				return uint64(f), err
 			}
@@ -148,16 +154,11 @@ func promMallocs(url string) func() (uint64, error) {
 // plainMallocs reads a number served as plain text (the floor's /_mallocs).
 func plainMallocs(url string) func() (uint64, error) {
 	return func() (uint64, error) {
-		resp, err := http.Get(url)
+		body, err := get(url)
 		if err != nil {
 			return 0, err
 		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		if err != nil {
-			return 0, err
-		}
-		return strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+		return strconv.ParseUint(strings.TrimSpace(body), 10, 64)
 	}
 }
 

@@ -47,12 +47,12 @@ func (r *Results) hero(c config) string {
 	get, _ := r.find("get_mint", "rtgate")
 	flood, _ := r.find("flood_429", "rtgate")
 	ex, hasEx := r.find("get_mint", "express")
-	fmt.Fprintf(&b, "On %d cores, rtgate mints at **%s** the rate of a bare Go forwarder that checks nothing and answers a flood with 429s at **%s**",
-		r.Meta.Cores, ratio(get.RPSRatio), ratio(flood.RPSRatio))
+	fmt.Fprintf(&b, "Measured on one %d-core machine with `scripts/bench.sh`: rtgate mints at **%s** the rate of a bare Go forwarder that checks nothing",
+		r.Meta.Cores, ratio(get.RPSRatio))
 	if hasEx && ex.RPS > 0 {
-		fmt.Fprintf(&b, ", %.1f× the guide-style Express app's mint rate", get.RPS/ex.RPS)
+		fmt.Fprintf(&b, " (%.1f× the rate of the guide-style Express app)", get.RPS/ex.RPS)
 	}
-	fmt.Fprintf(&b, " (`scripts/bench.sh`; method, tables and how the cost grows in [docs/performance.md](docs/performance.md)).\n")
+	fmt.Fprintf(&b, " and answers a flood with 429s at **%s** the forwarder's rate; method, tables and how the cost grows in [docs/performance.md](docs/performance.md).\n", ratio(flood.RPSRatio))
 	return b.String()
 }
 

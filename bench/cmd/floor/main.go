@@ -20,11 +20,12 @@ import (
 	"flag"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"runtime/metrics"
 	"strconv"
 	"time"
+
+	"github.com/rtgate/rtgate/bench/internal/loopback"
 )
 
 // mintBody is the session configuration rtgate sends by default.
@@ -63,12 +64,9 @@ func main() {
 	upstream := flag.String("upstream", "http://127.0.0.1:18100/v1", "upstream base URL")
 	key := flag.String("key", "sk-bench", "API key sent upstream")
 	flag.Parse()
-	ln, err := net.Listen("tcp", *addr)
+	ln, err := loopback.Listen(*addr)
 	if err != nil {
 		log.Fatal(err)
-	}
-	if a, ok := ln.Addr().(*net.TCPAddr); !ok || !a.IP.IsLoopback() {
-		log.Fatalf("floor: %s is not a loopback address", ln.Addr())
 	}
 	client := &http.Client{Transport: &http.Transport{
 		MaxIdleConns:        64,

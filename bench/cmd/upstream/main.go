@@ -11,21 +11,19 @@ import (
 	"flag"
 	"fmt"
 	"log"
-	"net"
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/rtgate/rtgate/bench/internal/loopback"
 )
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:18100", "loopback listen address")
 	flag.Parse()
-	ln, err := net.Listen("tcp", *addr)
+	ln, err := loopback.Listen(*addr)
 	if err != nil {
 		log.Fatal(err)
-	}
-	if a, ok := ln.Addr().(*net.TCPAddr); !ok || !a.IP.IsLoopback() {
-		log.Fatalf("upstream: %s is not a loopback address", ln.Addr())
 	}
 	// One body for the whole run: expires_at an hour after start, so the
 	// gateways under test see a secret that is still valid.
