@@ -53,6 +53,9 @@ func (r *Results) hero(c config) string {
 		fmt.Fprintf(&b, " (%.1f× the rate of the guide-style Express app)", get.RPS/ex.RPS)
 	}
 	fmt.Fprintf(&b, " and answers a flood with 429s at **%s** the forwarder's rate; method, tables and how the cost grows in [docs/performance.md](docs/performance.md).\n", ratio(flood.RPSRatio))
+	if l := r.Meta.LoadBefore[0]; l > 1 {
+		fmt.Fprintf(&b, "(These figures come from a run on a busy machine, load average %.1f at its start; rerun `scripts/bench.sh` on a quiet one before quoting them.)\n", l)
+	}
 	return b.String()
 }
 
