@@ -114,7 +114,14 @@ func emissionInterval(p Policy) int64 {
 // store, which is only meaningful when d.Allowed; a denial never changes the
 // state.
 func gcra(now, tat int64, p Policy) (newTAT int64, d Decision) {
-	interval := emissionInterval(p)
+	newTAT = gcraAt(now, tat, p, emissionInterval(p), &d)
+	return newTAT, d
+}
+
+// gcraAt is gcra with the emission interval of p already computed, so a
+// caller that decides many times under one policy divides once, writing
+// the decision into *d.
+func gcraAt(now, tat int64, p Policy, interval int64, d *Decision) (newTAT int64) {
 	burstOffset := interval * int64(p.Limit)
 	if tat < now {
 		tat = now
@@ -122,16 +129,16 @@ func gcra(now, tat int64, p Policy) (newTAT int64, d Decision) {
 	newTAT = tat + interval
 	allowAt := newTAT - burstOffset
 	diff := now - allowAt
-	d = Decision{Limit: p.Limit, Window: p.Window}
+	*d = Decision{Limit: p.Limit, Window: p.Window}
 	if diff < 0 {
 		d.RetryAfter = micros(-diff)
 		d.ResetAfter = micros(tat - now)
-		return tat, d
+		return tat
 	}
 	d.Allowed = true
 	d.Remaining = int(diff / interval)
 	d.ResetAfter = micros(newTAT - now)
-	return newTAT, d
+	return newTAT
 }
 
 func micros(us int64) time.Duration { return time.Duration(us) * time.Microsecond }
