@@ -337,7 +337,7 @@ func (c *Client) MintClientSecret(ctx context.Context, p MintParams) (*Minted, e
 	err = c.call(ctx, request{
 		method: http.MethodPost, path: "/realtime/client_secrets", body: body,
 		header: http.Header{"Content-Type": {"application/json"}, "Accept": {"application/json"}},
-		safety: p.SafetyIdentifier, retryStatus: true,
+		safety: p.SafetyIdentifier,
 	}, func(_ *http.Response, raw []byte) (string, error) {
 		var mr mintResponse
 		if err := json.Unmarshal(raw, &mr); err != nil {
@@ -364,8 +364,9 @@ type request struct {
 	body         []byte
 	header       http.Header
 	safety       string
-	// retryStatus allows retrying 429 and 5xx answers.
-	retryStatus bool
+	// idempotent allows re-sending after a 5xx answer: only a request
+	// that acts at most once whatever the number of copies (a hang-up).
+	idempotent bool
 }
 
 // call runs r through the breaker, the queue, the key ring and the retry
