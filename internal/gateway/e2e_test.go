@@ -356,6 +356,49 @@ func TestRequestIDs(t *testing.T) {
 	})
 }
 
+// TestUpstreamRateLimitIsRetryLater: OpenAI's 429 becomes a 503 that tells
+// the client when to come back (OpenAI's own Retry-After, bounded), is not
+// re-sent past the deadline, and is counted apart from upstream errors.
+func TestUpstreamRateLimitIsRetryLater(t *testing.T) {
+	in := apptest.Start(t, map[string]string{"UPSTREAM_RETRIES": "0", "UPSTREAM_BREAKER_FAILURES": "0", "RATE_LIMIT_MAX_REQUESTS": "1000"})
+	for _, tc := range []struct {
+		name       string
+		upstream   time.Duration
+		retryAfter string
+	}{
+		{"OpenAI's Retry-After is passed on", 7 * time.Second, "7"},
+		{"a long one is bounded to a minute", 40 * time.Minute, "60"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in.Sim.SetFault(simulator.Fault{Kind: simulator.FaultRateLimited, RetryAfter: tc.upstream, Count: 1})
+			before := in.Sim.Requests()
+			r := in.Do(t, "POST", "/api/realtime-session", "")
+			assertRefused(t, in, r, http.StatusServiceUnavailable, httpx.CodeUnavailable, before+1)
+			if got := r.Header.Get("Retry-After"); got != tc.retryAfter {
+				t.Errorf("Retry-After = %q, want %q", got, tc.retryAfter)
+			}
+		})
+	}
+	m := apptest.DoURL(t, in.Client, "GET", in.AdminURL+"/metrics", "")
+	if !strings.Contains(m.Body, `rtgate_upstream_requests_total{outcome="rate_limited"} 2`) {
+		t.Errorf("upstream 429s not counted as rate_limited:\n%s", grepLines(m.Body, "rtgate_upstream_requests_total"))
+	}
+	if strings.Contains(m.Body, `rtgate_upstream_requests_total{outcome="4xx"}`) {
+		t.Error("upstream 429s counted with the client errors")
+	}
+}
+
+// grepLines returns the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
 // TestUpstreamFailuresAreGeneric: for both endpoints that call OpenAI, every
 // upstream failure becomes a generic error that carries none of OpenAI's text.
 func TestUpstreamFailuresAreGeneric(t *testing.T) {
@@ -377,7 +420,9 @@ func TestUpstreamFailuresAreGeneric(t *testing.T) {
 	}{
 		{"upstream 500", simulator.Fault{Kind: simulator.FaultServerError}, 502, httpx.CodeUpstreamError},
 		{"upstream 401 bad key", simulator.Fault{Kind: simulator.FaultUnauthorized}, 502, httpx.CodeUpstreamError},
-		{"upstream 429", simulator.Fault{Kind: simulator.FaultRateLimited, RetryAfter: 7 * time.Second}, 502, httpx.CodeUpstreamError},
+		// OpenAI's rate limit is the deployment's, not this client's: 503
+		// with OpenAI's Retry-After (see TestUpstreamRateLimitIsRetryLater).
+		{"upstream 429", simulator.Fault{Kind: simulator.FaultRateLimited, RetryAfter: 7 * time.Second}, 503, httpx.CodeUnavailable},
 		{"upstream 503 overloaded", simulator.Fault{Kind: simulator.FaultOverloaded}, 502, httpx.CodeUpstreamError},
 		{"connection dropped", simulator.Fault{Kind: simulator.FaultDrop}, 502, httpx.CodeUpstreamError},
 		{"upstream slower than UPSTREAM_TIMEOUT_MS", simulator.Fault{Kind: simulator.FaultSlow, Delay: 5 * time.Second}, 504, httpx.CodeUpstreamTimeout},

@@ -3,6 +3,7 @@ package openai_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -181,7 +182,10 @@ func TestRetries(t *testing.T) {
 		name string
 		do   func(c *openai.Client, p openai.MintParams) error
 	}{
-		{"mint", func(c *openai.Client, p openai.MintParams) error { _, err := c.MintClientSecret(context.Background(), p); return err }},
+		{"mint", func(c *openai.Client, p openai.MintParams) error {
+			_, err := c.MintClientSecret(context.Background(), p)
+			return err
+		}},
 		{"call", func(c *openai.Client, p openai.MintParams) error {
 			_, err := c.CreateCall(context.Background(), offer, p)
 			return err
@@ -530,5 +534,54 @@ func TestNotActed(t *testing.T) {
 	})
 	if openai.NotActed(nil) {
 		t.Fatal("NotActed(nil)")
+	}
+}
+
+// TestRateLimitRetryAfterHint: OpenAI says when to come back in several
+// headers; a 429's StatusError carries the wait they give, for the retry
+// loop and for the client's Retry-After, and is counted as rate_limited.
+func TestRateLimitRetryAfterHint(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	cases := []struct {
+		name   string
+		header map[string]string
+		want   time.Duration
+	}{
+		{"retry-after-ms wins", map[string]string{"retry-after-ms": "1500", "retry-after": "9"}, 1500 * time.Millisecond},
+		{"retry-after in seconds", map[string]string{"retry-after": "3"}, 3 * time.Second},
+		{"retry-after as an HTTP date", map[string]string{"retry-after": now.Add(10 * time.Second).Format(http.TimeFormat)}, 10 * time.Second},
+		{"the exhausted limit's reset", map[string]string{"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "6m0s",
+			"x-ratelimit-remaining-tokens": "100", "x-ratelimit-reset-tokens": "20ms"}, 6 * time.Minute},
+		{"without an exhausted limit, the sooner reset", map[string]string{"x-ratelimit-remaining-requests": "3", "x-ratelimit-reset-requests": "2s",
+			"x-ratelimit-remaining-tokens": "100", "x-ratelimit-reset-tokens": "1.5s"}, 1500 * time.Millisecond},
+		{"nothing usable", map[string]string{"retry-after": "soon", "x-ratelimit-reset-requests": "-4s"}, 0},
+		{"none at all", nil, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				for k, v := range tc.header {
+					w.Header().Set(k, v)
+				}
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusTooManyRequests)
+				_, _ = io.WriteString(w, `{"error":{"message":"Rate limit reached","type":"requests","param":null,"code":"rate_limit_exceeded"}}`)
+			}))
+			defer srv.Close()
+			obs := &recorder{}
+			c := openai.New(openai.Options{BaseURL: srv.URL + "/v1", APIKey: primaryKey, Timeout: 5 * time.Second, Observer: obs, Now: func() time.Time { return now }})
+			defer c.CloseIdleConnections()
+			_, err := c.MintClientSecret(context.Background(), params())
+			var se *openai.StatusError
+			if !errors.As(err, &se) || se.Status != http.StatusTooManyRequests {
+				t.Fatalf("err %v", err)
+			}
+			if se.RetryAfter != tc.want {
+				t.Errorf("RetryAfter = %v, want %v", se.RetryAfter, tc.want)
+			}
+			if obs.count(openai.OutcomeRateLimited) != 1 || obs.count(openai.OutcomeClientError) != 0 {
+				t.Errorf("outcomes %v", obs.n)
+			}
+		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -94,6 +95,50 @@ func notSent(err error) bool {
 		return true
 	}
 	return strings.Contains(err.Error(), "server closed idle connection")
+}
+
+// maxRetryAfterHint bounds the wait read from the upstream's headers.
+const maxRetryAfterHint = time.Hour
+
+// retryAfterHint is the wait an upstream answer asks for, from OpenAI's
+// headers in this order: retry-after-ms (milliseconds), Retry-After
+// (seconds or an HTTP date), and the x-ratelimit-reset-requests/-tokens
+// durations ("1s", "6m0s", "20ms") — of the limits whose
+// x-ratelimit-remaining-* is 0 the latest, else the soonest. 0 when none
+// is usable; never more than an hour.
+func retryAfterHint(h http.Header, now time.Time) time.Duration {
+	d := func() time.Duration {
+		if ms, err := strconv.ParseInt(strings.TrimSpace(h.Get("retry-after-ms")), 10, 64); err == nil && ms > 0 {
+			return time.Duration(min(ms, int64(maxRetryAfterHint/time.Millisecond))) * time.Millisecond
+		}
+		if v := strings.TrimSpace(h.Get("Retry-After")); v != "" {
+			if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+				if n > 0 {
+					return time.Duration(min(n, int64(maxRetryAfterHint/time.Second))) * time.Second
+				}
+			} else if t, err := http.ParseTime(v); err == nil && t.After(now) {
+				return t.Sub(now)
+			}
+		}
+		var exhausted, soonest time.Duration
+		for _, kind := range []string{"requests", "tokens"} {
+			reset, err := time.ParseDuration(strings.TrimSpace(h.Get("x-ratelimit-reset-" + kind)))
+			if err != nil || reset <= 0 {
+				continue
+			}
+			if strings.TrimSpace(h.Get("x-ratelimit-remaining-"+kind)) == "0" {
+				exhausted = max(exhausted, reset)
+			}
+			if soonest == 0 || reset < soonest {
+				soonest = reset
+			}
+		}
+		if exhausted > 0 {
+			return exhausted
+		}
+		return soonest
+	}()
+	return min(d, maxRetryAfterHint)
 }
 
 // backoff is exponential with jitter: a uniform wait in [d/2, d) where d
