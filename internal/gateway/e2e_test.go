@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -587,29 +588,134 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 	}
 }
 
-// TestFailedMintGivesTheQuotaBack: a user whose mint failed upstream has
-// not used up a daily mint or an active-session slot.
-func TestFailedMintGivesTheQuotaBack(t *testing.T) {
+// TestFailedMintGivesTheQuotaBackOnlyWhenNothingHappened: a user whose
+// mint OpenAI provably did not act on (a 429) has not used up a daily mint
+// or an active-session slot; after a 5xx OpenAI may have minted, so the
+// day's count stays (the slot is freed: no secret reached the user).
+func TestFailedMintGivesTheQuotaBackOnlyWhenNothingHappened(t *testing.T) {
 	secret := strings.Repeat("k", 32)
 	in := apptest.Start(t, map[string]string{
 		"AUTH_MODE":                "jwt",
 		"AUTH_JWT_SECRET":          secret,
-		"USER_DAILY_QUOTA":         "1",
+		"USER_DAILY_QUOTA":         "2",
 		"USER_MAX_ACTIVE_SESSIONS": "1",
+		"UPSTREAM_RETRIES":         "0",
 	})
 	tok := authtest.HS256(t, []byte(secret), "", authtest.Claims("user-1", "", "", time.Now()))
 	mint := func() *apptest.Response {
 		return in.Do(t, "POST", "/api/realtime-session", "", "Authorization: Bearer "+tok)
 	}
-	in.Sim.SetFault(simulator.Fault{Kind: simulator.FaultServerError, Count: 10})
+	counts := func(step string, used, active int) {
+		t.Helper()
+		r := in.Do(t, "GET", "/api/me/data", "", "Authorization: Bearer "+tok)
+		var d struct {
+			UsedToday      int `json:"used_today"`
+			ActiveSessions int `json:"active_sessions"`
+		}
+		if err := json.Unmarshal([]byte(r.Body), &d); err != nil || r.StatusCode != 200 {
+			t.Fatalf("%s: export %d %s", step, r.StatusCode, r.Body)
+		}
+		if d.UsedToday != used || d.ActiveSessions != active {
+			t.Fatalf("%s: used today %d, active %d; want %d, %d", step, d.UsedToday, d.ActiveSessions, used, active)
+		}
+	}
+	in.Sim.SetFault(simulator.Fault{Kind: simulator.FaultRateLimited, Count: 1})
+	if r := mint(); r.StatusCode != 503 {
+		t.Fatalf("upstream 429: %d %s", r.StatusCode, r.Body)
+	}
+	counts("after a 429", 0, 0)
+	in.Sim.SetFault(simulator.Fault{Kind: simulator.FaultServerError, Count: 1})
 	if r := mint(); r.StatusCode != 502 {
-		t.Fatalf("failing upstream: %d %s", r.StatusCode, r.Body)
+		t.Fatalf("upstream 500: %d %s", r.StatusCode, r.Body)
 	}
-	in.Sim.SetFault(simulator.Fault{})
+	counts("after a 500", 1, 0)
 	if r := mint(); r.StatusCode != 200 {
-		t.Fatalf("after a failed mint the user was refused: %d %s", r.StatusCode, r.Body)
+		t.Fatalf("the last mint of the day was refused: %d %s", r.StatusCode, r.Body)
 	}
+	counts("after a mint", 2, 1)
 	before := in.Sim.Requests()
 	r := mint()
 	assertRefused(t, in, r, 429, httpx.CodeRateLimited, before)
+}
+
+// TestClientAbortsDoNotBuyMints is the attack of issue 11, item 1: clients
+// that hang up while OpenAI is still minting must not get their quota back,
+// since the upstream may complete the mint anyway. What reached the
+// upstream counts: with USER_DAILY_QUOTA=3, ten hang-ups reach it at most
+// three times. A client that left is logged as a client abort, not as an
+// upstream error.
+func TestClientAbortsDoNotBuyMints(t *testing.T) {
+	const quota = 3
+	secret := strings.Repeat("k", 32)
+	in := apptest.Start(t, map[string]string{
+		"AUTH_MODE":                "jwt",
+		"AUTH_JWT_SECRET":          secret,
+		"USER_DAILY_QUOTA":         fmt.Sprint(quota),
+		"USER_MAX_ACTIVE_SESSIONS": "0",
+		"RATE_LIMIT_MAX_REQUESTS":  "1000",
+	})
+	tok := authtest.HS256(t, []byte(secret), "", authtest.Claims("user-1", "", "", time.Now()))
+	in.Sim.SetFault(simulator.Fault{Kind: simulator.FaultSlow, Delay: 500 * time.Millisecond})
+	const path = "/v1/realtime/client_secrets"
+	refused := 0
+	for i := range 10 {
+		hits := in.Sim.Hits(path)
+		ctx, cancel := context.WithCancel(context.Background())
+		req, err := http.NewRequestWithContext(ctx, "POST", in.URL+"/api/realtime-session", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+		status := make(chan int, 1)
+		go func() {
+			resp, err := in.Client.Do(req)
+			if err != nil {
+				status <- 0 // hung up
+				return
+			}
+			resp.Body.Close()
+			status <- resp.StatusCode
+		}()
+		// Hang up as soon as the request is at the upstream; a refusal
+		// comes back before that.
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+			if in.Sim.Hits(path) > hits {
+				cancel()
+				if st := <-status; st != 0 {
+					t.Fatalf("request %d answered %d after the hang-up", i+1, st)
+				}
+				break
+			}
+			select {
+			case st := <-status:
+				if st != http.StatusTooManyRequests {
+					t.Fatalf("request %d: status %d before reaching the upstream", i+1, st)
+				}
+				refused++
+			default:
+				if time.Now().After(deadline) {
+					t.Fatalf("request %d neither reached the upstream nor was refused", i+1)
+				}
+				continue
+			}
+			break
+		}
+		cancel()
+	}
+	if err := in.Stop(); err != nil { // waits for the handlers still minting
+		t.Fatal(err)
+	}
+	if got := in.Sim.Hits(path); got > quota {
+		t.Errorf("%d upstream mints for a daily quota of %d (%.2fx)", got, quota, float64(got)/quota)
+	}
+	if refused != 10-quota {
+		t.Errorf("%d requests refused, want %d", refused, 10-quota)
+	}
+	logs := in.Logs.String()
+	if n := strings.Count(logs, `"msg":"client abort"`); n != quota {
+		t.Errorf("%d client aborts logged, want %d", n, quota)
+	}
+	if strings.Contains(logs, `"status":502`) || strings.Contains(logs, "upstream call canceled") {
+		t.Error("a client abort was logged as an upstream failure")
+	}
 }

@@ -19,15 +19,28 @@ import (
 // error nobody mapped is a 500 with a generic message.
 
 // handle adapts a handler that returns its refusal to http.Handler, mapping
-// the refusal with clientError.
+// the refusal with clientError. When the client has already gone, nothing
+// can reach it: the request is logged as a client abort, with the cause,
+// and its status is StatusClientClosedRequest (access log and metrics),
+// never an upstream error.
 func (g *Gateway) handle(fn httpx.HandlerFunc) http.Handler {
 	return httpx.Handle(g.log, func(w http.ResponseWriter, r *http.Request) error {
-		if err := fn(w, r); err != nil {
-			return clientError(err)
+		err := fn(w, r)
+		switch {
+		case err == nil:
+			return nil
+		case clientGone(r):
+			g.log.Info("client abort", "request_id", httpx.RequestID(r.Context()), "path", r.URL.Path, "cause", err.Error())
+			w.WriteHeader(StatusClientClosedRequest)
+			return nil
 		}
-		return nil
+		return clientError(err)
 	})
 }
+
+// StatusClientClosedRequest is the status recorded for a request whose
+// client hung up before the answer (nginx's 499); no client ever sees it.
+const StatusClientClosedRequest = 499
 
 // Refusals the gateway decides itself, before or around the domain calls.
 var (

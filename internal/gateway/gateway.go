@@ -91,6 +91,10 @@ type Options struct {
 	Transport func(http.Handler) http.Handler
 	// Web configures the demo page and the SDP proxy (web.go, call.go).
 	Web WebOptions
+	// UpstreamDeadline bounds an upstream call made for a request, queue
+	// wait included, once it no longer follows the client's cancellation
+	// (upstreamContext); 0 leaves it to the upstream client's own timeout.
+	UpstreamDeadline time.Duration
 }
 
 // Gateway is the public HTTP surface of rtgate.
