@@ -110,11 +110,11 @@ func New(cfg *config.Config, log *slog.Logger) (_ *App, err error) {
 			AllowedModels: c.AllowedModels,
 			AllowedVoices: c.AllowedVoices,
 		},
-		Ready:     slices.Concat(rlChecks, upChecks, authChecks, userChecks),
+		Ready: slices.Concat(rlChecks, upChecks, authChecks, userChecks),
 		// A client hanging up no longer ends an upstream call; this does.
 		UpstreamDeadline: c.Upstream.QueueTimeout + c.UpstreamTimeout,
-		Transport: a.transportGuard(),
-		Web:       gateway.WebOptions{DemoPage: c.Web.DemoPage, RealtimeURL: c.OpenAIBaseURL, RealtimeOrigin: c.RealtimeOrigin(), MaxSDPBytes: c.Web.MaxSDPBytes, SessionMax: c.Auth.SessionMax},
+		Transport:        a.transportGuard(),
+		Web:              gateway.WebOptions{DemoPage: c.Web.DemoPage, RealtimeURL: c.OpenAIBaseURL, RealtimeOrigin: c.RealtimeOrigin(), MaxSDPBytes: c.Web.MaxSDPBytes, SessionMax: c.Auth.SessionMax},
 	}
 	if guard != nil { // AUTH_MODE=none leaves both nil: anonymous callers, nothing kept
 		o.Auth = guard
