@@ -113,6 +113,7 @@ func New(cfg *config.Config, log *slog.Logger) (_ *App, err error) {
 		Ready: slices.Concat(rlChecks, upChecks, authChecks, userChecks),
 		// A client hanging up no longer ends an upstream call; this does.
 		UpstreamDeadline: c.Upstream.QueueTimeout + c.UpstreamTimeout,
+		NoGetMint:        !c.Abuse.AllowGetMint,
 		Transport:        a.transportGuard(),
 		Web:              gateway.WebOptions{DemoPage: c.Web.DemoPage, RealtimeURL: c.OpenAIBaseURL, RealtimeOrigin: c.RealtimeOrigin(), MaxSDPBytes: c.Web.MaxSDPBytes, SessionMax: c.Auth.SessionMax},
 	}

@@ -26,7 +26,7 @@ type mintBody struct {
 func (g *Gateway) mint(w http.ResponseWriter, r *http.Request) error {
 	if r.Method == http.MethodHead {
 		// net/http routes HEAD to GET patterns; a HEAD must never mint.
-		return methodNotAllowedError("GET, POST")
+		return methodNotAllowedError("GET, POST") // routed only when GET is
 	}
 	if err := g.limitIP(w, r); err != nil {
 		return err

@@ -1,0 +1,31 @@
+package config
+
+import (
+	"strconv"
+)
+
+// AbuseConfig holds the settings that keep every abuse path at the
+// configured allowance (issue 11): which methods mint, the rate limit's
+// burst, the names the admin listener answers to, and the production
+// settings that weaken the limits, acknowledged or warned about.
+type AbuseConfig struct {
+	// AllowGetMint serves GET /api/realtime-session besides POST
+	// (ALLOW_GET_MINT, default on: the guide's clients and load test use
+	// GET; cross-site GETs are refused by their fetch metadata).
+	AllowGetMint bool
+}
+
+func (p *parser) loadAbuse(c *Config) {
+	a := &c.Abuse
+	a.AllowGetMint = p.boolean("ALLOW_GET_MINT", true)
+	if c.Mode == Production && a.AllowGetMint && (c.AuthMode == AuthForward || c.Auth.JWTCookie != "") {
+		p.warn("ALLOW_GET_MINT=true with cookie credentials (AUTH_MODE=forward or AUTH_JWT_COOKIE): a browser without fetch metadata (before 2023) lets any page mint with the user's cookie through an <img>; set ALLOW_GET_MINT=false if your clients use POST")
+	}
+}
+
+func (c *Config) maskedAbuse() [][2]string {
+	a := &c.Abuse
+	return [][2]string{
+		{"ALLOW_GET_MINT", strconv.FormatBool(a.AllowGetMint)},
+	}
+}

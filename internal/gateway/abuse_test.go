@@ -1,0 +1,86 @@
+package gateway_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/rtgate/rtgate/internal/apptest"
+	"github.com/rtgate/rtgate/internal/httpx"
+)
+
+// TestCrossSiteFetchesAreRefused is the attack of issue 11, item 6: a
+// foreign page makes the browser fetch an endpoint that mints, calls or
+// erases (an <img>, a no-cors fetch, a sibling subdomain's link). Such a
+// request carries no Origin, but the browser's fetch metadata says where it
+// came from; it is refused before the rate limit (so it does not burn the
+// user's budget either) and never reaches the upstream. A CORS request from
+// an allowed origin, a same-origin fetch, a typed-in navigation and a
+// client without fetch metadata pass.
+func TestCrossSiteFetchesAreRefused(t *testing.T) {
+	in := apptest.Start(t, map[string]string{"RATE_LIMIT_MAX_REQUESTS": "1000"})
+	refused := []struct {
+		name, method, path, body string
+		headers                  []string
+	}{
+		{"cross-site <img> GET mint", "GET", "/api/realtime-session", "", []string{"Sec-Fetch-Site: cross-site", "Sec-Fetch-Mode: no-cors", "Sec-Fetch-Dest: image"}},
+		{"cross-site GET mint, metadata site only", "GET", "/api/realtime-session", "", []string{"Sec-Fetch-Site: cross-site"}},
+		{"cross-site navigation to the mint", "GET", "/api/realtime-session", "", []string{"Sec-Fetch-Site: cross-site", "Sec-Fetch-Mode: navigate", "Sec-Fetch-Dest: document"}},
+		{"same-site (sibling subdomain) no-cors GET", "GET", "/api/realtime-session", "", []string{"Sec-Fetch-Site: same-site", "Sec-Fetch-Mode: no-cors", "Sec-Fetch-Dest: empty"}},
+		{"same-origin <script> of the mint", "GET", "/api/realtime-session", "", []string{"Sec-Fetch-Site: same-origin", "Sec-Fetch-Mode: no-cors", "Sec-Fetch-Dest: script"}},
+		{"an <iframe> of the mint", "GET", "/api/realtime-session", "", []string{"Sec-Fetch-Site: same-origin", "Sec-Fetch-Mode: navigate", "Sec-Fetch-Dest: iframe"}},
+		{"cross-site no-cors POST mint", "POST", "/api/realtime-session", "", []string{"Sec-Fetch-Site: cross-site", "Sec-Fetch-Mode: no-cors"}},
+		{"cross-site call", "POST", "/api/realtime-call", testOffer, []string{sdpType, "Sec-Fetch-Site: cross-site", "Sec-Fetch-Mode: no-cors"}},
+		{"cross-site erase", "POST", "/api/me/data/delete", "", []string{"Sec-Fetch-Site: cross-site", "Sec-Fetch-Mode: navigate", "Sec-Fetch-Dest: document"}},
+		{"cross-site export", "GET", "/api/me/data", "", []string{"Sec-Fetch-Site: cross-site", "Sec-Fetch-Dest: script"}},
+	}
+	for _, tc := range refused {
+		t.Run("refuses "+tc.name, func(t *testing.T) {
+			before := in.Sim.Requests()
+			r := in.Do(t, tc.method, tc.path, tc.body, tc.headers...)
+			assertRefused(t, in, r, 403, httpx.CodeForbidden, before)
+			if r.Header.Get("RateLimit-Remaining") != "" {
+				t.Error("a refused cross-site request consumed rate-limit budget")
+			}
+		})
+	}
+	passed := []struct {
+		name    string
+		headers []string
+	}{
+		{"no fetch metadata (curl, a server, an app)", nil},
+		{"same-origin fetch", []string{"Sec-Fetch-Site: same-origin", "Sec-Fetch-Mode: cors", "Sec-Fetch-Dest: empty"}},
+		{"typed into the address bar", []string{"Sec-Fetch-Site: none", "Sec-Fetch-Mode: navigate", "Sec-Fetch-Dest: document"}},
+		{"CORS fetch from an allowed origin on another site", []string{"Origin: https://app.example.com", "Sec-Fetch-Site: cross-site", "Sec-Fetch-Mode: cors", "Sec-Fetch-Dest: empty"}},
+		{"CORS fetch from an allowed origin on the same site", []string{"Origin: https://app.example.com", "Sec-Fetch-Site: same-site", "Sec-Fetch-Mode: cors", "Sec-Fetch-Dest: empty"}},
+	}
+	for _, tc := range passed {
+		t.Run("passes "+tc.name, func(t *testing.T) {
+			before := in.Sim.Requests()
+			r := in.Do(t, "GET", "/api/realtime-session", "", tc.headers...)
+			if r.StatusCode != 200 || in.Sim.Requests() != before+1 {
+				t.Fatalf("status %d, upstream calls %d: %s", r.StatusCode, in.Sim.Requests()-before, r.Body)
+			}
+		})
+	}
+	t.Run("the demo page and health stay reachable from anywhere", func(t *testing.T) {
+		for _, p := range []string{"/healthz", "/readyz"} {
+			if r := in.Do(t, "GET", p, "", "Sec-Fetch-Site: cross-site", "Sec-Fetch-Mode: no-cors", "Sec-Fetch-Dest: image"); r.StatusCode != 200 {
+				t.Errorf("%s: %d", p, r.StatusCode)
+			}
+		}
+	})
+}
+
+// TestGetMintCanBeTurnedOff: with ALLOW_GET_MINT=false only POST mints.
+func TestGetMintCanBeTurnedOff(t *testing.T) {
+	in := apptest.Start(t, map[string]string{"ALLOW_GET_MINT": "false"})
+	before := in.Sim.Requests()
+	r := in.Do(t, "GET", "/api/realtime-session", "")
+	assertRefused(t, in, r, 405, httpx.CodeMethodNotAllowed, before)
+	if r.Header.Get("Allow") != "POST" {
+		t.Errorf("Allow = %q", r.Header.Get("Allow"))
+	}
+	if r := in.Do(t, "POST", "/api/realtime-session", ""); r.StatusCode != 200 || !strings.Contains(r.Body, `"value"`) {
+		t.Fatalf("POST: %d %s", r.StatusCode, r.Body)
+	}
+}
