@@ -3,8 +3,10 @@ package gateway_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rtgate/rtgate/internal/apptest"
+	"github.com/rtgate/rtgate/internal/auth/authtest"
 	"github.com/rtgate/rtgate/internal/httpx"
 )
 
@@ -82,5 +84,34 @@ func TestGetMintCanBeTurnedOff(t *testing.T) {
 	}
 	if r := in.Do(t, "POST", "/api/realtime-session", ""); r.StatusCode != 200 || !strings.Contains(r.Body, `"value"`) {
 		t.Fatalf("POST: %d %s", r.StatusCode, r.Body)
+	}
+}
+
+// TestErasureIsNeverRateLimited is issue 11, item 7 for the data rights: a
+// user whose per-IP budget is spent may still erase their data (both
+// forms); only minting is refused.
+func TestErasureIsNeverRateLimited(t *testing.T) {
+	secret := strings.Repeat("k", 32)
+	in := apptest.Start(t, map[string]string{
+		"AUTH_MODE":               "jwt",
+		"AUTH_JWT_SECRET":         secret,
+		"RATE_LIMIT_MAX_REQUESTS": "2",
+	})
+	auth := "Authorization: Bearer " + authtest.HS256(t, []byte(secret), "", authtest.Claims("user-1", "", "", time.Now()))
+	for i := range 2 {
+		if r := in.Do(t, "POST", "/api/realtime-session", "", auth); r.StatusCode != 200 {
+			t.Fatalf("mint %d: %d %s", i+1, r.StatusCode, r.Body)
+		}
+	}
+	before := in.Sim.Requests()
+	assertRefused(t, in, in.Do(t, "POST", "/api/realtime-session", "", auth), 429, httpx.CodeRateLimited, before)
+	for _, e := range []struct{ method, path string }{{"POST", "/api/me/data/delete"}, {"DELETE", "/api/me/data"}, {"POST", "/api/me/data/delete"}} {
+		r := in.Do(t, e.method, e.path, "", auth)
+		if r.StatusCode != 200 || !strings.Contains(r.Body, `"sessions"`) {
+			t.Fatalf("%s %s with the budget spent: %d %s", e.method, e.path, r.StatusCode, r.Body)
+		}
+	}
+	if in.Sim.Requests() != before {
+		t.Error("erasure called the upstream")
 	}
 }
