@@ -159,7 +159,7 @@ func (a *App) newLimiter() (*ratelimit.Limiter, []gateway.Check, error) {
 		return nil, nil, err
 	}
 	lim, err := ratelimit.New(ratelimit.Options{
-		IP:         ratelimit.Policy{Limit: c.RateLimitMax, Window: c.RateLimitWindow},
+		IP:         ratelimit.Policy{Limit: c.RateLimitMax, Window: c.RateLimitWindow, Burst: c.Abuse.RateLimitBurst},
 		User:       ratelimit.Policy{Limit: c.UserRateLimitMax, Window: c.UserRateLimitWindow},
 		IPv6Prefix: c.RateLimitIPv6Prefix,
 		Whitelist:  c.RateLimitWhitelist,

@@ -13,11 +13,17 @@ type AbuseConfig struct {
 	// (ALLOW_GET_MINT, default on: the guide's clients and load test use
 	// GET; cross-site GETs are refused by their fetch metadata).
 	AllowGetMint bool
+	// RateLimitBurst is the per-IP limit's burst (RATE_LIMIT_BURST, 1 to
+	// RATE_LIMIT_MAX_REQUESTS, default RATE_LIMIT_MAX_REQUESTS): at worst
+	// RateLimitBurst + RATE_LIMIT_MAX_REQUESTS - 1 requests in any window;
+	// 1 makes it strict.
+	RateLimitBurst int
 }
 
 func (p *parser) loadAbuse(c *Config) {
 	a := &c.Abuse
 	a.AllowGetMint = p.boolean("ALLOW_GET_MINT", true)
+	a.RateLimitBurst = p.integer("RATE_LIMIT_BURST", c.RateLimitMax, 1, max(c.RateLimitMax, 1))
 	if c.Mode == Production && a.AllowGetMint && (c.AuthMode == AuthForward || c.Auth.JWTCookie != "") {
 		p.warn("ALLOW_GET_MINT=true with cookie credentials (AUTH_MODE=forward or AUTH_JWT_COOKIE): a browser without fetch metadata (before 2023) lets any page mint with the user's cookie through an <img>; set ALLOW_GET_MINT=false if your clients use POST")
 	}
@@ -27,5 +33,6 @@ func (c *Config) maskedAbuse() [][2]string {
 	a := &c.Abuse
 	return [][2]string{
 		{"ALLOW_GET_MINT", strconv.FormatBool(a.AllowGetMint)},
+		{"RATE_LIMIT_BURST", strconv.Itoa(a.RateLimitBurst)},
 	}
 }

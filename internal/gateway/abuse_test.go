@@ -115,3 +115,21 @@ func TestErasureIsNeverRateLimited(t *testing.T) {
 		t.Error("erasure called the upstream")
 	}
 }
+
+// TestRateLimitBurst is issue 11, item 9: RATE_LIMIT_BURST=1 makes the
+// per-IP limit strict (N in any window, not up to 2N-1): the second
+// request at once is refused for one emission interval, and the headers
+// say so.
+func TestRateLimitBurst(t *testing.T) {
+	in := apptest.Start(t, map[string]string{"RATE_LIMIT_MAX_REQUESTS": "3", "RATE_LIMIT_WINDOW_MS": "60000", "RATE_LIMIT_BURST": "1"})
+	r := in.Do(t, "POST", "/api/realtime-session", "")
+	if r.StatusCode != 200 || r.Header.Get("RateLimit-Remaining") != "0" || r.Header.Get("RateLimit-Limit") != "3" {
+		t.Fatalf("first: %d remaining %q limit %q", r.StatusCode, r.Header.Get("RateLimit-Remaining"), r.Header.Get("RateLimit-Limit"))
+	}
+	before := in.Sim.Requests()
+	r = in.Do(t, "POST", "/api/realtime-session", "")
+	assertRefused(t, in, r, 429, httpx.CodeRateLimited, before)
+	if ra := r.Header.Get("Retry-After"); ra != "20" && ra != "21" && ra != "22" {
+		t.Errorf("Retry-After = %q, want one interval (20 s) plus jitter", ra)
+	}
+}

@@ -19,12 +19,12 @@ const DefaultRedisPrefix = "rtgate:rl:"
 // All values are integer microseconds held exactly in Lua doubles; the TAT is
 // stored with %.0f so it round-trips without exponent notation.
 //
-//	KEYS[1] key; ARGV[1] limit; ARGV[2] emission interval (µs); [ARGV[3] now (µs)]
+//	KEYS[1] key; ARGV[1] burst; ARGV[2] emission interval (µs); [ARGV[3] now (µs)]
 //	returns {allowed 0|1, remaining, retry_after µs, reset_after µs}
 var gcraScript = redis.NewScript(`
 if redis.replicate_commands then redis.replicate_commands() end -- Redis < 5: TIME before a write
 local key = KEYS[1]
-local limit = tonumber(ARGV[1])
+local burst = tonumber(ARGV[1])
 local interval = tonumber(ARGV[2])
 local now
 if ARGV[3] then
@@ -38,7 +38,7 @@ if tat == nil or tat < now then
   tat = now
 end
 local new_tat = tat + interval
-local diff = now - (new_tat - interval * limit)
+local diff = now - (new_tat - interval * burst)
 if diff < 0 then
   return {0, 0, string.format("%.0f", -diff), string.format("%.0f", tat - now)}
 end
@@ -77,7 +77,7 @@ func (r *Redis) Allow(ctx context.Context, key string, p Policy) (Decision, erro
 	if !p.Enabled() || p.Validate() != nil {
 		return Decision{}, ErrInvalidPolicy
 	}
-	args := []any{p.Limit, emissionInterval(p)}
+	args := []any{p.burst(), emissionInterval(p)}
 	if r.now != nil {
 		args = append(args, r.now().UnixMicro())
 	}

@@ -124,11 +124,13 @@ func TestMemoryAndRedisAgree(t *testing.T) {
 		{Limit: 7, Window: 13 * time.Second},
 		{Limit: 1, Window: time.Second},
 		{Limit: 1000, Window: 24 * time.Hour},
+		{Limit: 10, Window: time.Minute, Burst: 1},
+		{Limit: 7, Window: 13 * time.Second, Burst: 3},
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := range 2000 {
 		p := policies[rng.IntN(len(policies))]
-		key := fmt.Sprintf("k%d-%d", rng.IntN(5), p.Limit)
+		key := fmt.Sprintf("k%d-%d-%d", rng.IntN(5), p.Limit, p.Burst)
 		clock.Advance(time.Duration(rng.Int64N(int64(3 * time.Second))))
 		dm, err := mem.Allow(context.Background(), key, p)
 		if err != nil {
