@@ -32,3 +32,15 @@ func TestRateLimitBurst(t *testing.T) {
 		})
 	}
 }
+
+func TestAdminHosts(t *testing.T) {
+	c, _, err := Load(env(map[string]string{"ADMIN_HOSTS": "rtgate-admin.internal, Metrics.Example.com"}))
+	if err != nil || strings.Join(c.Abuse.AdminHosts, ",") != "rtgate-admin.internal,metrics.example.com" {
+		t.Fatalf("%v %v", c, err)
+	}
+	for _, bad := range []string{"host:9090", "*.example.com", "-bad.example", "a..b", "http://x"} {
+		if _, _, err := Load(env(map[string]string{"ADMIN_HOSTS": bad})); err == nil || !strings.Contains(err.Error(), "ADMIN_HOSTS") {
+			t.Errorf("ADMIN_HOSTS=%q: %v", bad, err)
+		}
+	}
+}
