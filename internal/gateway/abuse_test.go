@@ -1,6 +1,10 @@
 package gateway_test
 
 import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -131,5 +135,38 @@ func TestRateLimitBurst(t *testing.T) {
 	assertRefused(t, in, r, 429, httpx.CodeRateLimited, before)
 	if ra := r.Header.Get("Retry-After"); ra != "20" && ra != "21" && ra != "22" {
 		t.Errorf("Retry-After = %q, want one interval (20 s) plus jitter", ra)
+	}
+}
+
+// TestHeaderLimitIsMaxHeaderBytesPlus4096 pins what MAX_HEADER_BYTES means
+// on HTTP/1.1 (issue 11, item 11): net/http reads a request head — request
+// line, header lines and the blank line — of at most MAX_HEADER_BYTES +
+// 4096 bytes and answers 431 beyond. The README states it; this test
+// notices if Go changes it.
+func TestHeaderLimitIsMaxHeaderBytesPlus4096(t *testing.T) {
+	in := apptest.Start(t, map[string]string{"MAX_HEADER_BYTES": "4096"})
+	status := func(total int) int {
+		t.Helper()
+		c, err := net.Dial("tcp", strings.TrimPrefix(in.URL, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		head, tail := "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: ", "\r\n\r\n"
+		if _, err := io.WriteString(c, head+strings.Repeat("a", total-len(head)-len(tail))+tail); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if s := status(4096 + 4096); s != 200 {
+		t.Errorf("a head of MAX_HEADER_BYTES+4096 bytes: %d, want 200", s)
+	}
+	if s := status(4096 + 4096 + 1); s != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("a head of MAX_HEADER_BYTES+4097 bytes: %d, want 431", s)
 	}
 }
