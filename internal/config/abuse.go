@@ -29,6 +29,10 @@ func (p *parser) loadAbuse(c *Config) {
 	a := &c.Abuse
 	a.AllowGetMint = p.boolean("ALLOW_GET_MINT", true)
 	a.RateLimitBurst = p.integer("RATE_LIMIT_BURST", c.RateLimitMax, 1, max(c.RateLimitMax, 1))
+	if c.Mode == Production && c.RedisURL != "" && c.Auth.IPHashSecret == "" && c.AuthMode == AuthNone {
+		// With authentication on, auth.go already requires it.
+		p.fail("IP_HASH_SECRET", "(or RECORD_HASH_SECRET) is required in production with REDIS_URL: it keys the hashes that stand for client addresses and user ids in the rate-limit keys")
+	}
 	for _, h := range splitList(p.getenv("ADMIN_HOSTS")) {
 		if !validHostName(h) {
 			p.fail("ADMIN_HOSTS", "has an invalid host name %q (want names such as rtgate-admin.internal, no port)", h)

@@ -44,3 +44,15 @@ func TestAdminHosts(t *testing.T) {
 		}
 	}
 }
+
+func TestRedisNeedsAHashSecretInProduction(t *testing.T) {
+	e := prodEnv()
+	e["REDIS_URL"] = "redis://127.0.0.1:6379"
+	if _, _, err := Load(env(e)); err == nil || !strings.Contains(err.Error(), "IP_HASH_SECRET") {
+		t.Fatalf("err %v, want one naming IP_HASH_SECRET", err)
+	}
+	e["RECORD_HASH_SECRET"] = strings.Repeat("r", 32)
+	if c, _, err := Load(env(e)); err != nil || c.Auth.IPHashSecret == "" {
+		t.Fatalf("with RECORD_HASH_SECRET: %v", err)
+	}
+}
