@@ -155,3 +155,92 @@ func TestSubcommands(t *testing.T) {
 		})
 	}
 }
+
+// TestProductionRefusesSettingsThatSwitchLimitsOff is issue 11, item 8 on
+// the real binary: with TRUSTED_PROXIES=0.0.0.0/0 any client could name
+// its own address (the attack minted 50 of 50 at a limit of 10), so
+// production does not start; neither does it with the other settings that
+// make the limits meaningless, unless acknowledged. An acknowledged one
+// starts with a loud warning and shows in the admin /readyz detail.
+func TestProductionRefusesSettingsThatSwitchLimitsOff(t *testing.T) {
+	prod := func(extra map[string]string) map[string]string {
+		env := map[string]string{"APP_ENV": "production", "OPENAI_API_KEY": "sk-proj-0123456789abcdef0123", "ALLOWED_ORIGINS": "https://app.example.com",
+			"AUTH_MODE": "none", "HOST": "127.0.0.1", "PORT": "0", "ADMIN_ADDR": "127.0.0.1:0"}
+		for k, v := range extra {
+			env[k] = v
+		}
+		return env
+	}
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"catch-all trusted proxies", map[string]string{"TRUSTED_PROXIES": "0.0.0.0/0"}, "TRUSTED_PROXIES"},
+		{"catch-all IPv6 trusted proxies", map[string]string{"TRUSTED_PROXIES": "::/0"}, "TRUSTED_PROXIES"},
+		{"catch-all whitelist", map[string]string{"RATE_LIMIT_WHITELIST": "0.0.0.0/0"}, "RATE_LIMIT_WHITELIST"},
+		{"shadow mode", map[string]string{"RATE_LIMIT_SHADOW": "true"}, "PRODUCTION_OVERRIDES"},
+		{"fail open on a Redis outage", map[string]string{"REDIS_URL": "redis://127.0.0.1:1", "RECORD_HASH_SECRET": strings.Repeat("r", 32), "RATE_LIMIT_REDIS_FAILURE": "open"}, "RATE_LIMIT_REDIS_FAILURE"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			var stderr bytes.Buffer
+			cmd := command(ctx, prod(tc.env))
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			var ee *exec.ExitError
+			if !errorsAs(err, &ee) || ee.ExitCode() != 2 {
+				t.Fatalf("exit: %v, want 2 (stderr %s)", err, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), tc.want) {
+				t.Errorf("message does not name %s:\n%s", tc.want, stderr.String())
+			}
+		})
+	}
+	t.Run("acknowledged shadow mode starts, warns and shows in readiness", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		cmd := command(ctx, prod(map[string]string{"RATE_LIMIT_SHADOW": "true", "PRODUCTION_OVERRIDES": "RATE_LIMIT_SHADOW"}))
+		stderr, err := cmd.StderrPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+		sc := bufio.NewScanner(stderr)
+		admin, warned := "", false
+		for admin == "" && sc.Scan() {
+			var m map[string]any
+			if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+				t.Fatalf("log line is not JSON: %s", sc.Text())
+			}
+			if msg, _ := m["msg"].(string); strings.HasPrefix(msg, "WARNING: ") && strings.Contains(msg, "RATE_LIMIT_SHADOW=true") && m["level"] == "WARN" {
+				warned = true
+			}
+			if m["msg"] == "rtgate listening" {
+				admin, _ = m["admin_addr"].(string)
+			}
+		}
+		go io.Copy(io.Discard, stderr)
+		if admin == "" || !warned {
+			t.Fatalf("admin %q, warned %v", admin, warned)
+		}
+		resp, err := http.Get("http://" + admin + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var ready struct {
+			Status string            `json:"status"`
+			Checks map[string]string `json:"checks"`
+		}
+		if err := json.Unmarshal(body, &ready); err != nil || resp.StatusCode != 200 || ready.Status != "ready" ||
+			!strings.Contains(ready.Checks["unsafe_settings"], "RATE_LIMIT_SHADOW=true") {
+			t.Fatalf("readyz %d %s", resp.StatusCode, body)
+		}
+	})
+}

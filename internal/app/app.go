@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -110,7 +111,7 @@ func New(cfg *config.Config, log *slog.Logger) (_ *App, err error) {
 			AllowedModels: c.AllowedModels,
 			AllowedVoices: c.AllowedVoices,
 		},
-		Ready: slices.Concat(rlChecks, upChecks, authChecks, userChecks),
+		Ready: slices.Concat(rlChecks, upChecks, authChecks, userChecks, unsafeChecks(c.Abuse.Unsafe)),
 		// A client hanging up no longer ends an upstream call; this does.
 		UpstreamDeadline: c.Upstream.QueueTimeout + c.UpstreamTimeout,
 		NoGetMint:        !c.Abuse.AllowGetMint,
@@ -170,6 +171,17 @@ func (a *App) newLimiter() (*ratelimit.Limiter, []gateway.Check, error) {
 		Metrics:    rlm,
 	})
 	return lim, checks, err
+}
+
+// unsafeChecks shows the production settings accepted although they weaken
+// the limits (config's Abuse.Unsafe) in the admin /readyz detail, every
+// time someone looks, without making the instance unready.
+func unsafeChecks(unsafe []string) []gateway.Check {
+	if len(unsafe) == 0 {
+		return nil
+	}
+	detail := strings.Join(unsafe, "; ")
+	return []gateway.Check{{Name: "unsafe_settings", Check: func(context.Context) error { return gateway.Degraded(detail) }}}
 }
 
 // startSimulator runs the OpenAI simulator on a loopback port with a fresh
