@@ -276,6 +276,7 @@ func TestFailureFloodCostsOnlyTheFlooders(t *testing.T) {
 	if limited == 0 {
 		t.Error("the flood beyond the table's bound was never limited")
 	}
+	t.Logf("after %d failing addresses: the valid token from a fresh address admitted (refused 0 of 1); %d flood failures limited (429)", flood+50, limited)
 	// A flooder past its own budget is refused without a check, even with
 	// a valid token: a credential stuffer on one address stays slowed.
 	for range 10 {

@@ -39,6 +39,7 @@ func TestCrossSiteFetchesAreRefused(t *testing.T) {
 		{"cross-site erase", "POST", "/api/me/data/delete", "", []string{"Sec-Fetch-Site: cross-site", "Sec-Fetch-Mode: navigate", "Sec-Fetch-Dest: document"}},
 		{"cross-site export", "GET", "/api/me/data", "", []string{"Sec-Fetch-Site: cross-site", "Sec-Fetch-Dest: script"}},
 	}
+	start := in.Sim.Requests()
 	for _, tc := range refused {
 		t.Run("refuses "+tc.name, func(t *testing.T) {
 			before := in.Sim.Requests()
@@ -49,6 +50,7 @@ func TestCrossSiteFetchesAreRefused(t *testing.T) {
 			}
 		})
 	}
+	t.Logf("admitted/allowed: %d upstream calls from %d cross-site requests (allowed: 0)", in.Sim.Requests()-start, len(refused))
 	passed := []struct {
 		name    string
 		headers []string
@@ -109,15 +111,19 @@ func TestErasureIsNeverRateLimited(t *testing.T) {
 	}
 	before := in.Sim.Requests()
 	assertRefused(t, in, in.Do(t, "POST", "/api/realtime-session", "", auth), 429, httpx.CodeRateLimited, before)
-	for _, e := range []struct{ method, path string }{{"POST", "/api/me/data/delete"}, {"DELETE", "/api/me/data"}, {"POST", "/api/me/data/delete"}} {
+	erasures := []struct{ method, path string }{{"POST", "/api/me/data/delete"}, {"DELETE", "/api/me/data"}, {"POST", "/api/me/data/delete"}}
+	refused := 0
+	for _, e := range erasures {
 		r := in.Do(t, e.method, e.path, "", auth)
 		if r.StatusCode != 200 || !strings.Contains(r.Body, `"sessions"`) {
-			t.Fatalf("%s %s with the budget spent: %d %s", e.method, e.path, r.StatusCode, r.Body)
+			refused++
+			t.Errorf("%s %s with the budget spent: %d %s", e.method, e.path, r.StatusCode, r.Body)
 		}
 	}
 	if in.Sim.Requests() != before {
 		t.Error("erasure called the upstream")
 	}
+	t.Logf("erasures with the per-IP budget spent: %d answered, %d refused by a rate limit", len(erasures)-refused, refused)
 }
 
 // TestRateLimitBurst is issue 11, item 9: RATE_LIMIT_BURST=1 makes the

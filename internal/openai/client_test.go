@@ -208,6 +208,7 @@ func TestRetries(t *testing.T) {
 				if r.sim.Requests() != tc.requests {
 					t.Fatalf("upstream requests %d, want %d", r.sim.Requests(), tc.requests)
 				}
+				t.Logf("upstream POSTs for one request: %d", r.sim.Requests())
 				if len(r.sleeps) != tc.requests-1 {
 					t.Fatalf("slept %v", r.sleeps)
 				}
