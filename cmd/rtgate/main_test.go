@@ -71,12 +71,12 @@ func errorsAs(err error, target **exec.ExitError) bool {
 	return ok
 }
 
-// TestDevelopmentRunsWithNoKeyAndNoFlags is the README quick start: no key,
-// no flags, and a token from the built-in simulator.
-func TestDevelopmentRunsWithNoKeyAndNoFlags(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := command(ctx, map[string]string{"PORT": "0", "ADMIN_ADDR": "127.0.0.1:0", "HOST": "127.0.0.1"})
+// start runs the binary with env and returns it with its JSON log lines up
+// to "rtgate listening" (the last one); the rest of its log is discarded.
+// It is killed at the end of the test unless the test waited for it.
+func start(t *testing.T, ctx context.Context, env map[string]string) (*exec.Cmd, []map[string]any) {
+	t.Helper()
+	cmd := command(ctx, env)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -84,27 +84,39 @@ func TestDevelopmentRunsWithNoKeyAndNoFlags(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer cmd.Process.Kill()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
 	sc := bufio.NewScanner(stderr)
 	var lines []map[string]any
-	addr := ""
-	for addr == "" && sc.Scan() {
+	for sc.Scan() {
 		var m map[string]any
 		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
 			t.Fatalf("log line is not JSON: %s", sc.Text())
 		}
 		lines = append(lines, m)
 		if m["msg"] == "rtgate listening" {
-			addr, _ = m["addr"].(string)
+			go io.Copy(io.Discard, stderr)
+			return cmd, lines
 		}
 	}
-	if addr == "" {
-		t.Fatal("never listened")
-	}
+	t.Fatalf("never listened: %v", lines)
+	return nil, nil
+}
+
+// TestDevelopmentRunsWithNoKeyAndNoFlags is the README quick start: no key,
+// no flags, and a token from the built-in simulator.
+func TestDevelopmentRunsWithNoKeyAndNoFlags(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd, lines := start(t, ctx, map[string]string{"PORT": "0", "ADMIN_ADDR": "127.0.0.1:0", "HOST": "127.0.0.1"})
+	addr, _ := lines[len(lines)-1]["addr"].(string)
 	if msg, _ := lines[0]["msg"].(string); !strings.Contains(msg, "simulator") {
 		t.Errorf("first log line does not say the simulator is in use: %v", lines[0])
 	}
-	go io.Copy(io.Discard, stderr)
 
 	resp, err := http.Post("http://"+addr+"/api/realtime-session", "", nil)
 	if err != nil {
@@ -201,30 +213,14 @@ func TestProductionRefusesSettingsThatSwitchLimitsOff(t *testing.T) {
 	t.Run("acknowledged shadow mode starts, warns and shows in readiness", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
-		cmd := command(ctx, prod(map[string]string{"RATE_LIMIT_SHADOW": "true", "PRODUCTION_OVERRIDES": "RATE_LIMIT_SHADOW"}))
-		stderr, err := cmd.StderrPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-		sc := bufio.NewScanner(stderr)
-		admin, warned := "", false
-		for admin == "" && sc.Scan() {
-			var m map[string]any
-			if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-				t.Fatalf("log line is not JSON: %s", sc.Text())
-			}
+		_, lines := start(t, ctx, prod(map[string]string{"RATE_LIMIT_SHADOW": "true", "PRODUCTION_OVERRIDES": "RATE_LIMIT_SHADOW"}))
+		admin, _ := lines[len(lines)-1]["admin_addr"].(string)
+		warned := false
+		for _, m := range lines {
 			if msg, _ := m["msg"].(string); strings.HasPrefix(msg, "WARNING: ") && strings.Contains(msg, "RATE_LIMIT_SHADOW=true") && m["level"] == "WARN" {
 				warned = true
 			}
-			if m["msg"] == "rtgate listening" {
-				admin, _ = m["admin_addr"].(string)
-			}
 		}
-		go io.Copy(io.Discard, stderr)
 		if admin == "" || !warned {
 			t.Fatalf("admin %q, warned %v", admin, warned)
 		}
