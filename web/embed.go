@@ -1,6 +1,8 @@
-// Package web holds the demo client: plain HTML, CSS and JavaScript with no
-// build step and no inline script or style, embedded in the binary. The
-// gateway serves it at "/" when DEMO_PAGE is on.
+// Package web holds rtgate's browser code, plain HTML, CSS and JavaScript
+// with no build step and no inline script or style, embedded in the binary:
+// the client module (rtgate-client.js with its TypeScript declarations),
+// which the gateway always serves, and the demo page built on it, served at
+// "/" when DEMO_PAGE is on.
 package web
 
 import (
@@ -8,11 +10,12 @@ import (
 	"io/fs"
 )
 
-//go:embed index.html app.js app.css favicon.svg
+//go:embed index.html app.js app.css favicon.svg rtgate-client.js rtgate-client.d.ts
 var files embed.FS
 
-// FS returns the demo client's files: index.html (an html/template that takes
-// a Page), app.js, app.css and favicon.svg, all at the root.
+// FS returns the browser files, all at the root: index.html (an
+// html/template that takes a Page), app.js, app.css, favicon.svg, and the
+// client module rtgate-client.js with rtgate-client.d.ts.
 func FS() fs.FS { return files }
 
 // Page is the data index.html is rendered with.
@@ -22,4 +25,6 @@ type Page struct {
 	RealtimeURL string
 	// Model is the server's default model, shown for information.
 	Model string
+	// Live offers the GPT-Live mode (POST /api/live-session is served).
+	Live bool
 }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/rtgate/rtgate/internal/apptest"
 	"github.com/rtgate/rtgate/internal/simulator"
+	"github.com/rtgate/rtgate/internal/simulator/webrtcpeer"
 )
 
 // secretShape is what an ephemeral secret looks like (the page's own text
@@ -48,14 +49,14 @@ document.addEventListener("securitypolicyviolation", (e) => {
 // peer, serving the demo page from its own origin.
 type stack struct {
 	in     *apptest.Instance
-	ans    *simulator.WebRTCAnswerer
+	ans    *webrtcpeer.Answerer
 	origin string
 }
 
 func startStack(t *testing.T, env map[string]string) *stack {
 	t.Helper()
 	key := apptest.RandomKey()
-	ans, err := simulator.NewWebRTCAnswerer(simulator.WebRTCOptions{})
+	ans, err := webrtcpeer.New(webrtcpeer.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,19 +90,52 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// newBrowser starts headless Chromium with a fake microphone and WebRTC on
-// loopback (see docs/browser.md for why each flag is there).
-func newBrowser(t *testing.T) context.Context {
-	t.Helper()
-	return startBrowser(t, true)
+// shared is the Chromium most tests use (microphone allowed), started on
+// first use and stopped by TestMain: one browser start instead of one per
+// test.
+var shared struct {
+	once   sync.Once
+	ctx    context.Context
+	cancel context.CancelFunc
+	err    error
 }
 
-// startBrowser starts Chromium; with micAllowed false there is no fake
-// permission UI and prompts are denied, as when a person clicks "Block".
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.cancel != nil {
+		shared.cancel()
+	}
+	os.Exit(code)
+}
+
+// newBrowser returns the shared headless Chromium with a fake microphone and
+// WebRTC on loopback (see docs/browser.md for why each flag is there). Tests
+// open their own tabs in it.
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	shared.once.Do(func() { shared.ctx, shared.cancel, shared.err = launchBrowser(true) })
+	if shared.err != nil {
+		t.Fatal(shared.err)
+	}
+	return shared.ctx
+}
+
+// startBrowser starts a Chromium of the test's own, stopped at its end;
+// with micAllowed false there is no fake permission UI and prompts are
+// denied, as when a person clicks "Block".
 func startBrowser(t *testing.T, micAllowed bool) context.Context {
 	t.Helper()
+	ctx, cancel, err := launchBrowser(micAllowed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func launchBrowser(micAllowed bool) (context.Context, context.CancelFunc, error) {
 	if _, err := os.Stat(chromiumPath); err != nil {
-		t.Fatalf("chromium is required for the browser tests (scripts/test.sh installs it): %v", err)
+		return nil, nil, fmt.Errorf("chromium is required for the browser tests (scripts/test.sh installs it): %w", err)
 	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromiumPath),
@@ -121,14 +155,14 @@ func startBrowser(t *testing.T, micAllowed bool) context.Context {
 		opts = append(opts, chromedp.Flag("deny-permission-prompts", true))
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancelAlloc)
 	bctx, cancelBrowser := chromedp.NewContext(actx)
-	t.Cleanup(cancelBrowser)
+	cancel := func() { cancelBrowser(); cancelAlloc() }
 	// No timeout on the first run: it starts the browser.
 	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
+		cancel()
+		return nil, nil, fmt.Errorf("start chromium: %w", err)
 	}
-	return bctx
+	return bctx, cancel, nil
 }
 
 // tab is one page with everything it sent, received and logged captured as
@@ -301,10 +335,11 @@ func (tb *tab) screenshot(t *testing.T, name string) string {
 // both modes: page, microphone, token or proxied offer, SDP exchange, data
 // channel, media both ways, under rtgate's own headers.
 func TestDemoSessionInChromium(t *testing.T) {
+	t.Parallel()
 	st := startStack(t, nil)
 	bctx := newBrowser(t)
 
-	for _, mode := range []string{"token", "proxy"} {
+	for _, mode := range []string{"token", "call"} {
 		t.Run(mode, func(t *testing.T) {
 			mintedBefore := len(st.in.Sim.Minted())
 			callsBefore := st.in.Sim.Calls()
@@ -329,11 +364,12 @@ func TestDemoSessionInChromium(t *testing.T) {
 			if first := eval[string](t, tb, `document.querySelector("#events li").dataset.type`); first != "session.created" {
 				t.Errorf("first event = %q, want session.created", first)
 			}
-			if n := len(newCalls()); n != 1 {
-				t.Errorf("upstream calls created = %d, want 1", n)
+			created := newCalls()
+			if len(created) != 1 {
+				t.Errorf("upstream calls created = %d, want 1", len(created))
 			}
 			path := tb.screenshot(t, "demo-"+mode+"-connected.png")
-			if mode == "proxy" && os.Getenv("RTGATE_UPDATE_SCREENSHOT") != "" {
+			if mode == "call" && os.Getenv("RTGATE_UPDATE_SCREENSHOT") != "" {
 				copyFile(t, path, filepath.Join("..", "..", "docs", "demo-connected.png"))
 			}
 
@@ -351,19 +387,24 @@ func TestDemoSessionInChromium(t *testing.T) {
 				if len(minted) != 1 || !strings.Contains(all, minted[0]) {
 					t.Errorf("token mode: minted %d secrets, capture holds the one used: %v", len(minted), len(minted) == 1 && strings.Contains(all, minted[0]))
 				}
-			case "proxy":
+			case "call":
 				if len(minted) != 0 || secretShape.MatchString(all) {
-					t.Errorf("proxy mode: %d secrets minted, an ek_ secret in the page's traffic: %q", len(minted), secretShape.FindString(all))
+					t.Errorf("call mode: %d secrets minted, an ek_ secret in the page's traffic: %q", len(minted), secretShape.FindString(all))
 				}
 				if !strings.Contains(all, "/api/realtime-call/call_") {
 					t.Error("capture does not show rtgate's call location")
 				}
+				// The simulator also ends a call whose peer went away, so
+				// what proves rtgate's hang-up is the hangup request itself.
+				hungUp := func() bool {
+					return len(created) == 1 && st.in.Sim.Hits("/v1/realtime/calls/"+created[0]+"/hangup") == 1
+				}
 				deadline := time.Now().Add(waitTimeout)
-				for len(newCalls()) != 0 && time.Now().Before(deadline) {
+				for !hungUp() && time.Now().Before(deadline) {
 					time.Sleep(20 * time.Millisecond)
 				}
-				if calls := newCalls(); len(calls) != 0 {
-					t.Errorf("Stop did not hang up the proxied call upstream: %v", calls)
+				if !hungUp() {
+					t.Errorf("Stop did not hang up the proxied call upstream: %v", created)
 				}
 			}
 
@@ -381,23 +422,28 @@ func TestDemoSessionInChromium(t *testing.T) {
 // TestLeavingThePageHangsUpAProxiedCall: the page's pagehide handler ends
 // the call through rtgate (a keepalive fetch), so no call outlives its page.
 func TestLeavingThePageHangsUpAProxiedCall(t *testing.T) {
+	t.Parallel()
 	st := startStack(t, nil)
 	bctx := newBrowser(t)
 	tb := openTab(t, bctx)
 	tb.do(t, chromedp.Navigate(st.origin+"/"))
-	tb.do(t, chromedp.Click(chromedp.CSS(`input[name="mode"][value="proxy"]`)))
+	tb.do(t, chromedp.Click(chromedp.CSS(`input[name="mode"][value="call"]`)))
 	tb.do(t, chromedp.Click(chromedp.ID("start")))
 	tb.waitFor(t, "the peer connection to reach connected", `document.getElementById("pc-state").dataset.state === "connected"`)
-	if n := len(st.in.Sim.Calls()); n != 1 {
-		t.Fatalf("upstream calls = %d, want 1", n)
+	calls := st.in.Sim.Calls()
+	if len(calls) != 1 {
+		t.Fatalf("upstream calls = %d, want 1", len(calls))
 	}
+	hangup := "/v1/realtime/calls/" + calls[0] + "/hangup"
 	tb.do(t, chromedp.Navigate("about:blank"))
+	// The simulator also ends a call whose peer went away; the page's own
+	// hang-up is the request rtgate forwards.
 	deadline := time.Now().Add(waitTimeout)
-	for len(st.in.Sim.Calls()) != 0 && time.Now().Before(deadline) {
+	for st.in.Sim.Hits(hangup) == 0 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	if calls := st.in.Sim.Calls(); len(calls) != 0 {
-		t.Fatalf("the call outlived its page: %v", calls)
+	if st.in.Sim.Hits(hangup) != 1 {
+		t.Fatalf("the page did not hang the call up through rtgate")
 	}
 }
 
@@ -405,6 +451,7 @@ func TestLeavingThePageHangsUpAProxiedCall(t *testing.T) {
 // key: the built-in simulator answers with its WebRTC peer, and the page's
 // CSP follows it.
 func TestQuickStartWithTheBuiltInSimulator(t *testing.T) {
+	t.Parallel()
 	port := freePort(t)
 	origin := "http://127.0.0.1:" + strconv.Itoa(port)
 	unused := simulator.New(simulator.Options{APIKeys: []string{"sk-unused"}})
@@ -425,7 +472,7 @@ func TestQuickStartWithTheBuiltInSimulator(t *testing.T) {
 		t.Fatalf("page CSP does not follow the built-in simulator: %q", csp)
 	}
 	bctx := newBrowser(t)
-	for _, mode := range []string{"token", "proxy"} {
+	for _, mode := range []string{"token", "call"} {
 		t.Run(mode, func(t *testing.T) {
 			tb := openTab(t, bctx)
 			tb.do(t, chromedp.Navigate(in.URL+"/"))
@@ -444,6 +491,7 @@ func TestQuickStartWithTheBuiltInSimulator(t *testing.T) {
 // origin that tries rtgate's endpoints; the browser gets nothing and the
 // upstream is never asked.
 func TestForeignOriginCannotObtainATokenOrCall(t *testing.T) {
+	t.Parallel()
 	st := startStack(t, nil)
 	foreign := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -498,6 +546,7 @@ func hasAccessLine(logs, path string, status int) bool {
 // TestMicrophoneDeniedShowsAClearMessage denies the microphone to the page's
 // origin: the page says so and asks nothing of rtgate or the upstream.
 func TestMicrophoneDeniedShowsAClearMessage(t *testing.T) {
+	t.Parallel()
 	st := startStack(t, nil)
 	bctx := startBrowser(t, false)
 	if _, err := chromedp.CallBrowser(bctx, browser.SetPermission, browser.SetPermissionParams{

@@ -1,6 +1,7 @@
 // Package ratelimite2e runs real rtgate processes against a real
 // redis-server and behind a real nginx, and checks that rate limits hold
-// across instances and follow the real client.
+// across instances and follow the real client, and that the connection caps
+// keep floods of connections from exhausting the process's descriptors.
 package ratelimite2e
 
 import (
@@ -75,6 +76,13 @@ func (s *syncBuffer) String() string {
 // logged its listening address and answers /healthz.
 func startRtgate(t *testing.T, env map[string]string) *instance {
 	t.Helper()
+	return startRtgateWith(t, env, nil)
+}
+
+// startRtgateWith is startRtgate with the command run through wrap (e.g.
+// prlimit and its arguments), which must exec rtgate in its own place.
+func startRtgateWith(t *testing.T, env map[string]string, wrap []string) *instance {
+	t.Helper()
 	base := map[string]string{
 		"PATH":       os.Getenv("PATH"),
 		"HOME":       t.TempDir(),
@@ -91,7 +99,8 @@ func startRtgate(t *testing.T, env map[string]string) *instance {
 	for k, v := range base {
 		kv = append(kv, k+"="+v)
 	}
-	cmd := exec.Command(rtgateBin, "serve")
+	argv := append(append([]string{}, wrap...), rtgateBin, "serve")
+	cmd := exec.Command(argv[0], argv[1:]...)
 	dieWithParent(cmd)
 	cmd.Env = kv
 	stderr, err := cmd.StderrPipe()

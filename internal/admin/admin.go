@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/rtgate/rtgate/internal/auth"
+	"github.com/rtgate/rtgate/internal/calls"
 	"github.com/rtgate/rtgate/internal/httpx"
 	"github.com/rtgate/rtgate/internal/users"
 )
@@ -42,12 +43,13 @@ type Users interface {
 	Unblock(ctx context.Context, user string) (bool, error)
 }
 
-// CallEnder hangs up a user's live proxied calls (the SDP proxy knows their
-// ids; calls started with an ephemeral secret cannot be reached) and
-// reports how many it ended. Calls whose hang-up failed are not counted;
-// their errors are returned joined.
+// CallEnder hangs up a user's live proxied calls, on whatever instance
+// they were created (the SDP proxy knows their ids; calls started with an
+// ephemeral secret cannot be reached), giving reason, and reports how many
+// it ended. Calls whose hang-up failed are not counted; their errors are
+// returned joined. *calls.Registry implements it.
 type CallEnder interface {
-	EndUser(ctx context.Context, user string) (int, error)
+	EndUser(ctx context.Context, user, reason string) (int, error)
 }
 
 // Options configures the operator API.
@@ -192,10 +194,10 @@ func (a *API) block(w http.ResponseWriter, r *http.Request, user string) error {
 	}
 	// A block also ends the user's live proxied calls. If a hang-up fails
 	// the block still stands (no new sessions); the answer says so, and the
-	// maximum-duration timer ends the call at the latest.
+	// call's deadline ends it at the latest.
 	res := map[string]any{"user_id": user, "blocked": b, "calls_ended": 0}
 	if a.o.Calls != nil {
-		ended, endErr := a.o.Calls.EndUser(r.Context(), user)
+		ended, endErr := a.o.Calls.EndUser(r.Context(), user, calls.ReasonOperator)
 		res["calls_ended"] = ended
 		if endErr != nil {
 			a.log.Error("ending a blocked user's calls failed", "request_id", httpx.RequestID(r.Context()), "error", endErr.Error())

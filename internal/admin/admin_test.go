@@ -66,13 +66,15 @@ func (f *fakeUsers) log() []string {
 }
 
 type fakeCalls struct {
-	ended int
-	err   error
-	users []string
+	ended   int
+	err     error
+	users   []string
+	reasons []string
 }
 
-func (f *fakeCalls) EndUser(_ context.Context, user string) (int, error) {
+func (f *fakeCalls) EndUser(_ context.Context, user, reason string) (int, error) {
 	f.users = append(f.users, user)
+	f.reasons = append(f.reasons, reason)
 	return f.ended, f.err
 }
 
@@ -197,6 +199,11 @@ func TestOperatorActions(t *testing.T) {
 	}
 	if len(calls.users) != 2 || calls.users[0] != "bob" {
 		t.Errorf("calls ended for %v, want bob twice (two blocks)", calls.users)
+	}
+	for _, r := range calls.reasons {
+		if r != "ended_by_operator" {
+			t.Errorf("calls ended with reason %q, want ended_by_operator", r)
+		}
 	}
 }
 

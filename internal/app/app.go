@@ -24,6 +24,7 @@ import (
 	"github.com/rtgate/rtgate/internal/admin"
 	"github.com/rtgate/rtgate/internal/clientip"
 	"github.com/rtgate/rtgate/internal/config"
+	"github.com/rtgate/rtgate/internal/connlimit"
 	"github.com/rtgate/rtgate/internal/gateway"
 	"github.com/rtgate/rtgate/internal/metrics"
 	"github.com/rtgate/rtgate/internal/ratelimit"
@@ -47,11 +48,16 @@ type App struct {
 	limits   server.Limits
 	// background holds goroutines to run for the App's lifetime.
 	background []func(ctx context.Context)
-	closers    []func()
-	simURL     string
-	redis      redis.UniversalClient
-	tls        *tlsState
-	operator   *admin.API // nil without ADMIN_TOKEN or without users
+	// onStop runs, in order, once the listeners have drained and the
+	// background context is cancelled.
+	onStop   []func()
+	closers  []func()
+	simURL   string
+	redis    redis.UniversalClient
+	tls      *tlsState
+	operator *admin.API // nil without ADMIN_TOKEN or without users
+	// conns caps the public and redirect listeners, adminConns the admin one.
+	conns, adminConns *connlimit.Limiter
 }
 
 // New builds an App from cfg and binds its listeners. cfg is not modified.
@@ -75,6 +81,9 @@ func New(cfg *config.Config, log *slog.Logger) (_ *App, err error) {
 
 	a.registry = metrics.NewRegistry()
 	m := metrics.New(a.registry)
+	if err := a.newConnLimits(); err != nil {
+		return nil, err
+	}
 
 	resolver := clientip.NewResolver(c.TrustedProxies, c.ClientIPHeader)
 	limiter, rlChecks, err := a.newLimiter()
@@ -91,6 +100,15 @@ func New(cfg *config.Config, log *slog.Logger) (_ *App, err error) {
 		return nil, err
 	}
 	um, userChecks, err := a.newUsers(limiter)
+	if err != nil {
+		return nil, err
+	}
+	var uc gateway.UserControls // AUTH_MODE=none leaves it nil: anonymous callers, nothing kept
+	if um != nil {
+		uc = um
+	}
+	callUpstreams := gateway.CallUpstreams{Realtime: up}
+	reg, callChecks, err := a.newCalls(callUpstreams, uc)
 	if err != nil {
 		return nil, err
 	}
@@ -111,21 +129,19 @@ func New(cfg *config.Config, log *slog.Logger) (_ *App, err error) {
 			AllowedModels: c.AllowedModels,
 			AllowedVoices: c.AllowedVoices,
 		},
-		Ready: slices.Concat(rlChecks, upChecks, authChecks, userChecks, unsafeChecks(c.Abuse.Unsafe)),
-		// A client hanging up no longer ends an upstream call; this does.
+		Ready:            slices.Concat(rlChecks, upChecks, authChecks, userChecks, callChecks, unsafeChecks(c.Abuse.Unsafe)),
+		Transport:        a.transportGuard(),
 		UpstreamDeadline: c.Upstream.QueueTimeout + c.UpstreamTimeout,
 		NoGetMint:        !c.Abuse.AllowGetMint,
-		Transport:        a.transportGuard(),
-		Web:              gateway.WebOptions{DemoPage: c.Web.DemoPage, RealtimeURL: c.OpenAIBaseURL, RealtimeOrigin: c.RealtimeOrigin(), MaxSDPBytes: c.Web.MaxSDPBytes, SessionMax: c.Auth.SessionMax},
+		Users:            uc,
+		Web: gateway.WebOptions{DemoPage: c.Web.DemoPage, RealtimeURL: c.OpenAIBaseURL, RealtimeOrigin: c.RealtimeOrigin(), MaxSDPBytes: c.Web.MaxSDPBytes, SessionMax: c.Auth.SessionMax,
+			Upstreams: callUpstreams, Calls: reg},
 	}
-	if guard != nil { // AUTH_MODE=none leaves both nil: anonymous callers, nothing kept
+	if guard != nil { // AUTH_MODE=none leaves it nil: anonymous callers
 		o.Auth = guard
 	}
-	if um != nil {
-		o.Users = um
-	}
 	a.gw = gateway.New(o)
-	a.operator = a.newAdmin(um, a.gw)
+	a.operator = a.newAdmin(um, reg)
 	a.limits = server.DefaultLimits(c.UpstreamTimeout, c.MaxHeaderBytes)
 
 	if err := a.setupTLS(); err != nil {
@@ -194,10 +210,10 @@ func (a *App) startSimulator() error {
 	if err != nil {
 		return fmt.Errorf("start built-in simulator: %w", err)
 	}
-	sim := simulator.New(simulator.Options{APIKeys: []string{key}, Logger: a.log.With("component", "simulator"), Answerer: simulator.MustWebRTCAnswerer(simulator.WebRTCOptions{Logger: a.log.With("component", "simulator")})})
+	sim := simulator.New(simulator.Options{APIKeys: []string{key}, Logger: a.log.With("component", "simulator"), Answerer: simulatorAnswerer(a.log.With("component", "simulator"))})
 	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
-	a.closers = append(a.closers, func() { _ = srv.Close() })
+	a.closers = append(a.closers, func() { _ = srv.Close(); sim.Close() })
 	a.simURL = "http://" + ln.Addr().String() + "/v1"
 	a.cfg.OpenAIBaseURL = a.simURL
 	a.cfg.OpenAIAPIKey = key
@@ -242,11 +258,16 @@ func (a *App) Run(ctx context.Context) error {
 	for _, f := range a.background {
 		go f(bg)
 	}
-	lns := []server.Listener{{Name: "public", Net: a.public, Handler: a.gw.Handler(), Limits: a.limits, ServeFunc: a.publicServe}}
+	lns := []server.Listener{{Name: "public", Net: a.public, Handler: a.gw.Handler(), Limits: a.limits, ServeFunc: a.publicServe, Conns: a.conns}}
 	lns = append(lns, a.extraListeners()...)
 	if a.admin != nil {
-		lns = append(lns, server.Listener{Name: "admin", Net: a.admin, Handler: admin.Handler(admin.ListenerOptions{Metrics: metrics.Handler(a.registry), Ready: a.gw.ReadyHandler(), API: a.operator, Hosts: a.cfg.Abuse.AdminHosts, Logger: a.log}), Limits: server.DefaultLimits(5*time.Second, 16384)})
+		lns = append(lns, server.Listener{Name: "admin", Net: a.admin, Handler: admin.Handler(admin.ListenerOptions{Metrics: metrics.Handler(a.registry), Ready: a.gw.ReadyHandler(), API: a.operator, Hosts: a.cfg.Abuse.AdminHosts, Logger: a.log}), Limits: server.DefaultLimits(5*time.Second, 16384), Conns: a.adminConns})
 	}
 	a.log.Info("rtgate listening", "mode", string(a.cfg.Mode), "addr", a.PublicAddr(), "admin_addr", a.AdminAddr(), "auth_mode", a.cfg.AuthMode)
-	return server.Run(ctx, a.log, a.cfg.ShutdownTimeout, a.gw.SetDraining, lns...)
+	err := server.Run(ctx, a.log, a.cfg.ShutdownTimeout, a.gw.SetDraining, lns...)
+	stop()
+	for _, f := range a.onStop {
+		f()
+	}
+	return err
 }

@@ -116,7 +116,8 @@ func (a *App) newUsers(limiter *ratelimit.Limiter) (*users.Manager, []gateway.Ch
 }
 
 // newAdmin builds the operator API over the per-user controls and the
-// gateway's live calls; nil without ADMIN_TOKEN or without users.
+// registry of live calls (a block ends the user's calls on every instance);
+// nil without ADMIN_TOKEN or without users.
 func (a *App) newAdmin(m *users.Manager, calls admin.CallEnder) *admin.API {
 	if a.cfg.Auth.AdminToken == "" || m == nil {
 		return nil

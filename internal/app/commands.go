@@ -50,7 +50,8 @@ func Serve(ctx context.Context, getenv func(string) string, stderr io.Writer) in
 
 // Simulate is `rtgate simulate`: the OpenAI Realtime simulator on
 // SIMULATOR_ADDR, accepting the keys in SIMULATOR_API_KEYS (default: the
-// value of OPENAI_API_KEY, else "sk-simulator-local-only").
+// value of OPENAI_API_KEY, else "sk-simulator-local-only"); SIMULATOR_TLS
+// and SIMULATOR_AZURE as in loadSimulateEnv.
 func Simulate(ctx context.Context, getenv func(string) string, stderr io.Writer) int {
 	addr := getenv("SIMULATOR_ADDR")
 	if addr == "" {
@@ -65,21 +66,34 @@ func Simulate(ctx context.Context, getenv func(string) string, stderr io.Writer)
 		}
 	}
 	log := NewLogger(stderr, slog.LevelInfo)
+	env, err := loadSimulateEnv(getenv)
+	if err != nil {
+		fmt.Fprintf(stderr, "rtgate simulate: %v\n", err)
+		return ExitConfig
+	}
+	defer env.cleanup()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		fmt.Fprintf(stderr, "rtgate simulate: SIMULATOR_ADDR %q: %v\n", addr, err)
 		return ExitConfig
 	}
-	sim := simulator.New(simulator.Options{APIKeys: keys, Logger: log, Answerer: simulator.MustWebRTCAnswerer(simulator.WebRTCOptions{Logger: log})})
-	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 5 * time.Second}
+	sim := simulator.New(simulator.Options{APIKeys: keys, Logger: log, Answerer: simulatorAnswerer(log), Azure: env.azure})
+	defer sim.Close()
+	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 5 * time.Second, TLSConfig: env.tls}
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(sctx)
 	}()
-	log.Info("OpenAI Realtime simulator listening", "base_url", "http://"+ln.Addr().String()+"/v1", "keys", len(keys))
-	if err := srv.Serve(ln); err != nil && err != http.ErrServerClosed {
+	log.Info("OpenAI Realtime simulator listening", "base_url", env.baseURL(ln.Addr().String()), "keys", len(keys), "ca_file", env.caFile, "azure", env.azure)
+	if env.tls != nil {
+		fmt.Fprintf(stderr, "rtgate simulate: serving TLS; trust the CA in %s (OPENAI_CA_FILE or SSL_CERT_FILE)\n", env.caFile)
+		err = srv.ServeTLS(ln, "", "")
+	} else {
+		err = srv.Serve(ln)
+	}
+	if err != nil && err != http.ErrServerClosed {
 		log.Error("simulator failed", "error", err.Error())
 		return ExitFail
 	}

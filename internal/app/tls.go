@@ -112,7 +112,7 @@ func (a *App) extraListeners() []server.Listener {
 		h = a.tls.acme.HTTPHandler(h)
 	}
 	h = httpx.Chain(h, httpx.RequestIDs, httpx.Secure, httpx.Recover(a.log))
-	return []server.Listener{{Name: "redirect", Net: a.tls.redirect, Handler: h, Limits: server.DefaultLimits(5*time.Second, 16384)}}
+	return []server.Listener{{Name: "redirect", Net: a.tls.redirect, Handler: h, Limits: server.DefaultLimits(5*time.Second, 16384), Conns: a.conns}}
 }
 
 // servedName reports whether rtgate serves HTTPS for host: one of

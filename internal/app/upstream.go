@@ -16,7 +16,7 @@ import (
 // retries, token reuse) and its readiness checks, and starts the key
 // watcher: key files are re-read on SIGHUP and every
 // OPENAI_API_KEY_FILE_POLL_MS.
-func (a *App) newUpstream(m *metrics.Metrics) (gateway.Upstream, []gateway.Check, error) {
+func (a *App) newUpstream(m *metrics.Metrics) (*openai.Client, []gateway.Check, error) {
 	c := a.cfg
 	u := c.Upstream
 	log := a.log.With("component", "upstream")

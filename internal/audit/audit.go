@@ -263,6 +263,7 @@ func Run(ctx context.Context, o Options) *Report {
 	a.checkHeaders()
 	a.checkCORS(ctx)
 	a.checkErrorLeaks(ctx)
+	a.checkAnonymous(ctx)
 	a.checkRateLimit(ctx)
 
 	for _, c := range a.rep.Checks {

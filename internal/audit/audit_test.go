@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -29,7 +30,22 @@ var allChecks = []string{
 	"header:Strict-Transport-Security", "header:X-Content-Type-Options", "header:X-Frame-Options",
 	"header:X-XSS-Protection", "header:Referrer-Policy", "header:Permissions-Policy", "header:Content-Security-Policy",
 	audit.CheckCORSForeign, audit.CheckCORSLookalik, audit.CheckCORSNull, audit.CheckPreflight,
-	audit.CheckErrorLeaks, audit.CheckRateLimit,
+	audit.CheckErrorLeaks, audit.CheckAnonymous, audit.CheckRateLimit,
+}
+
+// authenticated is the environment of an rtgate that mints only for a
+// valid JWT (the audit has none).
+var authenticated = map[string]string{"AUTH_MODE": "jwt", "AUTH_JWT_SECRET": "audit-test-secret-0123456789abcdefghijklmnop"}
+
+func with(base map[string]string, kv ...string) map[string]string {
+	out := map[string]string{}
+	for k, v := range base {
+		out[k] = v
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		out[kv[i]] = kv[i+1]
+	}
+	return out
 }
 
 func names(rep *audit.Report) []string {
@@ -40,9 +56,11 @@ func names(rep *audit.Report) []string {
 	return n
 }
 
+// TestAuditOfRtgateOverTLSIsAllPass audits an rtgate that does everything
+// right, authentication included: every check passes, and the audit mints
+// nothing at all.
 func TestAuditOfRtgateOverTLSIsAllPass(t *testing.T) {
-	const limit = 8
-	d := apptest.StartTLS(t, map[string]string{"RATE_LIMIT_MAX_REQUESTS": "8", "RATE_LIMIT_WINDOW_MS": "3600000", "REQUIRE_HTTPS": "true"})
+	d := apptest.StartTLS(t, with(authenticated, "RATE_LIMIT_MAX_REQUESTS", "8", "RATE_LIMIT_WINDOW_MS", "3600000", "REQUIRE_HTTPS", "true"))
 	var out, errOut bytes.Buffer
 	code := audit.Main(context.Background(), []string{d.URL, "--origin", "https://app.example.com", "--http", d.RedirectURL, "--ca", d.CAFile, "--json", "--burst-cap", "30"}, &out, &errOut)
 	var rep audit.Report
@@ -60,14 +78,44 @@ func TestAuditOfRtgateOverTLSIsAllPass(t *testing.T) {
 	if code != 0 || rep.Summary.Pass != len(allChecks) || rep.Summary.Fail != 0 || rep.Summary.Skip != 0 {
 		t.Errorf("exit %d, summary %+v", code, rep.Summary)
 	}
-	// The burst stops at the first 429: it mints at most the limit, and
-	// the simulator agrees with the report about how many were minted.
-	minted := len(d.Sim.Minted())
-	if rep.TokensMinted != minted || minted > limit || minted == 0 {
-		t.Errorf("report says %d tokens minted, simulator %d, limit %d", rep.TokensMinted, minted, limit)
+	// Without credentials nothing is minted, and the simulator agrees.
+	if minted := len(d.Sim.Minted()); rep.TokensMinted != 0 || minted != 0 {
+		t.Errorf("report says %d tokens minted, simulator %d; want none", rep.TokensMinted, minted)
+	}
+	if r := rep.Result(audit.CheckAnonymous).Reason; !strings.Contains(r, "without Origin or credentials → 401") || !strings.Contains(r, "with Origin: https://app.example.com and no credentials → 401") {
+		t.Errorf("anonymous-mint reason %q", r)
 	}
 	if !strings.Contains(rep.Notice, "mints a real ephemeral client secret") || !strings.Contains(errOut.String(), rep.Notice) {
 		t.Errorf("notice %q not in the report and on stderr (%q)", rep.Notice, errOut.String())
+	}
+}
+
+// TestAuditFlagsAnonymousMinting audits the same rtgate with AUTH_MODE=none:
+// sound in every other respect, so anonymous-mint is the one FAIL, and the
+// report's token count (the probe plus the burst) is what the upstream saw.
+func TestAuditFlagsAnonymousMinting(t *testing.T) {
+	const limit = 8
+	d := apptest.StartTLS(t, map[string]string{"AUTH_MODE": "none", "RATE_LIMIT_MAX_REQUESTS": "8", "RATE_LIMIT_WINDOW_MS": "3600000", "REQUIRE_HTTPS": "true"})
+	var out bytes.Buffer
+	code := audit.Main(context.Background(), []string{d.URL, "--origin", "https://app.example.com", "--http", d.RedirectURL, "--ca", d.CAFile, "--burst-cap", "30"}, &out, io.Discard)
+	text := out.String()
+	if code != 1 {
+		t.Errorf("exit code %d, want 1", code)
+	}
+	for _, name := range allChecks {
+		line := lineOf(text, name)
+		switch {
+		case name != audit.CheckAnonymous:
+			if !strings.HasPrefix(line, "PASS") {
+				t.Errorf("%s: %q, want PASS (only authentication is missing)", name, line)
+			}
+		case !strings.HasPrefix(line, "FAIL") || !strings.Contains(line, "anyone on the internet can mint") || !strings.Contains(line, "AUTH_MODE=jwt or AUTH_MODE=forward"):
+			t.Errorf("%s: %q, want FAIL saying how to require authentication", name, line)
+		}
+	}
+	minted := len(d.Sim.Minted())
+	if minted == 0 || minted > limit || !strings.Contains(text, fmt.Sprintf(", %d tokens minted\n", minted)) {
+		t.Errorf("simulator minted %d (limit %d); report:\n%s", minted, limit, text)
 	}
 }
 

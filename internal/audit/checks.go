@@ -30,6 +30,7 @@ const (
 	CheckCORSNull     = "cors-null-origin"
 	CheckPreflight    = "cors-preflight"
 	CheckErrorLeaks   = "error-leaks"
+	CheckAnonymous    = "anonymous-mint"
 	CheckRateLimit    = "rate-limit"
 )
 
@@ -554,6 +555,51 @@ func (a *auditor) checkErrorLeaks(ctx context.Context) {
 		}
 	}
 	a.add(CheckErrorLeaks, Pass, "%d error responses show no stack trace, file path or key-like string", len(a.errors))
+}
+
+// checkAnonymous asks for a token the way anyone on the internet can: a
+// POST with no credentials (no Authorization, no Cookie) and no Origin. A
+// token (or a 201 call) means anyone can mint. With --origin it asks again
+// carrying the allowed Origin and still no credentials: a deployment that
+// refuses the first but mints for the second relies on Origin alone, which
+// only browsers are bound by — curl sends any Origin it likes — so that is
+// anonymous minting too. PASS needs every probe refused with 401 or 403; a
+// 429 (the budget spent by earlier checks) or any other answer is SKIP,
+// since it shows neither a token nor a refusal for want of credentials.
+func (a *auditor) checkAnonymous(ctx context.Context) {
+	const fix = "require authentication (rtgate: AUTH_MODE=jwt or AUTH_MODE=forward)"
+	type probe struct {
+		label  string
+		header http.Header
+	}
+	probes := []probe{{"without Origin or credentials", hdr("Content-Type", "application/json")}}
+	if a.o.Origin != "" {
+		probes = append(probes, probe{"with Origin: " + a.o.Origin + " and no credentials", hdr("Content-Type", "application/json", "Origin", a.o.Origin)})
+	}
+	var refused []string
+	for i, p := range probes {
+		r, err := a.do(ctx, http.MethodPost, a.urlFor(a.endpoint), p.header, strings.NewReader(`{}`))
+		switch {
+		case err != nil:
+			a.add(CheckAnonymous, Fail, "POST %s failed: %s", p.label, short(err))
+			return
+		case r.status/100 == 2 && i == 0:
+			a.add(CheckAnonymous, Fail, "POST %s → %d, a token: anyone on the internet can mint; %s", p.label, r.status, fix)
+			return
+		case r.status/100 == 2:
+			a.add(CheckAnonymous, Fail, "%s, but POST %s → %d, a token: Origin is not authentication (any client outside a browser sends it); %s",
+				strings.Join(refused, "; "), p.label, r.status, fix)
+			return
+		case r.status == http.StatusTooManyRequests:
+			a.add(CheckAnonymous, Skip, "POST %s → 429 before authentication was judged; rerun when the window has passed", p.label)
+			return
+		case r.status != http.StatusUnauthorized && r.status != http.StatusForbidden:
+			a.add(CheckAnonymous, Skip, "POST %s → %d: neither a token nor a refusal for want of credentials (401/403)", p.label, r.status)
+			return
+		}
+		refused = append(refused, fmt.Sprintf("POST %s → %d", p.label, r.status))
+	}
+	a.add(CheckAnonymous, Pass, "%s", strings.Join(refused, "; "))
 }
 
 func (a *auditor) checkRateLimit(ctx context.Context) {

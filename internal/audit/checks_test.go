@@ -5,10 +5,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func TestJudgeHSTS(t *testing.T) {
@@ -109,11 +111,14 @@ func TestValidRetryAfter(t *testing.T) {
 }
 
 // near is a deployment that is sound except for the flaws its fields turn
-// on, so each check can be seen to fail for its own reason alone.
+// on, so each check can be seen to fail for its own reason alone. Sound, it
+// mints only for a request carrying credentials (a bearer token).
 type near struct {
 	allowed      string
 	matches      func(origin, allowed string) bool
 	noRetryAfter bool
+	anonymous    bool // mints without credentials
+	originOnly   bool // refuses requests without Origin, mints for an allowed one without credentials
 	limit        int64
 	n            atomic.Int64
 }
@@ -163,6 +168,15 @@ func (s *near) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusUnsupportedMediaType)
 		return
 	}
+	switch hasOrigin := r.Header.Get("Origin") != ""; {
+	case s.originOnly && !hasOrigin:
+		w.WriteHeader(http.StatusForbidden)
+		return
+	case s.anonymous, s.originOnly && hasOrigin:
+	case !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer "):
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
 	_, _ = io.Copy(io.Discard, r.Body)
 	_, _ = io.WriteString(w, `{"value":"ek_0123456789abcdef"}`)
 }
@@ -183,6 +197,10 @@ func TestEachFlawFailsItsOwnCheck(t *testing.T) {
 		}, limit: 5}, CheckCORSLookalik, "http://app.example.com"},
 		{"null accepted", &near{matches: func(o, a string) bool { return o == a || o == "null" }, limit: 5}, CheckCORSNull, "null"},
 		{"429 without Retry-After", &near{matches: exact, limit: 5, noRetryAfter: true}, CheckRateLimit, "Retry-After"},
+		{"anyone can mint", &near{matches: exact, limit: 8, anonymous: true}, CheckAnonymous,
+			"POST without Origin or credentials → 200, a token: anyone on the internet can mint; require authentication (rtgate: AUTH_MODE=jwt or AUTH_MODE=forward)"},
+		{"Origin is the only gate", &near{matches: exact, limit: 8, originOnly: true}, CheckAnonymous,
+			"POST without Origin or credentials → 403, but POST with Origin: https://app.example.com and no credentials → 200, a token: Origin is not authentication"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -201,6 +219,62 @@ func TestEachFlawFailsItsOwnCheck(t *testing.T) {
 				case c.Status != Pass:
 					t.Errorf("%s: %s %q, want PASS (only %s is flawed)", c.Name, c.Status, c.Reason, tc.check)
 				}
+			}
+		})
+	}
+}
+
+// TestAnonymousMintingNeedsEveryProbeRefused: what the check makes of each
+// answer to its credential-less POSTs.
+func TestAnonymousMintingNeedsEveryProbeRefused(t *testing.T) {
+	cases := []struct {
+		name         string
+		withOrigin   bool
+		noOrigin     int // status without Origin
+		allowed      int // status with the allowed Origin
+		want         Status
+		reason       string
+		requestsSent int
+	}{
+		{"401 both ways passes", true, 401, 401, Pass, "POST without Origin or credentials → 401; POST with Origin: https://app.example.com and no credentials → 401", 2},
+		{"403 both ways passes", true, 403, 403, Pass, "→ 403; POST with Origin", 2},
+		{"without --origin one probe decides", false, 401, 200, Pass, "POST without Origin or credentials → 401", 1},
+		{"a token for no one fails at once", true, 200, 401, Fail, "anyone on the internet can mint", 1},
+		{"a 201 call counts as minting", true, 201, 401, Fail, "→ 201, a token", 1},
+		{"a token for the allowed Origin fails", true, 403, 200, Fail, "Origin is not authentication", 2},
+		{"429 cannot be judged", true, 429, 401, Skip, "429 before authentication was judged", 1},
+		{"a 400 shows no refusal of credentials", true, 401, 400, Skip, "→ 400: neither a token nor a refusal", 2},
+		{"a 502 shows no refusal of credentials", true, 502, 401, Skip, "→ 502", 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var hits atomic.Int64
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				hits.Add(1)
+				if r.Header.Get("Authorization") != "" || r.Header.Get("Cookie") != "" {
+					t.Errorf("the probe sent credentials")
+				}
+				if r.Header.Get("Origin") == "" {
+					w.WriteHeader(tc.noOrigin)
+				} else {
+					w.WriteHeader(tc.allowed)
+				}
+			}))
+			t.Cleanup(srv.Close)
+			o := Options{URL: srv.URL, Timeout: 10 * time.Second}
+			if tc.withOrigin {
+				o.Origin = "https://app.example.com"
+			}
+			u, _ := url.Parse(srv.URL)
+			a := &auditor{o: o, base: u, endpoint: DefaultEndpoint, rep: &Report{}}
+			a.client = a.newClient()
+			a.checkAnonymous(context.Background())
+			got := a.rep.Result(CheckAnonymous)
+			if got.Status != tc.want || !strings.Contains(got.Reason, tc.reason) {
+				t.Errorf("%s %q, want %s containing %q", got.Status, got.Reason, tc.want, tc.reason)
+			}
+			if a.rep.RequestsSent != tc.requestsSent || hits.Load() != int64(tc.requestsSent) {
+				t.Errorf("sent %d (server saw %d), want %d", a.rep.RequestsSent, hits.Load(), tc.requestsSent)
 			}
 		})
 	}

@@ -2,31 +2,51 @@ package gateway
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"regexp"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
+	"github.com/rtgate/rtgate/internal/calls"
 	"github.com/rtgate/rtgate/internal/httpx"
 	"github.com/rtgate/rtgate/internal/openai"
 	"github.com/rtgate/rtgate/internal/users"
 )
 
-// Caller creates and ends WebRTC calls upstream with the standard key (the
-// "unified interface": POST /realtime/calls as multipart, and its hangup).
-// *openai.Client implements it.
+// Caller creates and ends Realtime WebRTC calls upstream with the standard
+// key (the "unified interface": POST /realtime/calls as multipart, and its
+// hangup). *openai.Client implements it.
 type Caller interface {
 	CreateCall(ctx context.Context, offer string, p openai.MintParams) (*openai.Call, error)
 	Hangup(ctx context.Context, callID string) error
+}
+
+// CallRegistry tracks the SDP proxy's live calls for every instance that
+// shares its store; *calls.Registry implements it. Its refusals are
+// calls.ErrNotFound, calls.ErrFull and calls.ErrEnding (errors.go maps
+// them); any other error is its store failing (503). The registry's own
+// hooks come from here too: CallUpstreams.Hangup and CallEnded.
+type CallRegistry interface {
+	// CheckCapacity is calls.ErrFull when no more calls can be tracked.
+	CheckCapacity(ctx context.Context) error
+	// Create tracks a call set up upstream and returns it with, for an
+	// anonymous caller, its hang-up token.
+	Create(ctx context.Context, n calls.NewCall) (calls.Call, string, error)
+	// Lookup returns a tracked call, or calls.ErrNotFound.
+	Lookup(ctx context.Context, id string) (calls.Call, error)
+	// End hangs a tracked call up upstream and stops tracking it.
+	End(ctx context.Context, id, reason string) error
+}
+
+// CallUpstreams are the upstream APIs behind the SDP proxy, one per
+// calls.Kind; a nil one is not served. Each becomes a callKind (kinds).
+type CallUpstreams struct {
+	// Realtime serves POST /api/realtime-call (calls.KindRealtime) over
+	// POST /v1/realtime/calls.
+	Realtime Caller
 }
 
 // Defaults and bounds of the SDP proxy.
@@ -38,83 +58,98 @@ const (
 	DefaultSessionMax = 60 * time.Minute
 	// CallTokenHeader carries the hangup token of an anonymous call.
 	CallTokenHeader = "X-Call-Token"
+	// ReasonClientGone is the reason a call ends when its client went away
+	// before the SDP answer reached it: nobody can ever connect to it.
+	ReasonClientGone = "client_gone"
 
-	maxSDPLines   = 1000
-	maxSDPMedia   = 16
-	maxLiveCalls  = 100000
-	hangupTimeout = 30 * time.Second
-	retryDelay    = 30 * time.Second
-	retryGiveUp   = 10 * time.Minute
+	maxSDPLines = 1000
+	maxSDPMedia = 16
 )
 
-var callIDPattern = regexp.MustCompile(`^call_[A-Za-z0-9_-]{22}$`)
-
-// liveCall is one proxied call rtgate still tracks. Its id is rtgate's own;
-// the upstream id never leaves the server.
-type liveCall struct {
-	id         string
-	upstreamID string
-	user       string   // "" for an anonymous caller
-	ident      Identity // whose admission the call holds
-	tokenHash  [32]byte // anonymous calls: SHA-256 of the hangup token
-	deadline   time.Time
-	timer      *time.Timer
+// callKind is one upstream API behind the SDP proxy: its public route, and
+// how a call of its kind is created and hung up upstream. A new kind (for
+// example GPT-Live sessions) is a new field of CallUpstreams and one more
+// entry in kinds; the handlers, the registry and the hooks are shared.
+type callKind struct {
+	kind  calls.Kind
+	route string // e.g. "/api/realtime-call"; the call is at route + "/" + id
+	// create sends the browser's offer upstream with the server-built
+	// session for the caller id.
+	create func(ctx context.Context, offer string, s SessionPolicy, id Identity) (upstreamCall, error)
+	// hangup ends the call upstreamID upstream.
+	hangup func(ctx context.Context, upstreamID string) error
 }
 
-// callTable tracks live proxied calls: ownership, and the timer that ends a
-// call at USER_SESSION_MAX_SECONDS.
-type callTable struct {
-	mu    sync.Mutex
-	calls map[string]*liveCall
+// upstreamCall is a call the upstream set up: its id (never shown to the
+// client), the SDP answer and the model it runs.
+type upstreamCall struct {
+	ID, Answer, Model string
 }
 
-func (t *callTable) get(id string) *liveCall {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.calls[id]
-}
-
-func (t *callTable) full() bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return len(t.calls) >= maxLiveCalls
-}
-
-// remove deletes c if it is still tracked and reports whether it was.
-func (t *callTable) remove(c *liveCall) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.calls[c.id] != c {
-		return false
+// kinds lists the call kinds u serves.
+func (u CallUpstreams) kinds() []callKind {
+	var ks []callKind
+	if c := u.Realtime; c != nil {
+		ks = append(ks, callKind{
+			kind: calls.KindRealtime, route: "/api/realtime-call",
+			create: func(ctx context.Context, offer string, s SessionPolicy, id Identity) (upstreamCall, error) {
+				p := openai.MintParams{Model: s.Model, Voice: s.Voice, Instructions: s.Instructions, TTL: s.TTL, User: id.UserID, SafetyIdentifier: id.SafetyID}
+				up, err := c.CreateCall(ctx, offer, p)
+				if err != nil {
+					return upstreamCall{}, err
+				}
+				return upstreamCall{ID: up.ID, Answer: up.Answer, Model: p.Model}, nil
+			},
+			hangup: c.Hangup,
+		})
 	}
-	delete(t.calls, c.id)
-	if c.timer != nil {
-		c.timer.Stop()
-	}
-	return true
+	return ks
 }
 
-func (t *callTable) byUser(user string) []*liveCall {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	var out []*liveCall
-	for _, c := range t.calls {
-		if c.user == user {
-			out = append(out, c)
+// Hangup hangs c up on the upstream of its kind: it is the registry's
+// calls.Options.Hangup. An upstream 404 (the call is already over) is
+// calls.ErrGone; any other failure is an upstream error, which a hang-up
+// request answers as 502, 503 or 504.
+func (u CallUpstreams) Hangup(ctx context.Context, c calls.Call) error {
+	for _, k := range u.kinds() {
+		if k.kind == c.Kind {
+			return k.end(ctx, c.UpstreamID)
 		}
 	}
-	return out
+	return fmt.Errorf("no upstream for calls of kind %q", c.Kind)
 }
 
-// callRoutes registers the SDP proxy endpoints (POST /api/realtime-call and
-// POST /api/realtime-call/{id}/hangup). Without a Caller they are not served.
+// end hangs the call upstreamID up upstream; see CallUpstreams.Hangup.
+func (k callKind) end(ctx context.Context, upstreamID string) error {
+	err := k.hangup(ctx, upstreamID)
+	var se *openai.StatusError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &se) && se.Status == http.StatusNotFound:
+		return calls.ErrGone
+	}
+	return upstream(err)
+}
+
+// CallEnded is the registry's calls.Options.OnEnded for the gateway's
+// calls: it frees the user's active slot the call held (UserControls.End
+// with the call's reservation). The registry logs the end, its reason and
+// the call's duration. u nil (AUTH_MODE=none) keeps no slots.
+func CallEnded(u UserControls) func(ctx context.Context, c calls.Call, reason string) error {
+	return func(ctx context.Context, c calls.Call, _ string) error {
+		if u == nil || c.User == "" || c.Reservation == "" {
+			return nil
+		}
+		return u.End(ctx, c.User, users.Reservation(c.Reservation))
+	}
+}
+
+// callRoutes registers the SDP proxy's endpoints for every kind served
+// (POST {route} and POST {route}/{id}/hangup). Without a CallRegistry
+// nothing is served.
 func (g *Gateway) callRoutes(mux *http.ServeMux) {
 	w := &g.o.Web
-	if w.Caller == nil {
-		if c, ok := g.o.Upstream.(Caller); ok {
-			w.Caller = c
-		}
-	}
 	if w.MaxSDPBytes <= 0 {
 		w.MaxSDPBytes = DefaultMaxSDPBytes
 	}
@@ -123,60 +158,102 @@ func (g *Gateway) callRoutes(mux *http.ServeMux) {
 		// call anyway. Either way rtgate stops tracking it then.
 		w.SessionMax = DefaultSessionMax
 	}
-	w.calls = &callTable{calls: make(map[string]*liveCall)}
-	if w.Caller == nil {
+	if w.Calls == nil {
 		return
 	}
-	mux.Handle("POST /api/realtime-call", g.handle(g.createCall))
-	mux.Handle("/api/realtime-call", g.methodNotAllowed("POST"))
-	mux.Handle("POST /api/realtime-call/{id}/hangup", g.handle(g.hangupCall))
-	mux.Handle("/api/realtime-call/{id}/hangup", g.methodNotAllowed("POST"))
+	for _, k := range w.Upstreams.kinds() {
+		mux.Handle("POST "+k.route, g.handle(g.createCall(k)))
+		mux.Handle(k.route, g.methodNotAllowed("POST"))
+		mux.Handle("POST "+k.route+"/{id}/hangup", g.handle(g.hangupCall(k)))
+		mux.Handle(k.route+"/{id}/hangup", g.methodNotAllowed("POST"))
+	}
 }
 
-// createCall is POST /api/realtime-call: the browser's SDP offer goes
-// upstream with the server key and the server-built session; the answer
-// comes back with rtgate's own call location.
-func (g *Gateway) createCall(w http.ResponseWriter, r *http.Request) error {
-	if err := g.limitIP(w, r); err != nil {
-		return err
-	}
-	offer, err := g.readOffer(r)
-	if err != nil {
-		return err
-	}
-	if g.o.Web.calls.full() {
-		return unavailable(errors.New("too many live calls tracked"))
-	}
-	id, err := g.admitUser(w, r)
-	if err != nil {
-		return err
-	}
-	s := g.o.Session
-	p := openai.MintParams{Model: s.Model, Voice: s.Voice, Instructions: s.Instructions, TTL: s.TTL, User: id.UserID, SafetyIdentifier: id.SafetyID}
-	up, err := g.o.Web.Caller.CreateCall(r.Context(), offer, p)
-	if err != nil {
-		g.release(r, id) // no call came of this admission
-		return upstream(err)
-	}
-	c, token := g.trackCall(up.ID, id)
-	now := g.o.Now()
-	g.record(r, id, users.Session{SessionID: up.ID, Kind: users.KindCall, Model: p.Model, CreatedAt: now, ExpiresAt: c.deadline})
-	g.log.Info("call created", "request_id", httpx.RequestID(r.Context()), "user", id.UserID, "call", c.id, "upstream_call_id", up.ID, "model", p.Model, "ends_at", c.deadline.UTC().Format(time.RFC3339))
+// createCall is POST {route}: the browser's SDP offer goes upstream with
+// the server key and the server-built session; the answer comes back with
+// rtgate's own call location. Once the upstream may have acted, the
+// admission counts and the call is tracked whatever the client does.
+func (g *Gateway) createCall(k callKind) httpx.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if err := g.limitIP(w, r); err != nil {
+			return err
+		}
+		offer, err := g.readOffer(r)
+		if err != nil {
+			return err
+		}
+		reg := g.o.Web.Calls
+		// A call that could not be tracked must not be made.
+		if err := reg.CheckCapacity(r.Context()); err != nil {
+			return callsError(err)
+		}
+		id, err := g.admitUser(w, r)
+		if err != nil {
+			return err
+		}
+		ctx, cancel := g.upstreamContext(r)
+		defer cancel()
+		up, err := k.create(ctx, offer, g.o.Session, id)
+		if err != nil {
+			if !upstreamActed(err) {
+				g.release(r, id) // no call came of this admission
+			}
+			if clientGone(r) {
+				return clientAborted(upstream(err))
+			}
+			return upstream(err)
+		}
+		// The call exists upstream: from here on it is recorded and tracked
+		// even if the client has gone, so its deadline (or an end) frees it.
+		rc := r.WithContext(ctx)
+		now := g.o.Now()
+		g.record(rc, id, users.Session{SessionID: up.ID, Kind: users.KindCall, Model: up.Model, CreatedAt: now, ExpiresAt: now.Add(g.o.Web.SessionMax)})
+		c, token, err := reg.Create(ctx, calls.NewCall{Kind: k.kind, UpstreamID: up.ID, User: id.UserID, Reservation: string(id.Reservation), Model: up.Model, MaxDuration: g.o.Web.SessionMax})
+		if err != nil {
+			g.hangupUntracked(rc, k, up.ID, id, err)
+			return callsError(err)
+		}
+		rid := httpx.RequestID(ctx)
+		g.log.Info("call created", "request_id", rid, "kind", string(k.kind), "user", id.UserID, "call", c.ID, "upstream_call_id", up.ID, "model", up.Model, "instance", c.Instance, "ends_at", c.Deadline.UTC().Format(time.RFC3339))
+		if clientGone(r) {
+			// Nobody will ever read the answer, so nobody can connect:
+			// end the call now rather than at its deadline.
+			if err := endAccepted(reg.End(ctx, c.ID, ReasonClientGone)); err != nil {
+				g.log.Warn("ending the call of a client that left failed; its deadline ends it", "request_id", rid, "call", c.ID, "error", err.Error())
+			}
+			return clientAborted(nil)
+		}
 
-	h := w.Header()
-	h.Set("Content-Type", "application/sdp")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Location", "/api/realtime-call/"+c.id)
-	if token != "" {
-		h.Set(CallTokenHeader, token)
+		h := w.Header()
+		h.Set("Content-Type", "application/sdp")
+		h.Set("Cache-Control", "no-store")
+		h.Set("Location", k.route+"/"+c.ID)
+		if token != "" {
+			h.Set(CallTokenHeader, token)
+		}
+		if h.Get("Access-Control-Allow-Origin") != "" {
+			// A cross-origin page must be able to read where to hang up.
+			h.Set("Access-Control-Expose-Headers", joinHeader(h.Get("Access-Control-Expose-Headers"), "Location, "+CallTokenHeader))
+		}
+		w.WriteHeader(http.StatusCreated)
+		_, _ = io.WriteString(w, up.Answer)
+		return nil
 	}
-	if h.Get("Access-Control-Allow-Origin") != "" {
-		// A cross-origin page must be able to read where to hang up.
-		h.Set("Access-Control-Expose-Headers", joinHeader(h.Get("Access-Control-Expose-Headers"), "Location, "+CallTokenHeader))
+}
+
+// hangupUntracked hangs up a call the registry refused to track (its store
+// failed, or it filled up meanwhile): nothing else would ever end it. The
+// admission counts (the upstream acted); the active slot is freed once the
+// call is over.
+func (g *Gateway) hangupUntracked(r *http.Request, k callKind, upstreamID string, id Identity, cause error) {
+	ctx := r.Context()
+	rid := httpx.RequestID(ctx)
+	g.log.Error("call not tracked: hanging it up", "request_id", rid, "kind", string(k.kind), "upstream_call_id", upstreamID, "error", cause.Error())
+	if err := k.end(ctx, upstreamID); err != nil && !errors.Is(err, calls.ErrGone) {
+		g.log.Error("hang-up of an untracked call failed: the upstream ends it within 60 minutes", "request_id", rid, "upstream_call_id", upstreamID, "error", err.Error())
+		return
 	}
-	w.WriteHeader(http.StatusCreated)
-	_, _ = io.WriteString(w, up.Answer)
-	return nil
+	g.end(ctx, id)
 }
 
 func joinHeader(a, b string) string {
@@ -186,155 +263,56 @@ func joinHeader(a, b string) string {
 	return a + ", " + b
 }
 
-// trackCall starts tracking an upstream call for id and arms its duration
-// timer. For an anonymous caller it returns the hangup token.
-func (g *Gateway) trackCall(upstreamID string, id Identity) (*liveCall, string) {
-	c := &liveCall{id: "call_" + randomToken(16), upstreamID: upstreamID, user: id.UserID, ident: id, deadline: g.o.Now().Add(g.o.Web.SessionMax)}
-	var token string
-	if id.Anonymous() {
-		token = randomToken(32)
-		c.tokenHash = sha256.Sum256([]byte(token))
-	}
-	t := g.o.Web.calls
-	t.mu.Lock()
-	t.calls[c.id] = c
-	t.mu.Unlock()
-	t.rearm(g, c, g.o.Web.SessionMax)
-	return c, token
-}
-
-// expireCall runs when a call's timer fires: the decision is taken on the
-// injected clock, and a timer that fired early is re-armed. A call whose
-// hangup keeps failing is given up retryGiveUp after its deadline.
-func (g *Gateway) expireCall(c *liveCall) {
-	now := g.o.Now()
-	if left := c.deadline.Sub(now); left > 0 {
-		g.o.Web.calls.rearm(g, c, left)
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), hangupTimeout)
-	defer cancel()
-	if err := g.endCall(ctx, c, "max_duration"); err != nil {
-		g.log.Error("call hangup at max duration failed", "call", c.id, "upstream_call_id", c.upstreamID, "error", err.Error())
-		if now.Sub(c.deadline) > retryGiveUp {
-			g.o.Web.calls.remove(c)
-			g.log.Error("call hangup given up", "call", c.id, "upstream_call_id", c.upstreamID)
-		}
-	}
-}
-
-// rearm (re)starts c's timer to fire after d, if c is still tracked.
-func (t *callTable) rearm(g *Gateway, c *liveCall, d time.Duration) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.calls[c.id] != c {
-		return
-	}
-	if c.timer != nil {
-		c.timer.Stop()
-	}
-	c.timer = time.AfterFunc(d, func() { g.expireCall(c) })
-}
-
-// endCall stops tracking c and hangs it up upstream. An upstream 404 (the
-// call is already over) counts as success. If the hangup fails, c is tracked
-// again and its timer retries no sooner than retryDelay.
-func (g *Gateway) endCall(ctx context.Context, c *liveCall, reason string) error {
-	t := g.o.Web.calls
-	if !t.remove(c) {
-		return nil // someone else ended it
-	}
-	err := g.o.Web.Caller.Hangup(ctx, c.upstreamID)
-	var se *openai.StatusError
-	if errors.As(err, &se) && se.Status == http.StatusNotFound {
-		err = nil
-	}
-	if err != nil {
-		t.mu.Lock()
-		if _, taken := t.calls[c.id]; !taken {
-			t.calls[c.id] = c
-		}
-		t.mu.Unlock()
-		t.rearm(g, c, max(c.deadline.Sub(g.o.Now()), retryDelay))
-		return err
-	}
-	// The call no longer holds one of the user's active sessions.
-	g.end(ctx, c.ident)
-	g.log.Info("call ended", "call", c.id, "upstream_call_id", c.upstreamID, "user", c.user, "reason", reason)
-	return nil
-}
-
 // hangupBody is the optional body of a hangup: the token an anonymous call
 // was created with.
 type hangupBody struct {
 	CallToken string `json:"call_token"`
 }
 
-// hangupCall is POST /api/realtime-call/{id}/hangup. Only the call's owner
-// may end it: the same authenticated user, or, for an anonymous call, whoever
-// holds its token. Anything else is a 404, so ids cannot be probed.
-func (g *Gateway) hangupCall(w http.ResponseWriter, r *http.Request) error {
-	if err := g.limitIP(w, r); err != nil {
-		return err
-	}
-	var b hangupBody
-	if r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
-		if err := g.decodeJSON(r, &b); err != nil {
+// hangupCall is POST {route}/{id}/hangup. Only the call's owner may end
+// it: the same authenticated user, or, for an anonymous call, whoever holds
+// its token. Anything else is a 404, so ids cannot be probed.
+//
+// No rate limit applies (issue 11): the owner's hang-up ends spending and
+// must never be refused for the rate. What a stranger's request costs is
+// bounded without one: a body of at most MAX_BODY_BYTES, the
+// authentication (whose failures are limited per address), and at most one
+// registry lookup (a map read, or one Redis GET) — none for an id that
+// cannot be a call, or for an anonymous caller without a token. The
+// upstream is called only for the owner.
+func (g *Gateway) hangupCall(k callKind) httpx.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		var b hangupBody
+		if r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
+			if err := g.decodeJSON(r, &b); err != nil {
+				return err
+			}
+		}
+		// Authentication only: a blocked or over-quota user may still end a call.
+		user, err := g.o.Auth.Authenticate(r)
+		if err != nil {
 			return err
 		}
-	}
-	// Authentication only: a blocked or over-quota user may still end a call.
-	user, err := g.o.Auth.Authenticate(r)
-	if err != nil {
-		return err
-	}
-	id := Identity{UserID: user}
-	callID := r.PathValue("id")
-	var c *liveCall
-	if callIDPattern.MatchString(callID) {
-		c = g.o.Web.calls.get(callID)
-	}
-	if c == nil || !c.ownedBy(id, b.CallToken) {
-		return notFound(errors.New("no such call for this caller"))
-	}
-	if err := g.endCall(r.Context(), c, "hangup"); err != nil {
-		return upstream(err) // still tracked: a retry or the timer ends it
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
-}
-
-func (c *liveCall) ownedBy(id Identity, token string) bool {
-	if c.user != "" {
-		return id.UserID == c.user
-	}
-	if !id.Anonymous() || token == "" {
-		return false
-	}
-	h := sha256.Sum256([]byte(token))
-	return subtle.ConstantTimeCompare(h[:], c.tokenHash[:]) == 1
-}
-
-// EndUser hangs up every live call of userID that went through the SDP
-// proxy (for example when an operator blocks the user) and returns how many
-// it ended. Calls whose upstream hangup failed are not counted and their
-// errors are joined. An empty userID (anonymous callers) ends nothing.
-func (g *Gateway) EndUser(ctx context.Context, userID string) (int, error) {
-	if userID == "" || g.o.Web.Caller == nil {
-		return 0, nil
-	}
-	var (
-		n    int
-		errs []error
-	)
-	for _, c := range g.o.Web.calls.byUser(userID) {
-		if err := g.endCall(ctx, c, "ended_by_operator"); err != nil {
-			errs = append(errs, fmt.Errorf("call %s: %w", c.id, err))
-			continue
+		callID := r.PathValue("id")
+		if !calls.ValidID(callID) || (user == "" && b.CallToken == "") {
+			return notFound(errors.New("no such call for this caller"))
 		}
-		n++
+		c, err := g.o.Web.Calls.Lookup(r.Context(), callID)
+		if err != nil {
+			return callsError(err)
+		}
+		if c.Kind != k.kind || !c.OwnedBy(user, b.CallToken) {
+			return notFound(errors.New("no such call for this caller"))
+		}
+		// The owner asked: the hang-up completes even if they leave now.
+		ctx, cancel := g.upstreamContext(r)
+		defer cancel()
+		if err := endAccepted(g.o.Web.Calls.End(ctx, c.ID, calls.ReasonHangup)); err != nil {
+			return callsError(err) // a failed upstream hang-up keeps the call tracked: retry, or the deadline ends it
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
 	}
-	return n, errors.Join(errs...)
 }
 
 // CheckSDPOffer is the sanity check an SDP offer must pass before it goes
@@ -392,11 +370,4 @@ func CheckSDPOffer(b []byte) error {
 		return fmt.Errorf("more than %d m= sections", maxSDPMedia)
 	}
 	return nil
-}
-
-// randomToken returns n random bytes, base64url without padding.
-func randomToken(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
 }

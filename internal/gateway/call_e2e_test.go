@@ -2,18 +2,24 @@ package gateway_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"mime"
 	"mime/multipart"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rtgate/rtgate/internal/apptest"
+	"github.com/rtgate/rtgate/internal/auth/authtest"
 	"github.com/rtgate/rtgate/internal/gateway"
 	"github.com/rtgate/rtgate/internal/httpx"
+	"github.com/rtgate/rtgate/internal/simulator"
 )
 
 // testOffer is a trimmed browser offer: audio plus the events data channel.
@@ -283,5 +289,113 @@ func TestDemoPageServedWithItsOwnCSP(t *testing.T) {
 			api := in.Do(t, "GET", "/api/realtime-session", "")
 			assertSecurityHeaders(t, api)
 		})
+	}
+}
+
+// TestOwnersHangupIsNeverRateLimited (issue 11): once the caller's per-IP
+// budget is spent, creating is refused, but the owner's hang-up still ends
+// the paid call; a stranger's hang-up is still only a 404.
+func TestOwnersHangupIsNeverRateLimited(t *testing.T) {
+	in := apptest.Start(t, map[string]string{"RATE_LIMIT_MAX_REQUESTS": "1", "RATE_LIMIT_WINDOW_MS": "3600000"})
+	r := createCall(t, in)
+	loc, token := r.Header.Get("Location"), r.Header.Get(gateway.CallTokenHeader)
+	before := in.Sim.Requests()
+	assertRefused(t, in, in.Do(t, "POST", "/api/realtime-call", testOffer, sdpType), http.StatusTooManyRequests, httpx.CodeRateLimited, before)
+
+	for range 3 { // a stranger, as often as they like: 404, upstream untouched
+		r := in.Do(t, "POST", loc+"/hangup", `{"call_token":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}`, "Content-Type: application/json")
+		assertRefused(t, in, r, http.StatusNotFound, httpx.CodeNotFound, before)
+	}
+	if r := in.Do(t, "POST", loc+"/hangup", `{"call_token":"`+token+`"}`, "Content-Type: application/json"); r.StatusCode != http.StatusNoContent {
+		t.Fatalf("owner's hang-up with the budget spent: %d %s", r.StatusCode, r.Body)
+	}
+	if calls := in.Sim.Calls(); len(calls) != 0 {
+		t.Fatalf("upstream calls still live: %v", calls)
+	}
+}
+
+// TestClientAbortMidCreateKeepsTheQuotaSpent (issue 11): a client that
+// hangs up while the upstream creates its call does not get its quota
+// back. With USER_DAILY_QUOTA=1, an aborted create and then a second one:
+// the second is refused (429) and the upstream saw exactly one create.
+func TestClientAbortMidCreateKeepsTheQuotaSpent(t *testing.T) {
+	secret := strings.Repeat("k", 32)
+	key := apptest.RandomKey()
+	sim := simulator.New(simulator.Options{APIKeys: []string{key}})
+	arrived, release := make(chan struct{}, 1), make(chan struct{})
+	// The simulator holds the create until the client has gone.
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/realtime/calls" {
+			arrived <- struct{}{}
+			<-release
+		}
+		sim.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+	in := apptest.StartWith(t, sim, front.URL+"/v1", key, map[string]string{
+		"AUTH_MODE": "jwt", "AUTH_JWT_SECRET": secret, "USER_DAILY_QUOTA": "1", "RATE_LIMIT_MAX_REQUESTS": "1000",
+	})
+	auth := "Bearer " + authtest.HS256(t, []byte(secret), "", authtest.Claims("user-1", "", "", time.Now()))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, in.URL+"/api/realtime-call", strings.NewReader(testOffer))
+	req.Header.Set("Content-Type", "application/sdp")
+	req.Header.Set("Authorization", auth)
+	errc := make(chan error, 1)
+	go func() {
+		resp, err := in.Client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		errc <- err
+	}()
+	<-arrived
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the aborted client got %v", err)
+	}
+	// Give rtgate a moment to notice the closed connection. The verdict
+	// does not depend on it (if it has not noticed, the answer goes to a
+	// closed connection and everything below holds the same); without the
+	// pause the test would rarely exercise the aborted request's path.
+	time.Sleep(100 * time.Millisecond)
+	close(release)
+
+	// The second create is refused without reaching the upstream, once
+	// the first request has finished upstream (its record exists).
+	waitLog(t, in, `"path":"/api/realtime-call"`)
+	before := in.Sim.Requests()
+	r := in.Do(t, "POST", "/api/realtime-call", testOffer, sdpType, "Authorization: "+auth)
+	assertRefused(t, in, r, http.StatusTooManyRequests, httpx.CodeRateLimited, before)
+	if n := sim.Hits("/v1/realtime/calls"); n != 1 {
+		t.Fatalf("upstream creates = %d, want exactly 1", n)
+	}
+	// The call the upstream made for the client that left is on record
+	// (and tracked: ended at once, or at its deadline).
+	var data struct {
+		Sessions []struct {
+			Kind string `json:"kind"`
+		} `json:"sessions"`
+		UsedToday int `json:"used_today"`
+	}
+	if r := in.Do(t, "GET", "/api/me/data", "", "Authorization: "+auth); r.StatusCode != 200 || json.Unmarshal([]byte(r.Body), &data) != nil {
+		t.Fatalf("export: %d %s", r.StatusCode, r.Body)
+	}
+	if len(data.Sessions) != 1 || data.Sessions[0].Kind != "call" || data.UsedToday != 1 {
+		t.Fatalf("records %+v; want the aborted client's call recorded and counted", data)
+	}
+	if strings.Contains(in.Logs.String(), `"status":502`) {
+		t.Errorf("the client abort was logged as an upstream error:\n%s", in.Logs)
+	}
+}
+
+// waitLog waits until the instance's log holds s (an event, not a time).
+func waitLog(t *testing.T, in *apptest.Instance, s string) {
+	t.Helper()
+	for end := time.Now().Add(30 * time.Second); !strings.Contains(in.Logs.String(), s); {
+		if time.Now().After(end) {
+			t.Fatalf("no log line with %s:\n%s", s, in.Logs)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -2,27 +2,29 @@ package gateway
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/rtgate/rtgate/internal/auth"
+	"github.com/rtgate/rtgate/internal/calls"
 	"github.com/rtgate/rtgate/internal/httpx"
 	"github.com/rtgate/rtgate/internal/openai"
 	"github.com/rtgate/rtgate/internal/users"
 )
 
 // This file is the one place that decides what a client sees when a request
-// is refused. Handlers return domain errors (auth, users, ratelimit,
+// is refused. Handlers return domain errors (auth, users, calls, ratelimit,
 // openai) or the gateway's own refusals built below; clientError maps them
 // to an *httpx.Error (status, code, safe message, headers), and
 // httpx.WriteError writes it and logs the cause with the request id. An
 // error nobody mapped is a 500 with a generic message.
 
 // handle adapts a handler that returns its refusal to http.Handler, mapping
-// the refusal with clientError. When the client has already gone, nothing
-// can reach it: the request is logged as a client abort, with the cause,
-// and its status is StatusClientClosedRequest (access log and metrics),
-// never an upstream error.
+// the refusal with clientError. When the client has already gone, whatever
+// the error, nothing can reach it: the request is logged as a client abort
+// with the cause, and its status is statusClientClosed (access log and
+// metrics), never an upstream error.
 func (g *Gateway) handle(fn httpx.HandlerFunc) http.Handler {
 	return httpx.Handle(g.log, func(w http.ResponseWriter, r *http.Request) error {
 		err := fn(w, r)
@@ -31,16 +33,12 @@ func (g *Gateway) handle(fn httpx.HandlerFunc) http.Handler {
 			return nil
 		case clientGone(r):
 			g.log.Info("client abort", "request_id", httpx.RequestID(r.Context()), "path", r.URL.Path, "cause", err.Error())
-			w.WriteHeader(StatusClientClosedRequest)
+			w.WriteHeader(statusClientClosed)
 			return nil
 		}
 		return clientError(err)
 	})
 }
-
-// StatusClientClosedRequest is the status recorded for a request whose
-// client hung up before the answer (nginx's 499); no client ever sees it.
-const StatusClientClosedRequest = 499
 
 // Refusals the gateway decides itself, before or around the domain calls.
 var (
@@ -48,7 +46,36 @@ var (
 	errIPLimited = errors.New("ip rate limit")
 	// errLimiter: the rate limiter could not decide.
 	errLimiter = errors.New("rate limiter")
+	// errClientGone: the client went away before its answer was ready
+	// (see clientAborted); nobody reads what is written.
+	errClientGone = errors.New("client closed the request")
+	// errCallStore: the call registry's store could not be reached.
+	errCallStore = errors.New("call registry unavailable")
 )
+
+// callsError passes the call registry's domain errors (and upstream
+// failures of a hang-up) through and marks anything else it returns, a
+// store failure, as errCallStore.
+func callsError(err error) error {
+	var ue *upstreamError
+	switch {
+	case err == nil, errors.Is(err, calls.ErrNotFound), errors.Is(err, calls.ErrFull),
+		errors.Is(err, calls.ErrEnding), errors.As(err, &ue):
+		return err
+	}
+	return fmt.Errorf("%w: %w", errCallStore, err)
+}
+
+// endAccepted is the outcome of ending a call as its owner sees it:
+// calls.ErrEnding (another request or instance is ending it right now) is
+// what they asked for, so it is accepted (nil: 204) like an end that
+// completed here.
+func endAccepted(err error) error {
+	if errors.Is(err, calls.ErrEnding) {
+		return nil
+	}
+	return err
+}
 
 // upstreamError marks a failed upstream (OpenAI) call: whatever its cause,
 // the client gets an upstream error, never a 500. Its text is the cause's.
@@ -112,6 +139,9 @@ func clientError(err error) error {
 	switch {
 	case errors.As(err, &he):
 		return he // decided above
+	case errors.Is(err, errClientGone):
+		// Logged as a client abort, whatever failed meanwhile.
+		return &httpx.Error{Status: statusClientClosed, Code: httpx.CodeBadRequest, Message: "The client closed the request.", Err: err}
 
 	// Authentication (stage 9).
 	case errors.As(err, &af):
@@ -154,6 +184,14 @@ func clientError(err error) error {
 		return httpx.Errorf(http.StatusTooManyRequests, httpx.CodeRateLimited, err)
 	case errors.Is(err, errLimiter):
 		return unavailable(err)
+
+	// The registry of live calls (SDP proxy).
+	case errors.Is(err, calls.ErrNotFound):
+		return notFound(err)
+	case errors.Is(err, calls.ErrFull), errors.Is(err, errCallStore):
+		e := unavailable(err)
+		e.RetryAfter = time.Second
+		return e
 
 	// Upstream (stage 11): never the upstream's own text.
 	case errors.As(err, &ue):

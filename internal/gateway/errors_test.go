@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rtgate/rtgate/internal/auth"
+	"github.com/rtgate/rtgate/internal/calls"
 	"github.com/rtgate/rtgate/internal/httpx"
 	"github.com/rtgate/rtgate/internal/openai"
 	"github.com/rtgate/rtgate/internal/ratelimit"
@@ -50,6 +51,11 @@ func TestClientErrorMapsEveryDomainError(t *testing.T) {
 		{"upstream rate limit with a long hint: bounded", upstream(&openai.StatusError{Status: 429, RetryAfter: time.Hour}), 503, httpx.CodeUnavailable, time.Minute, [2]string{}},
 		{"upstream status", upstream(&openai.StatusError{Status: 500, Code: "server_error"}), 502, httpx.CodeUpstreamError, 0, [2]string{}},
 		{"upstream transport error", upstream(errors.New("dial tcp: connection refused")), 502, httpx.CodeUpstreamError, 0, [2]string{}},
+		{"no such call", calls.ErrNotFound, 404, httpx.CodeNotFound, 0, [2]string{}},
+		{"call registry full", callsError(calls.ErrFull), 503, httpx.CodeUnavailable, time.Second, [2]string{}},
+		{"call registry unreachable", callsError(errors.New("dial tcp 127.0.0.1:6379: connection refused")), 503, httpx.CodeUnavailable, time.Second, [2]string{}},
+		{"upstream hang-up failed (through the registry)", callsError(fmt.Errorf("calls: hang up call_x: %w", upstream(&openai.StatusError{Status: 500, Code: "server_error"}))), 502, httpx.CodeUpstreamError, 0, [2]string{}},
+		{"client went away while the upstream failed", clientAborted(upstream(&openai.StatusError{Status: 500, Code: "server_error"})), 499, httpx.CodeBadRequest, 0, [2]string{}},
 		{"gateway's own refusal passes", methodNotAllowedError("GET, POST"), 405, httpx.CodeMethodNotAllowed, 0, [2]string{"Allow", "GET, POST"}},
 	}
 	for _, tt := range tests {
@@ -76,6 +82,14 @@ func TestClientErrorMapsEveryDomainError(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a call another request is ending is accepted", func(t *testing.T) {
+		if err := endAccepted(calls.ErrEnding); err != nil {
+			t.Fatalf("endAccepted(ErrEnding) = %v", err)
+		}
+		if err := endAccepted(calls.ErrNotFound); !errors.Is(err, calls.ErrNotFound) {
+			t.Fatalf("endAccepted(ErrNotFound) = %v", err)
+		}
+	})
 	t.Run("an unknown error stays unmapped (500)", func(t *testing.T) {
 		err := errors.New("programming error")
 		var e *httpx.Error

@@ -82,6 +82,10 @@ type Options struct {
 	Session      SessionPolicy
 	Ready        []Check
 	Now          func() time.Time
+	// UpstreamDeadline bounds the upstream work of one request once it no
+	// longer follows the client's cancellation (upstreamctx.go): the queue
+	// wait plus UPSTREAM_TIMEOUT_MS; 0 means DefaultUpstreamDeadline.
+	UpstreamDeadline time.Duration
 	// Auth authenticates callers; nil means AUTH_MODE=none (anonymous).
 	Auth Authenticator
 	// Users applies per-user controls, keeps records and serves the data
@@ -94,10 +98,6 @@ type Options struct {
 	Web WebOptions
 	// NoGetMint serves the mint endpoint to POST only (ALLOW_GET_MINT=false).
 	NoGetMint bool
-	// UpstreamDeadline bounds an upstream call made for a request, queue
-	// wait included, once it no longer follows the client's cancellation
-	// (upstreamContext); 0 leaves it to the upstream client's own timeout.
-	UpstreamDeadline time.Duration
 }
 
 // Gateway is the public HTTP surface of rtgate.

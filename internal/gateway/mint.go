@@ -59,7 +59,7 @@ func (g *Gateway) mint(w http.ResponseWriter, r *http.Request) error {
 	}
 	if clientGone(r) {
 		// Minted and counted, but nobody is there to take the secret.
-		return fmt.Errorf("minted session %s, response undeliverable: %w", m.SessionID, r.Context().Err())
+		return clientAborted(fmt.Errorf("minted session %s, response undeliverable: %w", m.SessionID, r.Context().Err()))
 	}
 	w.Header().Set("Pragma", "no-cache")
 	httpx.WriteRawJSON(w, http.StatusOK, bytes.TrimSpace(m.Body))

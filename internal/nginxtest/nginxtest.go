@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -113,4 +114,39 @@ http {
 		}
 	}
 	return dir
+}
+
+// StartProduction runs deploy/nginx/production.conf in a real nginx,
+// rewritten to loopback: its listen ports, certificate paths and upstream
+// (host:port of an rtgate, or of anything standing in for it). It returns
+// the https and http base URLs. A line the rewrite expects and does not
+// find fails the test, so the file and its tests cannot drift apart.
+func StartProduction(t testing.TB, upstream, certFile, keyFile string) (httpsURL, httpURL string) {
+	t.Helper()
+	src, err := os.ReadFile(DeployFile(t, "production.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpsPort, httpPort := FreePort(t), FreePort(t)
+	conf := string(src)
+	for _, r := range [][2]string{
+		{"    listen [::]:80;\n", ""},
+		{"    listen [::]:443 ssl http2;\n", ""},
+		{"listen 80;", "listen 127.0.0.1:" + httpPort + ";"},
+		{"listen 443 ssl http2;", "listen 127.0.0.1:" + httpsPort + " ssl http2;"},
+		{"/etc/letsencrypt/live/rtgate.example.com/fullchain.pem", certFile},
+		{"/etc/letsencrypt/live/rtgate.example.com/privkey.pem", keyFile},
+		{"server 127.0.0.1:3000;", "server " + upstream + ";"},
+	} {
+		if !strings.Contains(conf, r[0]) {
+			t.Fatalf("production.conf no longer contains %q; update nginxtest.StartProduction", r[0])
+		}
+		conf = strings.ReplaceAll(conf, r[0], r[1])
+	}
+	site := filepath.Join(t.TempDir(), "production.conf")
+	if err := os.WriteFile(site, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	Start(t, "    include "+site+";", httpsPort, httpPort)
+	return "https://127.0.0.1:" + httpsPort, "http://127.0.0.1:" + httpPort
 }

@@ -10,6 +10,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/rtgate/rtgate/internal/connlimit"
 )
 
 // Limits are the http.Server timeouts and header bound.
@@ -41,6 +43,12 @@ type Listener struct {
 	Limits  Limits
 	// ServeFunc, when set, replaces srv.Serve (used for TLS).
 	ServeFunc func(srv *http.Server, ln net.Listener) error
+	// Conns, when set, caps the listener's live connections per client
+	// address and in total: over the per-address cap a connection is reset
+	// at accept, before TLS or HTTP; at the total cap it takes the place of
+	// the connection idle longest (the server reports states to
+	// Conns.ConnState). Listeners may share one Limiter.
+	Conns *connlimit.Limiter
 }
 
 // NewHTTPServer returns an http.Server with l's limits and an error log
@@ -66,6 +74,10 @@ func Run(ctx context.Context, log *slog.Logger, grace time.Duration, beforeShutd
 	for i, l := range lns {
 		srv := NewHTTPServer(l.Handler, l.Limits, log)
 		servers[i] = srv
+		if l.Conns != nil {
+			l.Net = l.Conns.Listener(l.Net, l.Name)
+			srv.ConnState = l.Conns.ConnState
+		}
 		go func(l Listener) {
 			serve := srv.Serve
 			if l.ServeFunc != nil {

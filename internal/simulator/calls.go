@@ -2,16 +2,11 @@ package simulator
 
 import (
 	"bytes"
-	"context"
-	"crypto/rand"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 )
@@ -20,8 +15,10 @@ import (
 type Call struct {
 	// ID is the call id, "rtc_" followed by 32 hex characters.
 	ID string
-	// Session is the effective session object (JSON): the multipart session with
-	// defaults filled in, else the ephemeral secret's session, else the defaults.
+	// Session is the session object (JSON). At creation it is the multipart
+	// session with defaults filled in, else the ephemeral secret's session, else
+	// the defaults; LookupCall returns it as it is now, after every
+	// session.update.
 	Session []byte
 	// CreatedAt is when the call was created (per Options.Now).
 	CreatedAt time.Time
@@ -30,56 +27,6 @@ type Call struct {
 	// SafetyIdentifier is the identifier bound to the secret, or the request's
 	// OpenAI-Safety-Identifier header for a standard-key call.
 	SafetyIdentifier string
-}
-
-// Answerer produces SDP answers for new calls and hears about their hangups. The
-// default (Options.Answerer nil) is AnswererFunc(CannedAnswer); a real WebRTC peer
-// can be plugged in here.
-type Answerer interface {
-	// Answer returns the SDP answer to offer for call. An error wrapping
-	// ErrInvalidOffer becomes a 400 invalid_offer; any other error a 500.
-	Answer(ctx context.Context, call Call, offer string) (string, error)
-	// Hangup is called after a call is hung up through the API.
-	Hangup(callID string)
-}
-
-// AnswererFunc adapts a function to Answerer; its Hangup does nothing.
-type AnswererFunc func(ctx context.Context, call Call, offer string) (string, error)
-
-// Answer calls f.
-func (f AnswererFunc) Answer(ctx context.Context, call Call, offer string) (string, error) {
-	return f(ctx, call, offer)
-}
-
-// Hangup does nothing.
-func (f AnswererFunc) Hangup(string) {}
-
-// ErrInvalidOffer is wrapped by Answerer errors that mean the client's offer is bad.
-var ErrInvalidOffer = errors.New("invalid SDP offer")
-
-// Calls returns the ids of the calls created and not yet hung up, sorted.
-func (s *Simulator) Calls() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ids := make([]string, 0, len(s.calls))
-	for id := range s.calls {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	return ids
-}
-
-// LookupCall returns a live call by id.
-func (s *Simulator) LookupCall(id string) (Call, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, ok := s.calls[id]
-	if !ok {
-		return Call{}, false
-	}
-	cc := *c
-	cc.Session = slices.Clone(c.Session)
-	return cc, true
 }
 
 // handleCreateCall serves POST /v1/realtime/calls: an application/sdp offer, or a
@@ -115,27 +62,32 @@ func (s *Simulator) handleCreateCall(w http.ResponseWriter, r *http.Request) {
 	}
 
 	call := Call{ID: "rtc_" + randomHex(16), CreatedAt: s.now(), Ephemeral: secret != nil}
+	var state map[string]any
 	switch {
 	case sessReq != nil:
-		b, err := json.Marshal(realtimeSession(sessReq))
-		if err != nil {
+		state = realtimeSession(sessReq)
+	case secret != nil:
+		if err := json.Unmarshal(secret.Session, &state); err != nil {
 			writeError(w, errServer())
 			return
 		}
-		call.Session = b
-	case secret != nil:
-		call.Session = secret.Session
 	default:
-		b, _ := json.Marshal(realtimeSession(nil))
-		call.Session = b
+		state = realtimeSession(nil)
+	}
+	if aerr := s.checkDeployment("session.model", state["model"]); aerr != nil {
+		writeError(w, aerr)
+		return
 	}
 	if secret != nil {
 		call.SafetyIdentifier = secret.SafetyIdentifier
 	} else {
 		call.SafetyIdentifier = r.Header.Get("OpenAI-Safety-Identifier")
 	}
+	ss := newSession(s, KindRealtime, call.ID, call.CreatedAt, s.maxCall)
+	state["expires_at"] = ss.expiresAt.Unix()
+	ss.state, ss.call, ss.rt = state, call, newRealtimeState()
 
-	answer, err := s.answerer.Answer(r.Context(), call, offer)
+	answer, err := s.answerer.Answer(r.Context(), offer, &ss.link)
 	if err != nil {
 		if errors.Is(err, ErrInvalidOffer) {
 			writeError(w, errBadRequest("sdp", codeInvalidOffer, "Invalid SDP offer."))
@@ -145,12 +97,14 @@ func (s *Simulator) handleCreateCall(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	s.mu.Lock()
-	s.calls[call.ID] = &call
-	s.mu.Unlock()
+	ss.do(func() {
+		if !ss.ended {
+			s.register(ss)
+		}
+	})
 
 	w.Header().Set("Content-Type", "application/sdp")
-	w.Header().Set("Location", "/v1/realtime/calls/"+call.ID)
+	w.Header().Set("Location", s.prefix+"/realtime/calls/"+call.ID)
 	w.WriteHeader(http.StatusCreated)
 	_, _ = io.WriteString(w, answer)
 }
@@ -234,99 +188,45 @@ func checkOffer(offer string) error {
 	return errors.New("the offer has no media section ('m=' line)")
 }
 
-// CannedAnswer is the default Answerer: a syntactically plausible SDP answer that
-// mirrors the offer's media sections (audio and data channel accepted, anything else
-// rejected with port 0). It sets up no real media.
-func CannedAnswer(_ context.Context, _ Call, offer string) (string, error) {
-	type section struct{ kind, proto, mid string }
-	var secs []section
-	for line := range strings.Lines(offer) {
-		line = strings.TrimRight(line, "\r\n")
-		switch {
-		case strings.HasPrefix(line, "m="):
-			f := strings.Fields(strings.TrimPrefix(line, "m="))
-			sec := section{mid: fmt.Sprint(len(secs))}
-			if len(f) > 0 {
-				sec.kind = f[0]
-			}
-			if len(f) > 2 {
-				sec.proto = f[2]
-			}
-			secs = append(secs, sec)
-		case strings.HasPrefix(line, "a=mid:") && len(secs) > 0:
-			secs[len(secs)-1].mid = strings.TrimPrefix(line, "a=mid:")
-		}
-	}
-	if len(secs) == 0 {
-		return "", fmt.Errorf("%w: no media sections", ErrInvalidOffer)
-	}
-	mids := make([]string, 0, len(secs))
-	for _, sec := range secs {
-		mids = append(mids, sec.mid)
-	}
-	raw := make([]byte, 36)
-	_, _ = rand.Read(raw)
-	fp := make([]string, 32)
-	for i, c := range raw[:32] {
-		fp[i] = fmt.Sprintf("%02X", c)
-	}
-	sessID := binary.BigEndian.Uint32(raw[32:])
-	ufrag, pwd := randomHex(4), randomHex(12)
-	var b strings.Builder
-	wl := func(format string, a ...any) { fmt.Fprintf(&b, format+"\r\n", a...) }
-	wl("v=0")
-	wl("o=- %d %d IN IP4 127.0.0.1", sessID, 1)
-	wl("s=-")
-	wl("t=0 0")
-	wl("a=group:BUNDLE %s", strings.Join(mids, " "))
-	wl("a=msid-semantic: WMS *")
-	for _, sec := range secs {
-		switch sec.kind {
-		case "audio":
-			wl("m=audio 9 UDP/TLS/RTP/SAVPF 111")
-		case "application":
-			wl("m=application 9 UDP/DTLS/SCTP webrtc-datachannel")
-		default:
-			wl("m=%s 0 %s 0", sec.kind, sec.proto)
-			wl("a=mid:%s", sec.mid)
-			continue
-		}
-		wl("c=IN IP4 0.0.0.0")
-		wl("a=ice-ufrag:%s", ufrag)
-		wl("a=ice-pwd:%s", pwd)
-		wl("a=fingerprint:sha-256 %s", strings.Join(fp, ":"))
-		wl("a=setup:active")
-		wl("a=mid:%s", sec.mid)
-		if sec.kind == "audio" {
-			wl("a=sendrecv")
-			wl("a=rtcp-mux")
-			wl("a=rtpmap:111 opus/48000/2")
-			wl("a=fmtp:111 minptime=10;useinbandfec=1")
-		} else {
-			wl("a=sctp-port:5000")
-			wl("a=max-message-size:1073741823")
-		}
-	}
-	return b.String(), nil
+// handleHangup serves POST /v1/realtime/calls/{call_id}/hangup (standard key only):
+// the call ends, its sidebands get a normal close and its peer is hung up.
+func (s *Simulator) handleHangup(w http.ResponseWriter, r *http.Request) {
+	s.hangup(w, r, KindRealtime, r.PathValue("call_id"), func(ss *session) { ss.endLocked(EndHangup) })
 }
 
-// handleHangup serves POST /v1/realtime/calls/{call_id}/hangup (standard key only).
-func (s *Simulator) handleHangup(w http.ResponseWriter, r *http.Request) {
+// hangup ends the running session id of kind with end (under its lock) and
+// answers 200 with an empty body, or the kind's 404 when there is none.
+func (s *Simulator) hangup(w http.ResponseWriter, r *http.Request, kind Kind, id string, end func(*session)) {
 	if err := s.authStandard(r); err != nil {
 		writeError(w, err)
 		return
 	}
-	id := r.PathValue("call_id")
-	s.mu.Lock()
-	_, ok := s.calls[id]
-	delete(s.calls, id)
-	s.mu.Unlock()
-	if !ok {
-		writeError(w, &apiError{Status: http.StatusNotFound, Type: typeInvalidRequest, Param: "call_id",
-			Code: "call_id_not_found", Message: "No session found for the provided call_id"})
+	ended := true
+	if ss := s.session(id, kind); ss != nil {
+		ss.do(func() {
+			ended = ss.ended
+			end(ss)
+		})
+	}
+	if ended {
+		writeError(w, notFound(kind))
 		return
 	}
-	s.answerer.Hangup(id)
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusOK)
+}
+
+// notFound is the 404 for an unknown or ended session of kind.
+func notFound(kind Kind) *apiError {
+	if kind == KindLive {
+		return errLiveNotFound()
+	}
+	return errCallNotFound()
+}
+
+// errCallNotFound is the 404 for an unknown or ended call id (the message and
+// code a community post recorded for the sideband handshake).
+func errCallNotFound() *apiError {
+	return &apiError{Status: http.StatusNotFound, Type: typeInvalidRequest, Param: "call_id",
+		Code: "call_id_not_found", Message: "No session found for the provided call_id"}
 }

@@ -187,18 +187,20 @@ func TestCreateCallRejectsBadRequests(t *testing.T) {
 type recordingAnswerer struct {
 	mu      sync.Mutex
 	offers  []string
-	calls   []Call
+	ids     []string
+	kinds   []Kind
 	hungUp  []string
 	answer  string
 	err     error
 	ctxLive bool
 }
 
-func (a *recordingAnswerer) Answer(ctx context.Context, c Call, offer string) (string, error) {
+func (a *recordingAnswerer) Answer(ctx context.Context, offer string, link *Link) (string, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.offers = append(a.offers, offer)
-	a.calls = append(a.calls, c)
+	a.ids = append(a.ids, link.ID())
+	a.kinds = append(a.kinds, link.Kind())
 	a.ctxLive = ctx.Err() == nil
 	return a.answer, a.err
 }
@@ -217,8 +219,8 @@ func TestCustomAnswererIsPluggedIn(t *testing.T) {
 		t.Fatalf("status %d, body %q", res.status, res.body)
 	}
 	id := callLocation.FindStringSubmatch(res.header.Get("Location"))[1]
-	if len(ans.offers) != 1 || ans.offers[0] != offer || ans.calls[0].ID != id || !ans.ctxLive {
-		t.Errorf("answerer saw offers=%d call=%+v ctxLive=%v", len(ans.offers), ans.calls, ans.ctxLive)
+	if len(ans.offers) != 1 || ans.offers[0] != offer || ans.ids[0] != id || ans.kinds[0] != KindRealtime || !ans.ctxLive {
+		t.Errorf("answerer saw offers=%d ids=%v kinds=%v ctxLive=%v", len(ans.offers), ans.ids, ans.kinds, ans.ctxLive)
 	}
 	res = e.do(t, http.MethodPost, "/v1/realtime/calls/"+id+"/hangup", map[string]string{"Content-Type": ""}, "")
 	if res.status != http.StatusOK || len(ans.hungUp) != 1 || ans.hungUp[0] != id {
@@ -287,14 +289,14 @@ func TestHangupEndsKnownCallsOnly(t *testing.T) {
 
 func TestCannedAnswerRejectsUnsupportedMedia(t *testing.T) {
 	withVideo := offer + "m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:2\r\n"
-	ans, err := CannedAnswer(t.Context(), Call{}, withVideo)
+	ans, err := CannedAnswer(t.Context(), withVideo, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(ans, "m=video 0 UDP/TLS/RTP/SAVPF 0\r\na=mid:2\r\n") {
 		t.Errorf("video not rejected with port 0:\n%s", ans)
 	}
-	if _, err := CannedAnswer(t.Context(), Call{}, "v=0\r\n"); !errors.Is(err, ErrInvalidOffer) {
+	if _, err := CannedAnswer(t.Context(), "v=0\r\n", nil); !errors.Is(err, ErrInvalidOffer) {
 		t.Errorf("offer without media: err = %v, want ErrInvalidOffer", err)
 	}
 }

@@ -33,8 +33,12 @@ func bearer(r *http.Request) (string, bool) {
 	return token, token != ""
 }
 
-// authStandard accepts only a current standard key.
+// authStandard accepts only a current standard key: a Bearer token, or in
+// Azure mode the api-key header.
 func (s *Simulator) authStandard(r *http.Request) *apiError {
+	if s.azure {
+		return s.azureStandardKey(r)
+	}
 	key, ok := bearer(r)
 	if !ok {
 		return errMissingKey()
@@ -48,9 +52,14 @@ func (s *Simulator) authStandard(r *http.Request) *apiError {
 	return nil
 }
 
-// authAny accepts a standard key (nil info) or an unexpired ephemeral secret.
+// authAny accepts a standard key (nil info) or an unexpired ephemeral secret. In
+// Azure mode only a Bearer ek_ is accepted (a recorded test saw /calls refuse
+// api-key with 401).
 func (s *Simulator) authAny(r *http.Request) (*SecretInfo, *apiError) {
 	key, ok := bearer(r)
+	if s.azure && (!ok || !strings.HasPrefix(key, ephemeralPrefix)) {
+		return nil, errAzureUnauthorized()
+	}
 	if !ok {
 		return nil, errMissingKey()
 	}
@@ -74,18 +83,22 @@ func mediaType(r *http.Request) (string, map[string]string) {
 	return mt, params
 }
 
-// handleClientSecrets serves POST /v1/realtime/client_secrets (GA mint).
-func (s *Simulator) handleClientSecrets(w http.ResponseWriter, r *http.Request) {
+// jsonRequest authenticates a standard-key JSON request and decodes its body
+// as one object (an empty body is {}).
+func (s *Simulator) jsonRequest(r *http.Request) (map[string]any, *apiError) {
 	if err := s.authStandard(r); err != nil {
-		writeError(w, err)
-		return
+		return nil, err
 	}
 	if mt, _ := mediaType(r); mt != "application/json" {
-		writeError(w, errContentType(r.Header.Get("Content-Type"), "application/json"))
-		return
+		return nil, errContentType(r.Header.Get("Content-Type"), "application/json")
 	}
 	body, _ := readAll(r)
-	req, aerr := decodeObject(body)
+	return decodeObject(body)
+}
+
+// handleClientSecrets serves POST /v1/realtime/client_secrets (GA mint).
+func (s *Simulator) handleClientSecrets(w http.ResponseWriter, r *http.Request) {
+	req, aerr := s.jsonRequest(r)
 	if aerr == nil {
 		_, aerr = checkObject("", req, []field{{"expires_after", nullable(expiresAfter)}, {"session", nil}})
 	}
@@ -112,6 +125,10 @@ func (s *Simulator) handleClientSecrets(w http.ResponseWriter, r *http.Request) 
 		effective = transcriptionSession(sess)
 	} else {
 		effective = realtimeSession(sess)
+		if aerr := s.checkDeployment("session.model", effective["model"]); aerr != nil {
+			writeError(w, aerr)
+			return
+		}
 	}
 	sessJSON, err := json.Marshal(effective)
 	if err != nil {

@@ -37,6 +37,8 @@ type apiError struct {
 	Code    string // "" encodes as null
 	// RetryAfter, when > 0, is sent as Retry-After in whole seconds (at least 1).
 	RetryAfter time.Duration
+	// Body, when set, is sent instead of OpenAI's error shape (Azure's errors).
+	Body any
 }
 
 type errorBody struct {
@@ -63,6 +65,10 @@ func (e *apiError) Error() string { return e.Message }
 func writeError(w http.ResponseWriter, e *apiError) {
 	if e.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(e.RetryAfter)))
+	}
+	if e.Body != nil {
+		writeJSON(w, e.Status, e.Body)
+		return
 	}
 	writeJSON(w, e.Status, errorBody{Error: errorObject{
 		Message: e.Message,

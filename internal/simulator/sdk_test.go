@@ -10,8 +10,11 @@ import (
 	"time"
 
 	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/live"
 	"github.com/openai/openai-go/v3/option"
+	"github.com/openai/openai-go/v3/packages/param"
 	"github.com/openai/openai-go/v3/realtime"
+	"github.com/openai/openai-go/v3/responses"
 
 	"github.com/rtgate/rtgate/internal/simulator"
 )
@@ -202,5 +205,264 @@ func TestSDKCreatesAndHangsUpCalls(t *testing.T) {
 	var apiErr *openai.Error
 	if !errors.As(err, &apiErr) || apiErr.StatusCode != 404 || apiErr.Code != "call_id_not_found" {
 		t.Errorf("second hangup err = %v", err)
+	}
+}
+
+// sdkOffer is a syntactically valid offer for the canned answerer.
+const sdkOffer = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:1\r\n"
+
+func TestSDKCreatesLiveSessionsAndSurfacesLiveErrors(t *testing.T) {
+	sim, client, now := sdkSetup(t)
+	t.Cleanup(sim.Close)
+	res, err := client.Live.New(t.Context(), live.LiveNewParams{
+		Session: live.MediaSessionConfigParam{
+			Model:        live.MediaSessionConfigModelGPTLive1,
+			Instructions: openai.String("Be kind."),
+			Audio: live.MediaSessionConfigAudioParam{Output: live.MediaSessionConfigAudioOutputParam{
+				Voice: live.MediaSessionConfigAudioOutputVoiceUnionParam{OfBuiltIn: param.NewOpt(live.BuiltInVoiceCedar)},
+			}},
+			Delegation: live.MediaSessionConfigDelegationUnionParam{OfResponses: &live.MediaSessionConfigDelegationResponsesParam{
+				Responses: live.ResponsesDelegationConfigParam{Model: "gpt-5", MaxOutputTokens: openai.Int(400)},
+			}},
+		},
+		Transport: live.LiveNewParamsTransport{Sdp: sdkOffer},
+	})
+	if err != nil {
+		t.Fatalf("Live.New: %v", err)
+	}
+	if !strings.HasPrefix(res.Session.ID, "live_") || res.Transport.Type != "webrtc" || !strings.HasPrefix(res.Transport.Sdp, "v=0") ||
+		!res.JSON.Session.Valid() || !res.JSON.Transport.Valid() {
+		t.Fatalf("LiveNewResponse = %+v", res)
+	}
+	got, ok := sim.LookupLive(res.Session.ID)
+	if !ok {
+		t.Fatal("session not found")
+	}
+	var sess live.SessionResource
+	if err := sess.UnmarshalJSON(got.Session); err != nil {
+		t.Fatal(err)
+	}
+	if sess.ID != res.Session.ID || sess.Model != "gpt-live-1" || sess.Instructions != "Be kind." || sess.Audio.Output.Voice.OfString != "cedar" ||
+		sess.ExpiresAt != now.Add(time.Hour).Unix() || sess.Delegation.Type != "responses" || sess.Delegation.AsSessionResourceDelegationResponses().Responses.MaxOutputTokens != 400 {
+		t.Errorf("SessionResource = %+v", sess)
+	}
+
+	_, err = client.Live.New(t.Context(), live.LiveNewParams{
+		Session:   live.MediaSessionConfigParam{Model: "gpt-live-1"},
+		Transport: live.LiveNewParamsTransport{Sdp: sdkOffer},
+	}, option.WithJSONSet("session.voice", "marin"))
+	var apiErr *openai.Error
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != 400 || apiErr.Code != "unknown_parameter" || apiErr.Param != "session.voice" {
+		t.Fatalf("unknown parameter: %v", err)
+	}
+	// The SDK drops a transport whose sdp is empty; send one without sdp.
+	_, err = client.Live.New(t.Context(), live.LiveNewParams{Session: live.MediaSessionConfigParam{Model: "gpt-live-1"}},
+		option.WithJSONSet("transport", map[string]string{"type": "webrtc"}))
+	if !errors.As(err, &apiErr) || apiErr.Code != "invalid_value" || apiErr.Param != "transport.sdp" || apiErr.Message != "An SDP offer is required." {
+		t.Fatalf("missing sdp: %v", err)
+	}
+}
+
+// TestSDKLiveSideband: openai-go's Live sideband client attaches, receives
+// the browser's events and typed usage, sends session.update and
+// session.close, and sees the session end.
+func TestSDKLiveSideband(t *testing.T) {
+	sim, client, _ := sdkSetup(t)
+	t.Cleanup(sim.Close)
+	res, err := client.Live.New(t.Context(), live.LiveNewParams{
+		Session:   live.MediaSessionConfigParam{Model: "gpt-live-1.1"},
+		Transport: live.LiveNewParamsTransport{Sdp: sdkOffer},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := res.Session.ID
+	if _, err := client.Live.Sideband.Connect(t.Context(), "live_nope", live.SidebandConnectionOptions{}); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Fatalf("unknown session: %v", err)
+	}
+	sb, err := client.Live.Sideband.Connect(t.Context(), id, live.SidebandConnectionOptions{}, option.WithQuery("graceful_close", "false"))
+	if err != nil {
+		t.Fatalf("Sideband.Connect: %v", err)
+	}
+	defer sb.Abort()
+	recv := func(typ string) live.ConnectServerEventUnion {
+		t.Helper()
+		ev, err := sb.Recv(t.Context())
+		if err != nil || ev.Type != typ {
+			t.Fatalf("Recv = %q, %v; want %s", ev.Type, err, typ)
+		}
+		return ev
+	}
+
+	// The browser (played through ClientEvent) is refused an immutable change;
+	// the sideband sees the error.
+	if err := sim.ClientEvent(id, []byte(`{"type":"session.update","event_id":"b1","session":{"instructions":"x"}}`)); err != nil {
+		t.Fatal(err)
+	}
+	if e := recv("error").AsErrorEvent(); e.Error.Code != "unknown_parameter" || e.Error.Param != "session.instructions" || e.Error.ClientEventID != "b1" {
+		t.Fatalf("error event = %+v", e)
+	}
+	if total, err := sim.AdvanceLiveUsage(id, 90.5); err != nil || total != 90.5 {
+		t.Fatal(total, err)
+	}
+	if u := recv("session.usage.updated").AsSessionUsageUpdatedEvent(); u.Usage.Seconds != 90.5 {
+		t.Fatalf("usage = %+v", u.Usage)
+	}
+	update := live.ConnectClientEventParamOfSessionUpdate(live.SessionUpdateConfigParam{
+		Delegation: live.SessionUpdateConfigDelegationUnionParam{OfClient: &live.ClientDelegationParam{AcknowledgementDelayMs: openai.Int(300)}},
+	})
+	update.OfSessionUpdate.EventID = openai.String("s1")
+	if err := sb.Send(t.Context(), update); err != nil {
+		t.Fatal(err)
+	}
+	if u := recv("session.updated").AsSessionUpdatedEvent(); u.Session.Delegation.AcknowledgementDelayMs != 300 || u.ClientEventID != "s1" {
+		t.Fatalf("session.updated = %+v", u)
+	}
+	if err := sb.Send(t.Context(), live.ConnectClientEventUnionParam{OfSessionClose: &live.SessionCloseEventParam{}}); err != nil {
+		t.Fatal(err)
+	}
+	closed := recv("session.closed").AsSessionClosedEvent()
+	if closed.Reason != "close_requested" || closed.Usage.Seconds != 90.5 || closed.Session.ID != id || closed.Session.Status != "active" {
+		t.Fatalf("session.closed = %+v", closed)
+	}
+	if _, err := sb.Recv(t.Context()); err == nil {
+		t.Fatal("the sideband stayed open after session.closed")
+	}
+	if err := client.Live.Sessions.Hangup(t.Context(), id); err == nil {
+		t.Fatal("hangup of a closed session succeeded")
+	}
+}
+
+func TestSDKLiveHangup(t *testing.T) {
+	sim, client, _ := sdkSetup(t)
+	t.Cleanup(sim.Close)
+	res, err := client.Live.New(t.Context(), live.LiveNewParams{
+		Session: live.MediaSessionConfigParam{Model: "gpt-live-1"}, Transport: live.LiveNewParamsTransport{Sdp: sdkOffer}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, err := client.Live.Sideband.Connect(t.Context(), res.Session.ID, live.SidebandConnectionOptions{}, option.WithQuery("graceful_close", "false"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Abort()
+	if err := client.Live.Sessions.Hangup(t.Context(), res.Session.ID); err != nil {
+		t.Fatalf("Sessions.Hangup: %v", err)
+	}
+	ev, err := sb.Recv(t.Context())
+	if err != nil || ev.AsSessionClosedEvent().Reason != "close_requested" {
+		t.Fatalf("after hangup: %q %v", ev.Type, err)
+	}
+}
+
+// TestSDKRealtimeSideband: openai-go's Realtime client with call_id is the
+// sideband: it sees the browser's session.update, decodes response.done
+// usage into its types, sends session.update, and ends with the hang-up.
+func TestSDKRealtimeSideband(t *testing.T) {
+	sim, client, _ := sdkSetup(t)
+	t.Cleanup(sim.Close)
+	call, err := client.Realtime.Calls.New(t.Context(), realtime.CallNewParams{Sdp: sdkOffer,
+		Session: realtime.RealtimeSessionCreateRequestParam{Model: "gpt-realtime-2.1", Instructions: openai.String("Server rules.")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	call.Body.Close()
+	loc := call.Header.Get("Location")
+	id := loc[strings.LastIndex(loc, "/")+1:]
+	if _, err := client.Realtime.Connect(t.Context(), realtime.RealtimeConnectionOptions{}, option.WithQuery("call_id", "rtc_nope")); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Fatalf("unknown call: %v", err)
+	}
+	sb, err := client.Realtime.Connect(t.Context(), realtime.RealtimeConnectionOptions{}, option.WithQuery("call_id", id))
+	if err != nil {
+		t.Fatalf("Realtime.Connect: %v", err)
+	}
+	defer sb.Abort()
+
+	if err := sim.ClientEvent(id, []byte(`{"type":"session.update","session":{"type":"realtime","instructions":"Browser rules.","tool_choice":"required"}}`)); err != nil {
+		t.Fatal(err)
+	}
+	ev, err := sb.Recv(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	upd := ev.AsSessionUpdatedEvent().Session.AsRealtimeSessionCreateRequest()
+	if ev.Type != "session.updated" || upd.Instructions != "Browser rules." || upd.ToolChoice.OfToolChoiceMode != "required" || upd.Model != "gpt-realtime-2.1" {
+		t.Fatalf("session.updated = %s", ev.RawJSON())
+	}
+	// The server puts its own instructions back.
+	back := realtime.RealtimeClientEventUnionParam{OfSessionUpdate: &realtime.SessionUpdateEventParam{
+		Session: realtime.SessionUpdateEventSessionUnionParam{OfRealtime: &realtime.RealtimeSessionCreateRequestParam{
+			Instructions: openai.String("Server rules."), ToolChoice: realtime.RealtimeToolChoiceConfigUnionParam{OfToolChoiceMode: param.NewOpt(responses.ToolChoiceOptionsAuto)}}}}}
+	if err := sb.Send(t.Context(), back); err != nil {
+		t.Fatal(err)
+	}
+	if ev, err := sb.Recv(t.Context()); err != nil || ev.AsSessionUpdatedEvent().Session.AsRealtimeSessionCreateRequest().Instructions != "Server rules." {
+		t.Fatalf("revert: %s %v", ev.RawJSON(), err)
+	}
+
+	usage := simulator.Usage{InputTokenDetails: simulator.InputTokenDetails{TextTokens: 1200, AudioTokens: 3000, ImageTokens: 10,
+		CachedTokensDetails: simulator.CachedDetails{TextTokens: 1000, AudioTokens: 2000}},
+		OutputTokenDetails: simulator.OutputTokenDetails{TextTokens: 80, AudioTokens: 1500}}
+	if _, err := sim.EmitResponse(id, usage); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		ev, err := sb.Recv(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Type != "response.done" {
+			continue
+		}
+		u := ev.AsResponseDoneEvent().Response.Usage
+		d := u.InputTokenDetails
+		if u.InputTokens != 4210 || u.OutputTokens != 1580 || u.TotalTokens != 5790 || d.TextTokens != 1200 || d.AudioTokens != 3000 ||
+			d.ImageTokens != 10 || d.CachedTokens != 3000 || d.CachedTokensDetails.TextTokens != 1000 || d.CachedTokensDetails.AudioTokens != 2000 ||
+			u.OutputTokenDetails.TextTokens != 80 || u.OutputTokenDetails.AudioTokens != 1500 || ev.AsResponseDoneEvent().Response.Status != "completed" {
+			t.Fatalf("typed usage = %+v", u)
+		}
+		break
+	}
+	if err := client.Realtime.Calls.Hangup(t.Context(), id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sb.Recv(t.Context()); err == nil {
+		t.Fatal("the sideband stayed open after the hang-up")
+	}
+}
+
+// TestSDKAgainstAzureMode: openai-go pointed at the Azure v1 base URL with
+// the api-key header (the azure package's option targets the dated
+// /openai/…?api-version= paths, not the v1 API, so it does not fit) mints with
+// a deployment name, creates a call with the ek_ and hangs it up.
+func TestSDKAgainstAzureMode(t *testing.T) {
+	sim := simulator.New(simulator.Options{APIKeys: []string{sdkKey}, Azure: true, Deployments: []string{"my-realtime"}})
+	t.Cleanup(sim.Close)
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	client := openai.NewClient(option.WithBaseURL(srv.URL+"/openai/v1/"), option.WithAPIKey(""), option.WithHeader("api-key", sdkKey), option.WithMaxRetries(0))
+	secret, err := client.Realtime.ClientSecrets.New(t.Context(), realtime.ClientSecretNewParams{
+		Session: realtime.ClientSecretNewParamsSessionUnion{OfRealtime: &realtime.RealtimeSessionCreateRequestParam{Model: "my-realtime"}}})
+	if err != nil {
+		t.Fatalf("ClientSecrets.New: %v", err)
+	}
+	if !strings.HasPrefix(secret.Value, "ek_") || secret.Session.AsAny().(realtime.RealtimeSessionCreateResponse).Model != "my-realtime" {
+		t.Fatalf("secret = %+v", secret)
+	}
+	_, err = client.Realtime.ClientSecrets.New(t.Context(), realtime.ClientSecretNewParams{
+		Session: realtime.ClientSecretNewParamsSessionUnion{OfRealtime: &realtime.RealtimeSessionCreateRequestParam{Model: "gpt-realtime"}}})
+	var apiErr *openai.Error
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != 404 || apiErr.Code != "DeploymentNotFound" {
+		t.Fatalf("unknown deployment: %v", err)
+	}
+	call, err := client.Realtime.Calls.New(t.Context(), realtime.CallNewParams{Sdp: sdkOffer},
+		option.WithHeaderDel("api-key"), option.WithHeader("Authorization", "Bearer "+secret.Value))
+	if err != nil {
+		t.Fatalf("Calls.New with the ek_: %v", err)
+	}
+	call.Body.Close()
+	loc := call.Header.Get("Location")
+	if err := client.Realtime.Calls.Hangup(t.Context(), loc[strings.LastIndex(loc, "/")+1:]); err != nil {
+		t.Fatalf("Calls.Hangup: %v", err)
 	}
 }

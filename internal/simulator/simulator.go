@@ -1,33 +1,3 @@
-// Package simulator is an in-process fake of the OpenAI Realtime REST endpoints that
-// rtgate calls: POST /v1/realtime/client_secrets (GA mint), the retired beta
-// POST /v1/realtime/sessions, and the HTTP half of POST /v1/realtime/calls with its
-// hangup. It reproduces OpenAI's response shapes, validation messages, error body and
-// response headers (see /work/shared/docs/openai-realtime-api.md) and can be switched
-// into fault modes (500, 401, 429, 503, slow, dropped connection) for tests.
-//
-// A Simulator is an http.Handler; mount it at the root of a server (it serves the /v1
-// prefix itself). All methods are safe for concurrent use.
-//
-// Where the fact sheet is silent the simulator chooses, and says so here:
-//   - A missing key gets OpenAI's "You didn't provide an API key" 401 (code null); a
-//     wrong key gets "Incorrect API key provided: <masked>" with code invalid_api_key,
-//     masked as OpenAI does (first 8, stars, last 4; keys of 12 characters or fewer are
-//     all stars). An ek_ secret is never accepted where a standard key is required.
-//   - Validation errors follow OpenAI's wording and codes (unknown_parameter,
-//     invalid_type, invalid_value, missing_required_parameter, empty_string,
-//     integer_below_min_value, ...) with a dotted param path. An empty mint body is
-//     treated as {}; a wrong Content-Type is a 400 unsupported_content_type.
-//   - The effective session echoes the request and fills the documented defaults;
-//     the model is echoed as sent (no dated snapshot), session.expires_at is 0 as in
-//     the SPEC example.
-//   - The beta endpoints authenticate, then answer 400 beta_api_shape_disabled.
-//   - /v1/realtime/calls accepts a standard key or an unexpired ek_ with either body
-//     form; the call's session is the multipart session, else the secret's, else the
-//     defaults. A bad offer is a 400 with the simulator's own code invalid_offer.
-//   - Faults apply to every request that reaches the simulator, before routing and
-//     authentication. CORS preflights are answered before counting and faults.
-//   - x-ratelimit-* figures are informational (never enforced); 429 type is
-//     "requests" as OpenAI reports request-rate limits.
 package simulator
 
 import (
@@ -48,20 +18,41 @@ import (
 
 // Options configures a Simulator.
 type Options struct {
-	// APIKeys are the standard (non-ephemeral) keys accepted as Bearer tokens. At least
-	// one non-empty key is required; keys must not start with "ek_".
+	// APIKeys are the standard (non-ephemeral) keys accepted as Bearer tokens (or,
+	// in Azure mode, in the api-key header). At least one non-empty key is
+	// required; keys must not start with "ek_".
 	APIKeys []string
-	// Now is the clock used for secret expiry and timestamps; nil means time.Now.
+	// Now is the clock for secret expiry, timestamps, session expiry and Live
+	// usage seconds; nil means time.Now.
 	Now func() time.Time
 	// Logger receives one debug line per request (never keys or secrets); nil discards.
 	Logger *slog.Logger
-	// Answerer turns an SDP offer into an SDP answer for POST /v1/realtime/calls and is
-	// told about hangups; nil means a canned answer that mirrors the offer's m-lines
-	// (no real media).
+	// Answerer turns SDP offers into answers and carries each session's media
+	// and data channel; nil means CannedAnswer (no media, no data channel). The
+	// real WebRTC peer is webrtcpeer.Answerer.
 	Answerer Answerer
 	// Organization is the value of the openai-organization response header; empty
 	// means "rtgate-simulator".
 	Organization string
+	// MaxCallDuration ends a Realtime call this long after it was created, per
+	// Now (OpenAI's 60-minute session limit); 0 means 60 minutes.
+	MaxCallDuration time.Duration
+	// LiveMaxDuration ends a Live session with reason "expired" this long after
+	// it was created, per Now; 0 means 60 minutes (OpenAI states no WebRTC limit).
+	LiveMaxDuration time.Duration
+	// LiveUsageInterval is how much Now-time passes between two
+	// session.usage.updated events of a Live session; 0 means one second.
+	LiveUsageInterval time.Duration
+	// TickInterval is how often (real time) the simulator looks at Now for
+	// clock-driven behaviour (expiry, Live usage) while sessions exist; 0 means
+	// 200ms. Tests with a fake clock can also call Tick.
+	TickInterval time.Duration
+	// Azure serves Azure OpenAI's v1 shape instead of OpenAI's: every endpoint
+	// under /openai/v1, standard keys in the api-key header (see the package doc).
+	Azure bool
+	// Deployments, in Azure mode, are the deployment names accepted as session
+	// models; empty accepts any name.
+	Deployments []string
 }
 
 // MaxBodyBytes is the largest request body the simulator reads; larger bodies get a
@@ -99,13 +90,20 @@ type SecretInfo struct {
 	SafetyIdentifier string
 }
 
-// Simulator is a fake OpenAI Realtime REST API. Create it with New.
+// Simulator is a fake OpenAI Realtime and GPT-Live API. Create it with New.
 type Simulator struct {
-	now      func() time.Time
-	log      *slog.Logger
-	answerer Answerer
-	org      string
-	mux      *http.ServeMux
+	now         func() time.Time
+	log         *slog.Logger
+	answerer    Answerer
+	org         string
+	mux         *http.ServeMux
+	prefix      string // "/v1", or "/openai/v1" in Azure mode
+	azure       bool
+	deployments map[string]struct{}
+	maxCall     time.Duration
+	maxLive     time.Duration
+	liveEvery   time.Duration
+	tickEvery   time.Duration
 
 	// afterSlow, if set (tests only), is called when a FaultSlow wait ends, with
 	// whether the request context was cancelled first.
@@ -120,7 +118,10 @@ type Simulator struct {
 	minted     []string
 	secrets    map[string]*SecretInfo
 	pruneAt    int
-	calls      map[string]*Call
+	sessions   map[string]*session
+	ended      map[string]string
+	endedOrder []string
+	ticking    bool
 	windowFrom time.Time
 	windowUsed int
 }
@@ -129,14 +130,28 @@ type Simulator struct {
 // since a simulator nobody can authenticate against is a programming error.
 func New(opts Options) *Simulator {
 	s := &Simulator{
-		now:      opts.Now,
-		log:      opts.Logger,
-		answerer: opts.Answerer,
-		org:      opts.Organization,
-		hits:     make(map[string]int),
-		secrets:  make(map[string]*SecretInfo),
-		calls:    make(map[string]*Call),
-		pruneAt:  1024,
+		now:       opts.Now,
+		log:       opts.Logger,
+		answerer:  opts.Answerer,
+		org:       opts.Organization,
+		hits:      make(map[string]int),
+		secrets:   make(map[string]*SecretInfo),
+		sessions:  make(map[string]*session),
+		ended:     make(map[string]string),
+		pruneAt:   1024,
+		prefix:    "/v1",
+		azure:     opts.Azure,
+		maxCall:   orDefault(opts.MaxCallDuration, 60*time.Minute),
+		maxLive:   orDefault(opts.LiveMaxDuration, 60*time.Minute),
+		liveEvery: orDefault(opts.LiveUsageInterval, time.Second),
+		tickEvery: orDefault(opts.TickInterval, 200*time.Millisecond),
+	}
+	if s.azure {
+		s.prefix = azurePrefix
+		s.deployments = make(map[string]struct{}, len(opts.Deployments))
+		for _, d := range opts.Deployments {
+			s.deployments[d] = struct{}{}
+		}
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -156,6 +171,13 @@ func New(opts Options) *Simulator {
 	}
 	s.mux = s.routes()
 	return s
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
 }
 
 func keySet(keys []string) map[string]struct{} {
@@ -296,6 +318,8 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case tooLarge:
 		writeError(sw, &apiError{Status: http.StatusRequestEntityTooLarge, Type: typeInvalidRequest,
 			Message: fmt.Sprintf("Request body too large. The maximum is %d bytes.", MaxBodyBytes)})
+	case s.azure && strings.HasPrefix(r.URL.Path, azurePrefix+"/") && r.URL.Query().Has("api-version"):
+		writeError(sw, errAzureAPIVersion())
 	default:
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		s.mux.ServeHTTP(sw, r)
@@ -341,11 +365,21 @@ func (s *Simulator) routes() *http.ServeMux {
 		mux.HandleFunc(method+" "+path, h)
 		mux.HandleFunc(path, methodNotAllowed(method))
 	}
-	handle(http.MethodPost, "/v1/realtime/client_secrets", s.handleClientSecrets)
-	handle(http.MethodPost, "/v1/realtime/sessions", s.handleBeta)
-	handle(http.MethodPost, "/v1/realtime/transcription_sessions", s.handleBeta)
-	handle(http.MethodPost, "/v1/realtime/calls", s.handleCreateCall)
-	handle(http.MethodPost, "/v1/realtime/calls/{call_id}/hangup", s.handleHangup)
+	p := s.prefix
+	handle(http.MethodPost, p+"/realtime/client_secrets", s.handleClientSecrets)
+	handle(http.MethodPost, p+"/realtime/sessions", s.handleBeta)
+	handle(http.MethodPost, p+"/realtime/transcription_sessions", s.handleBeta)
+	handle(http.MethodPost, p+"/realtime/calls", s.handleCreateCall)
+	handle(http.MethodPost, p+"/realtime/calls/{call_id}/hangup", s.handleHangup)
+	handle(http.MethodGet, p+"/realtime", s.handleRealtimeSideband)
+	handle(http.MethodPost, p+"/live/sessions", s.handleCreateLive)
+	handle(http.MethodPost, p+"/live/sessions/{session_id}/hangup", s.handleLiveHangup)
+	handle(http.MethodGet, p+"/live/sessions/{session_id}/attach", s.handleLiveSideband)
+	handle(http.MethodPost, controlPrefix+"/calls/{id}/response", s.handleControlResponse)
+	handle(http.MethodPost, controlPrefix+"/calls/{id}/turn", s.handleControlTurn)
+	handle(http.MethodPost, controlPrefix+"/live/{id}/usage", s.handleControlLiveUsage)
+	handle(http.MethodPost, controlPrefix+"/sessions/{id}/client_event", s.handleControlClientEvent)
+	handle(http.MethodGet, controlPrefix+"/sessions/{id}", s.handleControlSession)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{Status: http.StatusNotFound, Type: typeInvalidRequest,
 			Message: fmt.Sprintf("Invalid URL (%s %s)", r.Method, r.URL.Path)})
