@@ -107,6 +107,7 @@ type Config struct {
 	TLS      TLSConfig      // tls.go: native TLS, ACME, HTTPS guard
 	Auth     AuthConfig     // auth.go: JWT, forward auth, user controls
 	Web      WebConfig      // web.go: demo page, SDP proxy
+	Abuse    AbuseConfig    // abuse.go: GET minting, burst, admin hosts, production overrides
 	Conns    ConnsConfig    // conns.go: connection caps per client address and in total
 
 	// Simulated is true when no OPENAI_API_KEY was given in development:
@@ -193,6 +194,7 @@ func Load(getenv func(string) string) (*Config, []string, error) {
 	c.ClientIPHeader = p.enumFold("CLIENT_IP_HEADER", "X-Forwarded-For", "X-Forwarded-For", "X-Real-IP")
 
 	c.LogLevel = p.level()
+	p.loadAbuse(c)
 
 	for _, m := range c.AllowedModels {
 		if date, ok := deprecatedModels[m]; ok {
@@ -262,6 +264,7 @@ func (c *Config) Masked() [][2]string {
 	out = append(out, c.maskedTLS()...)
 	out = append(out, c.maskedAuth()...)
 	out = append(out, c.maskedWeb()...)
+	out = append(out, c.maskedAbuse()...)
 	out = append(out, c.maskedConns()...)
 	return out
 }

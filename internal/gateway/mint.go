@@ -20,10 +20,13 @@ type mintBody struct {
 }
 
 // mint is GET|POST /api/realtime-session: stages 7 to 12 of the pipeline.
+// The upstream call runs on upstreamContext: a client hanging up does not
+// cancel it, and its admission is settled by what the upstream may have
+// done, not by the client's patience.
 func (g *Gateway) mint(w http.ResponseWriter, r *http.Request) error {
 	if r.Method == http.MethodHead {
 		// net/http routes HEAD to GET patterns; a HEAD must never mint.
-		return methodNotAllowedError("GET, POST")
+		return methodNotAllowedError("GET, POST") // routed only when GET is
 	}
 	if err := g.limitIP(w, r); err != nil {
 		return err
@@ -37,9 +40,11 @@ func (g *Gateway) mint(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	params.User, params.SafetyIdentifier = id.UserID, id.SafetyID
-	m, err := g.o.Upstream.MintClientSecret(r.Context(), params)
+	ctx, cancel := g.upstreamContext(r)
+	defer cancel()
+	m, err := g.o.Upstream.MintClientSecret(ctx, params)
 	if err != nil {
-		g.release(r, id)
+		g.settle(r, id, err)
 		return upstream(err)
 	}
 	rid := httpx.RequestID(r.Context())
@@ -51,6 +56,10 @@ func (g *Gateway) mint(w http.ResponseWriter, r *http.Request) error {
 	} else {
 		g.record(r, id, users.Session{SessionID: m.SessionID, Kind: users.KindToken, Model: params.Model, CreatedAt: g.o.Now(), ExpiresAt: m.ExpiresAt})
 		g.log.Info("token minted", "request_id", rid, "user", id.UserID, "session_id", m.SessionID, "model", params.Model, "expires_at", m.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	if clientGone(r) {
+		// Minted and counted, but nobody is there to take the secret.
+		return clientAborted(fmt.Errorf("minted session %s, response undeliverable: %w", m.SessionID, r.Context().Err()))
 	}
 	w.Header().Set("Pragma", "no-cache")
 	httpx.WriteRawJSON(w, http.StatusOK, bytes.TrimSpace(m.Body))

@@ -129,3 +129,37 @@ func preflightOK(r *http.Request) bool {
 	}
 	return true
 }
+
+var errCrossSiteFetch = errors.New("cross-site request without CORS (fetch metadata)")
+
+// CrossSiteFetch reports, from a browser's fetch metadata (Sec-Fetch-*),
+// whether r was made by another site without CORS: an <img>, <script> or
+// <iframe>, a no-cors fetch, a link or a form on a foreign page — or on a
+// sibling subdomain, which may be anyone's. It returns nil when r is not
+// such a request:
+//
+//   - r has an Origin: it is a CORS (or same-origin POST) request, and the
+//     origin gate has already checked the Origin against ALLOWED_ORIGINS;
+//   - r has no fetch metadata: a non-browser client (curl, a server, an app)
+//     or an old browser;
+//   - Sec-Fetch-Site is same-origin or none (typed in, bookmarked), and
+//     Sec-Fetch-Dest, when sent, is empty (fetch, XHR) or document.
+//
+// Anything else — Sec-Fetch-Site cross-site or same-site without an Origin,
+// a destination such as image, script, style, iframe, object or worker —
+// is refused by the endpoints that mint, call or erase.
+func CrossSiteFetch(r *http.Request) error {
+	if r.Header.Get("Origin") != "" {
+		return nil
+	}
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "", "same-origin", "none":
+	default:
+		return errCrossSiteFetch
+	}
+	switch r.Header.Get("Sec-Fetch-Dest") {
+	case "", "empty", "document":
+		return nil
+	}
+	return errCrossSiteFetch
+}

@@ -41,9 +41,11 @@ var (
 
 // StatusError is a non-2xx answer from the upstream. Its text is logged, never shown.
 type StatusError struct {
-	Status     int
-	Code       string // OpenAI's error.code, when present
-	Type       string // OpenAI's error.type, when present
+	Status int
+	Code   string // OpenAI's error.code, when present
+	Type   string // OpenAI's error.type, when present
+	// RetryAfter is how long OpenAI asked to wait (retryAfterHint), 0 when
+	// it did not say.
 	RetryAfter time.Duration
 }
 
@@ -111,6 +113,9 @@ type KeyReloadObserver interface {
 const (
 	OutcomeOK          = "ok"
 	OutcomeClientError = "4xx"
+	// OutcomeRateLimited is an attempt OpenAI refused with 429: its rate
+	// limit (the deployment's), counted apart from the upstream's errors.
+	OutcomeRateLimited = "rate_limited"
 	OutcomeServerError = "5xx"
 	OutcomeTimeout     = "timeout"
 	OutcomeNetwork     = "network"
@@ -337,7 +342,7 @@ func (c *Client) MintClientSecret(ctx context.Context, p MintParams) (*Minted, e
 	err = c.call(ctx, request{
 		method: http.MethodPost, path: "/realtime/client_secrets", body: body,
 		header: http.Header{"Content-Type": {"application/json"}, "Accept": {"application/json"}},
-		safety: p.SafetyIdentifier, retryStatus: true,
+		safety: p.SafetyIdentifier,
 	}, func(_ *http.Response, raw []byte) (string, error) {
 		var mr mintResponse
 		if err := json.Unmarshal(raw, &mr); err != nil {
@@ -364,8 +369,9 @@ type request struct {
 	body         []byte
 	header       http.Header
 	safety       string
-	// retryStatus allows retrying 429 and 5xx answers.
-	retryStatus bool
+	// idempotent allows re-sending after a 5xx answer: only a request
+	// that acts at most once whatever the number of copies (a hang-up).
+	idempotent bool
 }
 
 // call runs r through the breaker, the queue, the key ring and the retry
@@ -490,7 +496,7 @@ func (c *Client) roundTrip(req *http.Request) (*http.Response, []byte, string, e
 		return nil, nil, outcome, err
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return resp, raw, statusOutcome(resp.StatusCode), statusError(resp, raw)
+		return resp, raw, statusOutcome(resp.StatusCode), statusError(resp, raw, c.now())
 	}
 	if len(raw) > maxResponseBytes {
 		return resp, nil, OutcomeBadResponse, fmt.Errorf("%w: body over %d bytes", ErrBadResponse, maxResponseBytes)
@@ -499,14 +505,17 @@ func (c *Client) roundTrip(req *http.Request) (*http.Response, []byte, string, e
 }
 
 func statusOutcome(status int) string {
-	if status >= 500 {
+	switch {
+	case status == http.StatusTooManyRequests:
+		return OutcomeRateLimited
+	case status >= 500:
 		return OutcomeServerError
 	}
 	return OutcomeClientError
 }
 
-func statusError(resp *http.Response, raw []byte) *StatusError {
-	se := &StatusError{Status: resp.StatusCode, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"))}
+func statusError(resp *http.Response, raw []byte, now time.Time) *StatusError {
+	se := &StatusError{Status: resp.StatusCode, RetryAfter: retryAfterHint(resp.Header, now)}
 	var er errorResponse
 	if json.Unmarshal(raw, &er) == nil {
 		se.Type = er.Error.Type
@@ -530,17 +539,6 @@ func classify(ctx context.Context, err error) (string, error) {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
-}
-
-func parseRetryAfter(s string) time.Duration {
-	if s == "" {
-		return 0
-	}
-	var n int
-	if _, err := fmt.Sscanf(s, "%d", &n); err == nil && n > 0 && n < 3600 {
-		return time.Duration(n) * time.Second
-	}
-	return 0
 }
 
 // retryAfterSeconds rounds d up to whole seconds, at least one, as
