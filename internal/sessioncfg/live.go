@@ -116,7 +116,7 @@ var (
 
 	namedTool = map[string][]member{
 		"function":                  {req("name", str(true, 0))},
-		"mcp":                       {req("server_label", str(true, 0)), opt("name", str(true, 0))},
+		"mcp":                       {req("server_label", str(true, 0)), req("name", str(true, 0))},
 		"custom":                    {req("name", str(true, 0))},
 		"file_search":               {},
 		"web_search":                {},
