@@ -106,6 +106,10 @@ func New(cfg *config.Config, log *slog.Logger) (_ *App, err error) {
 	if um != nil {
 		uc = um
 	}
+	sessions, err := a.newSessions()
+	if err != nil {
+		return nil, err
+	}
 	callUpstreams := gateway.CallUpstreams{Realtime: up}
 	reg, callChecks, err := a.newCalls(callUpstreams, uc)
 	if err != nil {
@@ -127,6 +131,7 @@ func New(cfg *config.Config, log *slog.Logger) (_ *App, err error) {
 			TTL:           c.TokenTTL,
 			AllowedModels: c.AllowedModels,
 			AllowedVoices: c.AllowedVoices,
+			Sessions:      sessions,
 		},
 		Ready:            slices.Concat(rlChecks, upChecks, authChecks, userChecks, callChecks),
 		Transport:        a.transportGuard(),
