@@ -27,6 +27,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // Var is the environment variable that names the session file.
@@ -80,7 +81,15 @@ type Config struct {
 	realtime map[string]any // the file's realtime part (never mutated)
 	liveJSON []byte         // the rendered MediaSessionConfig
 	warnings []string
+
+	// rendered caches Realtime's output by model and voice: the callers
+	// pass allowlisted values, and maxRendered bounds it regardless.
+	mu       sync.Mutex
+	rendered map[[2]string][]byte
 }
+
+// maxRendered bounds the render cache of one Config.
+const maxRendered = 64
 
 // Load reads and validates file ("" for none: the sessions come from env
 // alone). The error is an *Error for a file that is read but not usable.
@@ -168,7 +177,26 @@ func (c *Config) Same(o *Config) bool {
 // POST /v1/realtime/client_secrets takes as "session" and POST
 // /v1/realtime/calls as its "session" part.
 func (c *Config) Realtime(model, voice string) (json.RawMessage, error) {
-	return json.Marshal(c.realtimeSession(model, voice))
+	key := [2]string{model, voice}
+	c.mu.Lock()
+	b, ok := c.rendered[key]
+	c.mu.Unlock()
+	if ok {
+		return slices.Clone(b), nil
+	}
+	b, err := json.Marshal(c.realtimeSession(model, voice))
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if c.rendered == nil {
+		c.rendered = map[[2]string][]byte{}
+	}
+	if len(c.rendered) < maxRendered {
+		c.rendered[key] = b
+	}
+	c.mu.Unlock()
+	return slices.Clone(b), nil
 }
 
 // realtimeSession is the session Realtime renders, as a fresh top level over

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -292,6 +293,18 @@ func TestRealtimeRender(t *testing.T) {
 	if string(a) != string(again) {
 		t.Errorf("rendering is not stable or a render changed the file:\n%s\n%s", a, again)
 	}
+	a[0] = 'X' // the caller's copy is its own
+	if again, _ := cfg.Realtime("gpt-realtime-2.1", "marin"); again[0] != '{' {
+		t.Error("Realtime returned shared bytes")
+	}
+	for i := range 100 { // beyond the render cache's bound, still right
+		v := "voice_" + strconv.Itoa(i)
+		b, _ := cfg.Realtime("gpt-realtime-2.1", v)
+		if decode(t, b)["audio"].(map[string]any)["output"].(map[string]any)["voice"] != v {
+			t.Fatalf("render %d: %s", i, b)
+		}
+	}
+	a, _ = cfg.Realtime("gpt-realtime-2.1", "marin")
 	s := decode(t, a)
 	if s["type"] != "realtime" || s["model"] != "gpt-realtime-2.1" || s["instructions"] != "From the file." || s["max_output_tokens"] != 512.0 {
 		t.Errorf("session %s", a)
