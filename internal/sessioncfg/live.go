@@ -1,9 +1,6 @@
 package sessioncfg
 
-import (
-	"maps"
-	"slices"
-)
+import "maps"
 
 // The GPT-Live session's vocabulary, from openai-go v3.99.0 (package live:
 // MediaSessionConfigParam and the types under it) and OpenAI's model pages.
@@ -216,15 +213,5 @@ func liveMembers(env Base) []member {
 		opt("client", object(req("data_channel", dataChannel))),
 		opt("input", array(initialItem, maxLiveInput)),
 		refused("triggers", "is not supported by rtgate's session file (Decisions triggers)"),
-	}
-}
-
-// checkLiveEnv checks the Live values the environment gives.
-func checkLiveEnv(c *checker, env Base) {
-	if v := env.Model.Value; v != "" && !slices.Contains(LiveModels, v) {
-		c.fail(env.Model.Var, "must be one of %s, got %q", quoteList(LiveModels), v)
-	}
-	if v := env.Voice.Value; v != "" && !slices.Contains(LiveVoices, v) {
-		c.fail(env.Voice.Var, "must be a GPT-Live voice (%s), got %q", quoteList(LiveVoices), v)
 	}
 }

@@ -19,6 +19,7 @@ type Problem struct {
 	Message string
 }
 
+// String is "path: message", or the message alone for the whole file.
 func (p Problem) String() string {
 	if p.Path == "" {
 		return p.Message

@@ -49,7 +49,8 @@ type Base struct {
 	Model, Voice, Instructions Setting
 }
 
-// Env is the environment's part of both sessions.
+// Env is the environment's part of both sessions. Its values are validated
+// where the variables are parsed (internal/config), not here.
 type Env struct {
 	Realtime Base
 	Live     Base
@@ -124,7 +125,6 @@ func unwrapPathError(err error) string {
 func Parse(file string, data []byte, env Env) (*Config, error) {
 	c := &checker{}
 	cfg := &Config{file: file, env: env, realtime: map[string]any{}}
-	checkLiveEnv(c, env.Live)
 	live := map[string]any{}
 	if data != nil {
 		cfg.sum = sha256.Sum256(data)
