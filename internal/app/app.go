@@ -107,6 +107,10 @@ func New(cfg *config.Config, log *slog.Logger) (_ *App, err error) {
 	if um != nil {
 		uc = um
 	}
+	sessions, err := a.newSessions()
+	if err != nil {
+		return nil, err
+	}
 	callUpstreams := gateway.CallUpstreams{Realtime: up}
 	reg, callChecks, err := a.newCalls(callUpstreams, uc)
 	if err != nil {
@@ -128,6 +132,7 @@ func New(cfg *config.Config, log *slog.Logger) (_ *App, err error) {
 			TTL:           c.TokenTTL,
 			AllowedModels: c.AllowedModels,
 			AllowedVoices: c.AllowedVoices,
+			Sessions:      sessions,
 		},
 		Ready:            slices.Concat(rlChecks, upChecks, authChecks, userChecks, callChecks, unsafeChecks(c.Abuse.Unsafe)),
 		Transport:        a.transportGuard(),

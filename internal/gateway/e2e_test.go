@@ -93,7 +93,7 @@ func assertNoLeak(t *testing.T, in *apptest.Instance, s string) {
 
 func TestMintReturnsUpstreamSecret(t *testing.T) {
 	in := apptest.Start(t, map[string]string{
-		"REALTIME_ALLOWED_MODELS": "gpt-realtime-mini",
+		"REALTIME_ALLOWED_MODELS": "gpt-realtime-2.1-mini",
 		"REALTIME_ALLOWED_VOICES": "cedar",
 		"REALTIME_INSTRUCTIONS":   "Be brief.",
 	})
@@ -103,11 +103,11 @@ func TestMintReturnsUpstreamSecret(t *testing.T) {
 		wantModel          string
 		wantVoice          string
 	}{
-		{"GET uses the server defaults", "GET", "", nil, "gpt-realtime", "marin"},
-		{"POST without a body uses the server defaults", "POST", "", nil, "gpt-realtime", "marin"},
-		{"POST with an empty object", "POST", "{}", []string{"Content-Type: application/json"}, "gpt-realtime", "marin"},
-		{"POST may pick an allowlisted model and voice", "POST", `{"model":"gpt-realtime-mini","voice":"cedar"}`, []string{"Content-Type: application/json; charset=utf-8"}, "gpt-realtime-mini", "cedar"},
-		{"allowed origin gets its CORS headers", "GET", "", []string{"Origin: https://app.example.com"}, "gpt-realtime", "marin"},
+		{"GET uses the server defaults", "GET", "", nil, "gpt-realtime-2.1", "marin"},
+		{"POST without a body uses the server defaults", "POST", "", nil, "gpt-realtime-2.1", "marin"},
+		{"POST with an empty object", "POST", "{}", []string{"Content-Type: application/json"}, "gpt-realtime-2.1", "marin"},
+		{"POST may pick an allowlisted model and voice", "POST", `{"model":"gpt-realtime-2.1-mini","voice":"cedar"}`, []string{"Content-Type: application/json; charset=utf-8"}, "gpt-realtime-2.1-mini", "cedar"},
+		{"allowed origin gets its CORS headers", "GET", "", []string{"Origin: https://app.example.com"}, "gpt-realtime-2.1", "marin"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -5,6 +5,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -68,6 +69,28 @@ type SessionPolicy struct {
 	TTL           time.Duration
 	AllowedModels []string
 	AllowedVoices []string
+	// Sessions renders the whole session (SESSION_CONFIG_FILE); nil sends
+	// only model, voice and instructions.
+	Sessions SessionRenderer
+}
+
+// SessionRenderer renders the Realtime session object sent upstream for a
+// model and voice already checked against the allowlists.
+// *sessioncfg.Sessions implements it.
+type SessionRenderer interface {
+	Realtime(model, voice string) (json.RawMessage, error)
+}
+
+// mintParams is the upstream session for model and voice.
+func (s SessionPolicy) mintParams(model, voice string) (openai.MintParams, error) {
+	p := openai.MintParams{Model: model, Voice: voice, Instructions: s.Instructions, TTL: s.TTL}
+	if s.Sessions != nil {
+		var err error
+		if p.Session, err = s.Sessions.Realtime(model, voice); err != nil {
+			return p, fmt.Errorf("render the session: %w", err)
+		}
+	}
+	return p, nil
 }
 
 // Options wires a Gateway.

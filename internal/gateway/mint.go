@@ -85,25 +85,24 @@ func (g *Gateway) limitIP(w http.ResponseWriter, r *http.Request) error {
 // params reads the optional body and builds the server-side session config.
 func (g *Gateway) params(r *http.Request) (openai.MintParams, error) {
 	s := g.o.Session
-	p := openai.MintParams{Model: s.Model, Voice: s.Voice, Instructions: s.Instructions, TTL: s.TTL}
-	if r.Method != http.MethodPost || (r.ContentLength == 0 && len(r.TransferEncoding) == 0) {
-		return p, nil
-	}
-	var b mintBody
-	if err := g.decodeJSON(r, &b); err != nil {
-		return p, err
-	}
-	if b.Model != nil {
-		if !slices.Contains(s.AllowedModels, *b.Model) {
-			return p, badRequest("The requested model is not allowed.", nil)
+	model, voice := s.Model, s.Voice
+	if r.Method == http.MethodPost && (r.ContentLength != 0 || len(r.TransferEncoding) != 0) {
+		var b mintBody
+		if err := g.decodeJSON(r, &b); err != nil {
+			return openai.MintParams{}, err
 		}
-		p.Model = *b.Model
-	}
-	if b.Voice != nil {
-		if !slices.Contains(s.AllowedVoices, *b.Voice) {
-			return p, badRequest("The requested voice is not allowed.", nil)
+		if b.Model != nil {
+			if !slices.Contains(s.AllowedModels, *b.Model) {
+				return openai.MintParams{}, badRequest("The requested model is not allowed.", nil)
+			}
+			model = *b.Model
 		}
-		p.Voice = *b.Voice
+		if b.Voice != nil {
+			if !slices.Contains(s.AllowedVoices, *b.Voice) {
+				return openai.MintParams{}, badRequest("The requested voice is not allowed.", nil)
+			}
+			voice = *b.Voice
+		}
 	}
-	return p, nil
+	return s.mintParams(model, voice)
 }

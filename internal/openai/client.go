@@ -71,12 +71,18 @@ func (e *UnavailableError) Unwrap() error { return ErrUnavailable }
 // RetryAfterHint is the wait the gateway puts in Retry-After.
 func (e *UnavailableError) RetryAfterHint() time.Duration { return e.RetryAfter }
 
-// MintParams is the server-built session configuration for one client secret.
+// MintParams is the server-built session configuration for one client
+// secret or call.
 type MintParams struct {
 	Model        string
 	Voice        string
 	Instructions string
-	TTL          time.Duration
+	// Session, when set, is the whole GA session object to send (rendered by
+	// sessioncfg from the environment and SESSION_CONFIG_FILE, with Model and
+	// Voice already in it); Model, Voice and Instructions then only describe
+	// it. When nil, the session is built from Model, Voice and Instructions.
+	Session json.RawMessage
+	TTL     time.Duration
 	// SafetyIdentifier, when set, is sent as OpenAI-Safety-Identifier.
 	SafetyIdentifier string
 	// User is the authenticated user's id ("" when anonymous). It never
@@ -288,13 +294,19 @@ type audioConfig struct {
 }
 
 type mintRequest struct {
-	ExpiresAfter expiresAfter  `json:"expires_after"`
-	Session      sessionConfig `json:"session"`
+	ExpiresAfter expiresAfter    `json:"expires_after"`
+	Session      json.RawMessage `json:"session"`
 }
 
 // SessionJSON is the GA realtime session object for p, as sent to
-// /realtime/client_secrets (inside "session") and /realtime/calls.
-func SessionJSON(p MintParams) ([]byte, error) { return json.Marshal(session(p)) }
+// /realtime/client_secrets (inside "session") and /realtime/calls: p.Session
+// when set, else the session built from p's model, voice and instructions.
+func SessionJSON(p MintParams) ([]byte, error) {
+	if p.Session != nil {
+		return p.Session, nil
+	}
+	return json.Marshal(session(p))
+}
 
 func session(p MintParams) sessionConfig {
 	s := sessionConfig{Type: "realtime", Model: p.Model, Instructions: p.Instructions}
@@ -331,9 +343,13 @@ func (c *Client) MintClientSecret(ctx context.Context, p MintParams) (*Minted, e
 			return m, nil
 		}
 	}
+	sess, err := SessionJSON(p)
+	if err != nil {
+		return nil, err
+	}
 	body, err := json.Marshal(mintRequest{
 		ExpiresAfter: expiresAfter{Anchor: "created_at", Seconds: int(p.TTL / time.Second)},
-		Session:      session(p),
+		Session:      sess,
 	})
 	if err != nil {
 		return nil, err

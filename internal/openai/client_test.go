@@ -2,6 +2,7 @@ package openai_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -402,6 +403,16 @@ func TestTokenReuse(t *testing.T) {
 		{"same user, another voice: not reused", func() openai.MintParams { p := alice; p.Voice = "cedar"; return p }, false},
 		{"same user, other instructions: not reused", func() openai.MintParams { p := alice; p.Instructions = "x"; return p }, false},
 		{"same user, other model: not reused", func() openai.MintParams { p := alice; p.Model = "gpt-realtime-mini"; return p }, false},
+		{"same user, a session from the file: not reused", func() openai.MintParams {
+			p := alice
+			p.Session = json.RawMessage(`{"type":"realtime","model":"gpt-realtime","max_output_tokens":100}`)
+			return p
+		}, false},
+		{"same user, the file changed (reloaded): not reused", func() openai.MintParams {
+			p := alice
+			p.Session = json.RawMessage(`{"type":"realtime","model":"gpt-realtime","max_output_tokens":200}`)
+			return p
+		}, false},
 	}
 	for _, s := range steps {
 		t.Run(s.name, func(t *testing.T) {
