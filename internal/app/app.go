@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -112,6 +113,16 @@ func New(cfg *config.Config, log *slog.Logger) (_ *App, err error) {
 		return nil, err
 	}
 
+	// The public listener is bound before the gateway is built, so that
+	// development's default origins (config.DevOrigins) name the port
+	// PORT=0 picked.
+	if a.public, err = net.Listen("tcp", c.Addr()); err != nil {
+		return nil, fmt.Errorf("listen on %s (HOST/PORT): %w", c.Addr(), err)
+	}
+	if c.DevOrigins && c.Port == 0 {
+		c.AllowedOrigins = config.DevOrigins(c.Host, a.publicPort(), c.TLS.Native())
+	}
+
 	o := gateway.Options{
 		Logger:       log,
 		Upstream:     up,
@@ -144,9 +155,6 @@ func New(cfg *config.Config, log *slog.Logger) (_ *App, err error) {
 
 	if err := a.setupTLS(); err != nil {
 		return nil, err
-	}
-	if a.public, err = net.Listen("tcp", c.Addr()); err != nil {
-		return nil, fmt.Errorf("listen on %s (HOST/PORT): %w", c.Addr(), err)
 	}
 	if c.AdminAddr != "" {
 		if a.admin, err = net.Listen("tcp", c.AdminAddr); err != nil {
@@ -251,6 +259,9 @@ func (a *App) Run(ctx context.Context) error {
 		lns = append(lns, server.Listener{Name: "admin", Net: a.admin, Handler: admin.Handler(admin.ListenerOptions{Metrics: metrics.Handler(a.registry), Ready: a.gw.ReadyHandler(), API: a.operator, Logger: a.log}), Limits: server.DefaultLimits(5*time.Second, 16384), Conns: a.adminConns})
 	}
 	a.log.Info("rtgate listening", "mode", string(a.cfg.Mode), "addr", a.PublicAddr(), "admin_addr", a.AdminAddr(), "auth_mode", a.cfg.AuthMode)
+	if a.cfg.Web.DemoPage {
+		a.log.Info("demo page: open "+a.demoURL()+" in a browser", "url", a.demoURL(), "allowed_origins", strings.Join(a.cfg.AllowedOrigins, ","))
+	}
 	err := server.Run(ctx, a.log, a.cfg.ShutdownTimeout, a.gw.SetDraining, lns...)
 	stop()
 	for _, f := range a.onStop {

@@ -100,7 +100,13 @@ type Config struct {
 	ClientIPHeader        string // X-Forwarded-For | X-Real-IP
 
 	// Logging.
-	LogLevel slog.Level
+	LogLevel  slog.Level
+	LogFormat string // LogJSON, LogText or LogAuto (devdefaults.go)
+
+	// DevOrigins is true when AllowedOrigins is development's default,
+	// derived from HOST, PORT and TLS (DevOrigins); with PORT=0 the app
+	// derives it again once the port is known.
+	DevOrigins bool
 
 	// Sections owned by later features; each is parsed in its own file.
 	Upstream UpstreamConfig // upstream.go: key ring, queue, breaker, retries
@@ -147,7 +153,7 @@ func Load(getenv func(string) string) (*Config, []string, error) {
 		p.fail("HOST", "must be an IP address or localhost, got %q", c.Host)
 	}
 	c.Port = p.integer("PORT", 3000, 0, 65535)
-	c.AdminAddr = p.addr("ADMIN_ADDR", "127.0.0.1:9090", true)
+	c.AdminAddr = p.addr("ADMIN_ADDR", "127.0.0.1:3090", true)
 	c.SimulatorAddr = p.addr("SIMULATOR_ADDR", "127.0.0.1:8089", false)
 	c.ShutdownTimeout = p.millis("SHUTDOWN_TIMEOUT_MS", 15000, 0, 300000)
 	c.MaxHeaderBytes = p.integer("MAX_HEADER_BYTES", 16384, 1024, 1<<20)
@@ -171,6 +177,7 @@ func Load(getenv func(string) string) (*Config, []string, error) {
 	p.loadAuth(c)
 	p.loadWeb(c)
 	p.loadConns(c)
+	p.loadDevDefaults(c)
 
 	c.RateLimitMax = p.integer("RATE_LIMIT_MAX_REQUESTS", 10, 1, 1_000_000)
 	c.RateLimitWindow = p.millis("RATE_LIMIT_WINDOW_MS", 60000, 1000, 24*3600*1000)
@@ -263,6 +270,7 @@ func (c *Config) Masked() [][2]string {
 	out = append(out, c.maskedAuth()...)
 	out = append(out, c.maskedWeb()...)
 	out = append(out, c.maskedConns()...)
+	out = append(out, c.maskedDevDefaults()...)
 	return out
 }
 

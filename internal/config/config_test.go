@@ -38,7 +38,7 @@ func TestDevelopmentDefaults(t *testing.T) {
 		{"base url", c.OpenAIBaseURL, "https://api.openai.com/v1"},
 		{"port", c.Port, 3000},
 		{"host", c.Host, "0.0.0.0"},
-		{"admin", c.AdminAddr, "127.0.0.1:9090"},
+		{"admin", c.AdminAddr, "127.0.0.1:3090"},
 		{"simulator", c.SimulatorAddr, "127.0.0.1:8089"},
 		{"body", c.MaxBodyBytes, int64(16384)},
 		{"upstream timeout", c.UpstreamTimeout, 10 * time.Second},
@@ -50,7 +50,8 @@ func TestDevelopmentDefaults(t *testing.T) {
 		{"headers", c.RateLimitHeaders, "both"},
 		{"ipv6 prefix", c.RateLimitIPv6Prefix, 64},
 		{"allowed models", strings.Join(c.AllowedModels, ","), "gpt-realtime"},
-		{"origins", strings.Join(c.AllowedOrigins, ","), "http://localhost:3000,http://127.0.0.1:3000"},
+		{"origins", strings.Join(c.AllowedOrigins, ","), "http://localhost:3000,http://127.0.0.1:3000,http://[::1]:3000"},
+		{"log format", c.LogFormat, LogAuto},
 	}
 	for _, ck := range checks {
 		if ck.got != ck.want {

@@ -13,6 +13,7 @@ import (
 type CORS struct {
 	allowed map[string]struct{}
 	log     *slog.Logger
+	hint    *originHint
 }
 
 // CORS response values: the guide's methods and a 24 hour preflight cache.
@@ -31,7 +32,7 @@ func NewCORS(origins []string, log *slog.Logger) *CORS {
 	for _, o := range origins {
 		m[o] = struct{}{}
 	}
-	return &CORS{allowed: m, log: log}
+	return &CORS{allowed: m, log: log, hint: newOriginHint(log, origins)}
 }
 
 // Allowed reports whether origin is on the list. Pure; exported for tests
@@ -60,6 +61,7 @@ func (c *CORS) Middleware(next http.Handler) http.Handler {
 			return
 		}
 		if len(origins) > 1 || !c.Allowed(origins[0]) {
+			c.hint.refused(r, strings.Join(origins, ", "))
 			WriteError(w, r, c.log, Errorf(http.StatusForbidden, CodeForbidden, errOrigin))
 			return
 		}
