@@ -128,6 +128,8 @@ func (c *Config) Addr() string { return net.JoinHostPort(c.Host, strconv.Itoa(c.
 // and a list of warnings that do not stop start-up.
 func Load(getenv func(string) string) (*Config, []string, error) {
 	p := &parser{getenv: getenv}
+	getenv = p.secretFiles(getenv)
+	p.getenv = getenv
 	c := &Config{}
 
 	c.Mode = p.mode()
