@@ -18,7 +18,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/rtgate/rtgate/internal/admin"
@@ -42,7 +41,7 @@ type App struct {
 	cfg      *config.Config
 	log      *slog.Logger
 	gw       *gateway.Gateway
-	registry *prometheus.Registry
+	registry *metrics.Registry
 	public   net.Listener
 	admin    net.Listener
 	limits   server.Limits

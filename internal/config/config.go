@@ -209,7 +209,7 @@ func Load(getenv func(string) string) (*Config, []string, error) {
 		}
 	}
 	if c.AuthMode == AuthNone && prod {
-		p.warn("AUTH_MODE=none in production: anyone who can reach rtgate from an allowed origin can mint tokens; put authentication in front or set AUTH_MODE=jwt|forward")
+		p.warn("AUTH_MODE=none in production: anyone who can reach rtgate can mint tokens, whether a page on an allowed origin or any client that sends no Origin header (curl, scripts, servers: the origin gate only stops browsers on other origins); put authentication in front or set AUTH_MODE=jwt|forward")
 	}
 	if len(p.errs) > 0 {
 		return nil, p.warnings, errors.Join(p.errs...)

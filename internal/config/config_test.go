@@ -103,8 +103,14 @@ func TestProductionGuards(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c.Simulated || len(warnings) == 0 || !strings.Contains(strings.Join(warnings, "\n"), "AUTH_MODE=none") {
+		all := strings.Join(warnings, "\n")
+		if c.Simulated || len(warnings) == 0 || !strings.Contains(all, "AUTH_MODE=none") {
 			t.Errorf("simulated=%v warnings=%v", c.Simulated, warnings)
+		}
+		// The origin gate stops only browsers on other origins: the
+		// warning must not suggest it limits who can mint.
+		if !strings.Contains(all, "any client that sends no Origin") {
+			t.Errorf("the warning does not say that clients without an Origin can mint: %s", all)
 		}
 	})
 }

@@ -67,3 +67,29 @@ func TestLogFormat(t *testing.T) {
 		}
 	}
 }
+
+// TestAppEnvAliases pins the values the README documents for APP_ENV and
+// NODE_ENV.
+func TestAppEnvAliases(t *testing.T) {
+	prod := map[string]string{"OPENAI_API_KEY": "sk-test-0123456789abcdef", "ALLOWED_ORIGINS": "https://a.example", "AUTH_MODE": "none"}
+	for _, tc := range []struct {
+		name, value string
+		want        Mode
+	}{
+		{"APP_ENV", "production", Production}, {"APP_ENV", "prod", Production}, {"APP_ENV", "PRODUCTION", Production},
+		{"APP_ENV", "development", Development}, {"APP_ENV", "dev", Development}, {"APP_ENV", "Test", Development},
+		{"NODE_ENV", "production", Production}, {"NODE_ENV", "test", Development}, {"NODE_ENV", "dev", Development},
+	} {
+		env := map[string]string{tc.name: tc.value}
+		for k, v := range prod {
+			env[k] = v
+		}
+		c, _, err := Load(func(k string) string { return env[k] })
+		if err != nil || c.Mode != tc.want {
+			t.Errorf("%s=%s: %v %v, want %s", tc.name, tc.value, c, err, tc.want)
+		}
+	}
+	if _, _, err := Load(func(k string) string { return map[string]string{"APP_ENV": "staging"}[k] }); err == nil || !strings.Contains(err.Error(), "APP_ENV") {
+		t.Errorf("APP_ENV=staging: %v", err)
+	}
+}
