@@ -174,9 +174,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// Said before anything is sent; with --json on stderr, so stdout stays
 	// one JSON document (which repeats it in "notice").
 	if *asJSON {
-		fmt.Fprintf(stderr, "rtgate audit %s\nnote: %s\n", o.URL, notice(o))
+		fmt.Fprintf(stderr, "%s\nnote: %s\n", commandLine(o, *caFile), notice(o))
 	} else {
-		fmt.Fprintf(stdout, "rtgate audit %s\nnote: %s\n\n", o.URL, notice(o))
+		fmt.Fprintf(stdout, "%s\nnote: %s\n\n", commandLine(o, *caFile), notice(o))
 	}
 	rep := Run(ctx, o)
 	if *asJSON {
@@ -393,4 +393,21 @@ func short(err error) string {
 		s = s[:160] + "…"
 	}
 	return s
+}
+
+// commandLine is the report's first line: the audit as it was asked for,
+// with the options that change what is checked, so a saved transcript
+// shows why, say, http-redirect was checked at all.
+func commandLine(o Options, caFile string) string {
+	parts := []string{"rtgate audit", o.URL}
+	if o.Origin != "" {
+		parts = append(parts, "--origin", o.Origin)
+	}
+	if o.HTTPURL != "" {
+		parts = append(parts, "--http", o.HTTPURL)
+	}
+	if caFile != "" {
+		parts = append(parts, "--ca", caFile)
+	}
+	return strings.Join(parts, " ")
 }
