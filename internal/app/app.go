@@ -204,11 +204,15 @@ func (a *App) startSimulator() error {
 	if err != nil {
 		return fmt.Errorf("start built-in simulator: %w", err)
 	}
-	sim := simulator.New(simulator.Options{APIKeys: []string{key}, Logger: a.log.With("component", "simulator"), Answerer: simulatorAnswerer(a.log.With("component", "simulator"))})
+	azure := a.cfg.Provider.Azure() // OPENAI_API_FLAVOR=azure without a key: Azure's shape, locally
+	sim := simulator.New(simulator.Options{APIKeys: []string{key}, Logger: a.log.With("component", "simulator"), Answerer: simulatorAnswerer(a.log.With("component", "simulator")), Azure: azure})
 	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	a.closers = append(a.closers, func() { _ = srv.Close(); sim.Close() })
 	a.simURL = "http://" + ln.Addr().String() + "/v1"
+	if azure {
+		a.simURL = "http://" + ln.Addr().String() + "/openai/v1"
+	}
 	a.cfg.OpenAIBaseURL = a.simURL
 	a.cfg.OpenAIAPIKey = key
 	a.log.Warn("development mode without OPENAI_API_KEY: using the built-in OpenAI simulator; no real tokens are minted",
