@@ -22,7 +22,10 @@ func TestTLSProbe(t *testing.T) {
 	counted := func(p *TLSProbe) *int {
 		n := new(int)
 		dial := p.dial
-		p.dial = func(ctx context.Context, network, addr string) (net.Conn, error) { *n++; return dial(ctx, network, addr) }
+		p.dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			*n++
+			return dial(ctx, network, addr)
+		}
 		return n
 	}
 
