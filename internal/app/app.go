@@ -61,7 +61,11 @@ type App struct {
 
 // New builds an App from cfg and binds its listeners. cfg is not modified.
 // Close releases everything New acquired if Run is never called.
-func New(cfg *config.Config, log *slog.Logger) (_ *App, err error) {
+func New(cfg *config.Config, log *slog.Logger) (*App, error) { return build(cfg, log, false) }
+
+// build is New; embedded (NewEmbedded) leaves the listeners, and so TLS,
+// to the program that mounts the gateway.
+func build(cfg *config.Config, log *slog.Logger, embedded bool) (_ *App, err error) {
 	c := *cfg
 	a := &App{cfg: &c, log: log}
 	defer func() {
@@ -115,10 +119,12 @@ func New(cfg *config.Config, log *slog.Logger) (_ *App, err error) {
 	// The public listener is bound before the gateway is built, so that
 	// development's default origins (config.DevOrigins) name the port
 	// PORT=0 picked.
-	if a.public, err = net.Listen("tcp", c.Addr()); err != nil {
+	if embedded {
+		// The host's server owns the connections.
+	} else if a.public, err = net.Listen("tcp", c.Addr()); err != nil {
 		return nil, fmt.Errorf("listen on %s (HOST/PORT): %w", c.Addr(), err)
 	}
-	if c.DevOrigins && c.Port == 0 {
+	if c.DevOrigins && c.Port == 0 && !embedded {
 		c.AllowedOrigins = config.DevOrigins(c.Host, a.publicPort(), c.TLS.Native())
 	}
 
@@ -152,6 +158,9 @@ func New(cfg *config.Config, log *slog.Logger) (_ *App, err error) {
 	a.operator = a.newAdmin(um, reg)
 	a.limits = server.DefaultLimits(c.UpstreamTimeout, c.MaxHeaderBytes)
 
+	if embedded {
+		return a, nil
+	}
 	if err := a.setupTLS(); err != nil {
 		return nil, err
 	}
@@ -259,7 +268,7 @@ func (a *App) Run(ctx context.Context) error {
 	lns := []server.Listener{{Name: "public", Net: a.public, Handler: a.gw.Handler(), Limits: a.limits, ServeFunc: a.publicServe, Conns: a.conns}}
 	lns = append(lns, a.extraListeners()...)
 	if a.admin != nil {
-		lns = append(lns, server.Listener{Name: "admin", Net: a.admin, Handler: admin.Handler(admin.ListenerOptions{Metrics: metrics.Handler(a.registry), Ready: a.gw.ReadyHandler(), API: a.operator, Logger: a.log}), Limits: server.DefaultLimits(5*time.Second, 16384), Conns: a.adminConns})
+		lns = append(lns, server.Listener{Name: "admin", Net: a.admin, Handler: a.AdminHandler(), Limits: server.DefaultLimits(5*time.Second, 16384), Conns: a.adminConns})
 	}
 	a.log.Info("rtgate listening", "mode", string(a.cfg.Mode), "addr", a.PublicAddr(), "admin_addr", a.AdminAddr(), "auth_mode", a.cfg.AuthMode)
 	if a.cfg.Web.DemoPage {
