@@ -260,11 +260,7 @@ func (a *App) Close() {
 // in-flight requests get up to SHUTDOWN_TIMEOUT_MS to finish.
 func (a *App) Run(ctx context.Context) error {
 	defer a.Close()
-	bg, stop := context.WithCancel(context.Background())
-	defer stop()
-	for _, f := range a.background {
-		go f(bg)
-	}
+	stop := a.startBackground()
 	lns := []server.Listener{{Name: "public", Net: a.public, Handler: a.gw.Handler(), Limits: a.limits, ServeFunc: a.publicServe, Conns: a.conns}}
 	lns = append(lns, a.extraListeners()...)
 	if a.admin != nil {
@@ -276,8 +272,20 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	err := server.Run(ctx, a.log, a.cfg.ShutdownTimeout, a.gw.SetDraining, lns...)
 	stop()
-	for _, f := range a.onStop {
-		f()
-	}
 	return err
+}
+
+// startBackground starts the App's background work; the function it
+// returns cancels that work and runs the onStop hooks.
+func (a *App) startBackground() (stop func()) {
+	bg, cancel := context.WithCancel(context.Background())
+	for _, f := range a.background {
+		go f(bg)
+	}
+	return func() {
+		cancel()
+		for _, f := range a.onStop {
+			f()
+		}
+	}
 }

@@ -40,16 +40,9 @@ func (a *App) AdminHandler() http.Handler {
 // releases everything, as Run does after its listeners drained.
 func (a *App) RunBackground(ctx context.Context) error {
 	defer a.Close()
-	bg, stop := context.WithCancel(context.Background())
-	defer stop()
-	for _, f := range a.background {
-		go f(bg)
-	}
+	stop := a.startBackground()
 	<-ctx.Done()
 	a.gw.SetDraining()
 	stop()
-	for _, f := range a.onStop {
-		f()
-	}
 	return nil
 }
