@@ -29,6 +29,10 @@ export type RtgateCode =
   | "payload_too_large"
   | "unsupported_media_type"
   | "rate_limited"
+  /** The user already holds USER_MAX_ACTIVE_SESSIONS sessions; `retryAfter` is when the earliest ends. */
+  | "session_limit"
+  /** The user's USER_DAILY_QUOTA is used up; `retryAfter` is the next UTC midnight. */
+  | "quota_exceeded"
   | "upstream_error"
   | "upstream_timeout"
   | "unavailable"

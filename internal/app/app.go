@@ -18,7 +18,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/rtgate/rtgate/internal/admin"
@@ -42,7 +41,7 @@ type App struct {
 	cfg      *config.Config
 	log      *slog.Logger
 	gw       *gateway.Gateway
-	registry *prometheus.Registry
+	registry *metrics.Registry
 	public   net.Listener
 	admin    net.Listener
 	limits   server.Limits
@@ -62,7 +61,11 @@ type App struct {
 
 // New builds an App from cfg and binds its listeners. cfg is not modified.
 // Close releases everything New acquired if Run is never called.
-func New(cfg *config.Config, log *slog.Logger) (_ *App, err error) {
+func New(cfg *config.Config, log *slog.Logger) (*App, error) { return build(cfg, log, false) }
+
+// build is New; embedded (NewEmbedded) leaves the listeners, and so TLS,
+// to the program that mounts the gateway.
+func build(cfg *config.Config, log *slog.Logger, embedded bool) (_ *App, err error) {
 	c := *cfg
 	a := &App{cfg: &c, log: log}
 	defer func() {
@@ -117,6 +120,18 @@ func New(cfg *config.Config, log *slog.Logger) (_ *App, err error) {
 		return nil, err
 	}
 
+	// The public listener is bound before the gateway is built, so that
+	// development's default origins (config.DevOrigins) name the port
+	// PORT=0 picked.
+	if embedded {
+		// The host's server owns the connections.
+	} else if a.public, err = net.Listen("tcp", c.Addr()); err != nil {
+		return nil, fmt.Errorf("listen on %s (HOST/PORT): %w", c.Addr(), err)
+	}
+	if c.DevOrigins && c.Port == 0 && !embedded {
+		c.AllowedOrigins = config.DevOrigins(c.Host, a.publicPort(), c.TLS.Native())
+	}
+
 	o := gateway.Options{
 		Logger:       log,
 		Upstream:     up,
@@ -149,11 +164,11 @@ func New(cfg *config.Config, log *slog.Logger) (_ *App, err error) {
 	a.operator = a.newAdmin(um, reg)
 	a.limits = server.DefaultLimits(c.UpstreamTimeout, c.MaxHeaderBytes)
 
+	if embedded {
+		return a, nil
+	}
 	if err := a.setupTLS(); err != nil {
 		return nil, err
-	}
-	if a.public, err = net.Listen("tcp", c.Addr()); err != nil {
-		return nil, fmt.Errorf("listen on %s (HOST/PORT): %w", c.Addr(), err)
 	}
 	if c.AdminAddr != "" {
 		if a.admin, err = net.Listen("tcp", c.AdminAddr); err != nil {
@@ -215,11 +230,15 @@ func (a *App) startSimulator() error {
 	if err != nil {
 		return fmt.Errorf("start built-in simulator: %w", err)
 	}
-	sim := simulator.New(simulator.Options{APIKeys: []string{key}, Logger: a.log.With("component", "simulator"), Answerer: simulatorAnswerer(a.log.With("component", "simulator"))})
+	azure := a.cfg.Provider.Azure() // OPENAI_API_FLAVOR=azure without a key: Azure's shape, locally
+	sim := simulator.New(simulator.Options{APIKeys: []string{key}, Logger: a.log.With("component", "simulator"), Answerer: simulatorAnswerer(a.log.With("component", "simulator")), Azure: azure})
 	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	a.closers = append(a.closers, func() { _ = srv.Close(); sim.Close() })
 	a.simURL = "http://" + ln.Addr().String() + "/v1"
+	if azure {
+		a.simURL = "http://" + ln.Addr().String() + "/openai/v1"
+	}
 	a.cfg.OpenAIBaseURL = a.simURL
 	a.cfg.OpenAIAPIKey = key
 	a.log.Warn("development mode without OPENAI_API_KEY: using the built-in OpenAI simulator; no real tokens are minted",
@@ -258,21 +277,32 @@ func (a *App) Close() {
 // in-flight requests get up to SHUTDOWN_TIMEOUT_MS to finish.
 func (a *App) Run(ctx context.Context) error {
 	defer a.Close()
-	bg, stop := context.WithCancel(context.Background())
-	defer stop()
-	for _, f := range a.background {
-		go f(bg)
-	}
+	stop := a.startBackground()
 	lns := []server.Listener{{Name: "public", Net: a.public, Handler: a.gw.Handler(), Limits: a.limits, ServeFunc: a.publicServe, Conns: a.conns}}
 	lns = append(lns, a.extraListeners()...)
 	if a.admin != nil {
-		lns = append(lns, server.Listener{Name: "admin", Net: a.admin, Handler: admin.Handler(admin.ListenerOptions{Metrics: metrics.Handler(a.registry), Ready: a.gw.ReadyHandler(), API: a.operator, Hosts: a.cfg.Abuse.AdminHosts, Logger: a.log}), Limits: server.DefaultLimits(5*time.Second, 16384), Conns: a.adminConns})
+		lns = append(lns, server.Listener{Name: "admin", Net: a.admin, Handler: a.AdminHandler(), Limits: server.DefaultLimits(5*time.Second, 16384), Conns: a.adminConns})
 	}
 	a.log.Info("rtgate listening", "mode", string(a.cfg.Mode), "addr", a.PublicAddr(), "admin_addr", a.AdminAddr(), "auth_mode", a.cfg.AuthMode)
+	if a.cfg.Web.DemoPage {
+		a.log.Info("demo page: open "+a.demoURL()+" in a browser", "url", a.demoURL(), "allowed_origins", strings.Join(a.cfg.AllowedOrigins, ","))
+	}
 	err := server.Run(ctx, a.log, a.cfg.ShutdownTimeout, a.gw.SetDraining, lns...)
 	stop()
-	for _, f := range a.onStop {
-		f()
-	}
 	return err
+}
+
+// startBackground starts the App's background work; the function it
+// returns cancels that work and runs the onStop hooks.
+func (a *App) startBackground() (stop func()) {
+	bg, cancel := context.WithCancel(context.Background())
+	for _, f := range a.background {
+		go f(bg)
+	}
+	return func() {
+		cancel()
+		for _, f := range a.onStop {
+			f()
+		}
+	}
 }

@@ -98,7 +98,6 @@ func (a *App) newUsers(limiter *ratelimit.Limiter) (*users.Manager, []gateway.Ch
 		Store:       store,
 		Limits:      users.Limits{MaxActive: ac.MaxActiveSessions, DailyQuota: ac.DailyQuota},
 		RateLimiter: limiter,
-		SessionMax:  ac.SessionMax,
 		Retention:   ac.Retention,
 		// A reservation whose mint never completes frees itself once the
 		// upstream call surely ended.

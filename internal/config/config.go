@@ -119,7 +119,13 @@ type Config struct {
 	ClientIPHeader        string // X-Forwarded-For | X-Real-IP
 
 	// Logging.
-	LogLevel slog.Level
+	LogLevel  slog.Level
+	LogFormat string // LogJSON, LogText or LogAuto (devdefaults.go)
+
+	// DevOrigins is true when AllowedOrigins is development's default,
+	// derived from HOST, PORT and TLS (DevOrigins); with PORT=0 the app
+	// derives it again once the port is known.
+	DevOrigins bool
 
 	// Sections owned by later features; each is parsed in its own file.
 	Upstream UpstreamConfig // upstream.go: key ring, queue, breaker, retries
@@ -128,6 +134,7 @@ type Config struct {
 	Web      WebConfig      // web.go: demo page, SDP proxy
 	Abuse    AbuseConfig    // abuse.go: GET minting, burst, admin hosts, production overrides
 	Conns    ConnsConfig    // conns.go: connection caps per client address and in total
+	Provider ProviderConfig // provider.go: OpenAI or Azure, the upstream's CA
 
 	// Simulated is true when no OPENAI_API_KEY was given in development:
 	// serve starts the built-in simulator and points OpenAIBaseURL at it.
@@ -142,6 +149,8 @@ func (c *Config) Addr() string { return net.JoinHostPort(c.Host, strconv.Itoa(c.
 // and a list of warnings that do not stop start-up.
 func Load(getenv func(string) string) (*Config, []string, error) {
 	p := &parser{getenv: getenv}
+	getenv = p.secretFiles(getenv)
+	p.getenv = getenv
 	c := &Config{}
 
 	c.Mode = p.mode()
@@ -167,7 +176,7 @@ func Load(getenv func(string) string) (*Config, []string, error) {
 		p.fail("HOST", "must be an IP address or localhost, got %q", c.Host)
 	}
 	c.Port = p.integer("PORT", 3000, 0, 65535)
-	c.AdminAddr = p.addr("ADMIN_ADDR", "127.0.0.1:9090", true)
+	c.AdminAddr = p.addr("ADMIN_ADDR", "127.0.0.1:3090", true)
 	c.SimulatorAddr = p.addr("SIMULATOR_ADDR", "127.0.0.1:8089", false)
 	c.ShutdownTimeout = p.millis("SHUTDOWN_TIMEOUT_MS", 15000, 0, 300000)
 	c.MaxHeaderBytes = p.integer("MAX_HEADER_BYTES", 16384, 1024, 1<<20)
@@ -192,6 +201,8 @@ func Load(getenv func(string) string) (*Config, []string, error) {
 	p.loadAuth(c)
 	p.loadWeb(c)
 	p.loadConns(c)
+	p.loadDevDefaults(c)
+	p.loadProvider(c)
 
 	c.RateLimitMax = p.integer("RATE_LIMIT_MAX_REQUESTS", 10, 1, 1_000_000)
 	c.RateLimitWindow = p.millis("RATE_LIMIT_WINDOW_MS", 60000, 1000, 24*3600*1000)
@@ -222,7 +233,7 @@ func Load(getenv func(string) string) (*Config, []string, error) {
 		}
 	}
 	if c.AuthMode == AuthNone && prod {
-		p.warn("AUTH_MODE=none in production: anyone who can reach rtgate from an allowed origin can mint tokens; put authentication in front or set AUTH_MODE=jwt|forward")
+		p.warn("AUTH_MODE=none in production: anyone who can reach rtgate can mint tokens, whether a page on an allowed origin or any client that sends no Origin header (curl, scripts, servers: the origin gate only stops browsers on other origins); put authentication in front or set AUTH_MODE=jwt|forward")
 	}
 	if len(p.errs) > 0 {
 		return nil, p.warnings, errors.Join(p.errs...)
@@ -287,6 +298,8 @@ func (c *Config) Masked() [][2]string {
 	out = append(out, c.maskedWeb()...)
 	out = append(out, c.maskedAbuse()...)
 	out = append(out, c.maskedConns()...)
+	out = append(out, c.maskedDevDefaults()...)
+	out = append(out, c.maskedProvider()...)
 	return out
 }
 

@@ -56,7 +56,7 @@ func TestDevelopmentDefaults(t *testing.T) {
 		{"base url", c.OpenAIBaseURL, "https://api.openai.com/v1"},
 		{"port", c.Port, 3000},
 		{"host", c.Host, "0.0.0.0"},
-		{"admin", c.AdminAddr, "127.0.0.1:9090"},
+		{"admin", c.AdminAddr, "127.0.0.1:3090"},
 		{"simulator", c.SimulatorAddr, "127.0.0.1:8089"},
 		{"body", c.MaxBodyBytes, int64(16384)},
 		{"upstream timeout", c.UpstreamTimeout, 10 * time.Second},
@@ -68,7 +68,8 @@ func TestDevelopmentDefaults(t *testing.T) {
 		{"headers", c.RateLimitHeaders, "both"},
 		{"ipv6 prefix", c.RateLimitIPv6Prefix, 64},
 		{"allowed models", strings.Join(c.AllowedModels, ","), "gpt-realtime-2.1"},
-		{"origins", strings.Join(c.AllowedOrigins, ","), "http://localhost:3000,http://127.0.0.1:3000"},
+		{"origins", strings.Join(c.AllowedOrigins, ","), "http://localhost:3000,http://127.0.0.1:3000,http://[::1]:3000"},
+		{"log format", c.LogFormat, LogAuto},
 	}
 	for _, ck := range checks {
 		if ck.got != ck.want {
@@ -120,8 +121,14 @@ func TestProductionGuards(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c.Simulated || len(warnings) == 0 || !strings.Contains(strings.Join(warnings, "\n"), "AUTH_MODE=none") {
+		all := strings.Join(warnings, "\n")
+		if c.Simulated || len(warnings) == 0 || !strings.Contains(all, "AUTH_MODE=none") {
 			t.Errorf("simulated=%v warnings=%v", c.Simulated, warnings)
+		}
+		// The origin gate stops only browsers on other origins: the
+		// warning must not suggest it limits who can mint.
+		if !strings.Contains(all, "any client that sends no Origin") {
+			t.Errorf("the warning does not say that clients without an Origin can mint: %s", all)
 		}
 	})
 }

@@ -366,7 +366,7 @@ func TestClientAbortMidCreateKeepsTheQuotaSpent(t *testing.T) {
 	waitLog(t, in, `"path":"/api/realtime-call"`)
 	before := in.Sim.Requests()
 	r := in.Do(t, "POST", "/api/realtime-call", testOffer, sdpType, "Authorization: "+auth)
-	assertRefused(t, in, r, http.StatusTooManyRequests, httpx.CodeRateLimited, before)
+	assertRefused(t, in, r, http.StatusTooManyRequests, httpx.CodeQuotaExceeded, before)
 	if n := sim.Hits("/v1/realtime/calls"); n != 1 {
 		t.Fatalf("upstream creates = %d, want exactly 1", n)
 	}

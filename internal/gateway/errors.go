@@ -167,12 +167,18 @@ func clientError(err error) error {
 
 	// Per-user controls (stage 10) and the user data behind them.
 	case errors.As(err, &ur):
-		if ur.Reason == users.ReasonBlocked {
+		code := httpx.CodeRateLimited
+		switch ur.Reason {
+		case users.ReasonBlocked:
 			return httpx.Errorf(http.StatusForbidden, httpx.CodeForbidden, err)
+		case users.ReasonActiveSessions:
+			code = httpx.CodeSessionLimit
+		case users.ReasonDailyQuota:
+			code = httpx.CodeQuotaExceeded
 		}
 		// The rate limit's own Retry-After (with jitter) is already set
 		// from the Admission's decision; RetryAfter is 0 then.
-		e := httpx.Errorf(http.StatusTooManyRequests, httpx.CodeRateLimited, err)
+		e := httpx.Errorf(http.StatusTooManyRequests, code, err)
 		e.RetryAfter = ur.RetryAfter
 		return e
 	case errors.Is(err, users.ErrUnavailable):

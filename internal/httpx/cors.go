@@ -13,6 +13,7 @@ import (
 type CORS struct {
 	allowed map[string][]string // origin -> its Access-Control-Allow-Origin value (shared)
 	log     *slog.Logger
+	hint    *originHint
 }
 
 // CORS response values: the guide's methods and a 24 hour preflight cache.
@@ -45,7 +46,7 @@ func NewCORS(origins []string, log *slog.Logger) *CORS {
 	for _, o := range origins {
 		m[o] = []string{o}
 	}
-	return &CORS{allowed: m, log: log}
+	return &CORS{allowed: m, log: log, hint: newOriginHint(log, origins)}
 }
 
 // Allowed reports whether origin is on the list. Pure; exported for tests
@@ -89,6 +90,7 @@ func (g corsGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		allow = g.c.allowOrigin(origins[0])
 	}
 	if allow == nil {
+		g.c.hint.refused(r, strings.Join(origins, ", "))
 		WriteError(w, r, g.c.log, Errorf(http.StatusForbidden, CodeForbidden, errOrigin))
 		return
 	}

@@ -27,6 +27,13 @@ const (
 	CodeUpstreamTimeout      = "upstream_timeout"
 	CodeUnavailable          = "unavailable"
 	CodeInternal             = "internal"
+
+	// CodeSessionLimit: the user already holds USER_MAX_ACTIVE_SESSIONS
+	// sessions; Retry-After is when the earliest one ends.
+	CodeSessionLimit = "session_limit"
+	// CodeQuotaExceeded: the user's USER_DAILY_QUOTA is used up;
+	// Retry-After is the next UTC midnight.
+	CodeQuotaExceeded = "quota_exceeded"
 )
 
 // Error is a request refusal: Status and Code decide the response, Message is
@@ -64,6 +71,8 @@ var defaultMessages = map[string]string{
 	CodeUpstreamTimeout:      "The upstream service timed out.",
 	CodeUnavailable:          "The service is temporarily unavailable.",
 	CodeInternal:             "Internal server error.",
+	CodeSessionLimit:         "Too many sessions at once. End one or retry later.",
+	CodeQuotaExceeded:        "The daily usage limit is reached. Please retry later.",
 }
 
 // Errorf builds an Error with the code's default message and a logged cause.

@@ -174,6 +174,9 @@ type Options struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Jitter returns a value in [0, n); nil means math/rand/v2.
 	Jitter func(n int64) int64
+	// Azure speaks Azure OpenAI's v1 API (azure.go): the key goes in an
+	// api-key header, and CreateCall mints an ephemeral secret first.
+	Azure bool
 }
 
 // Client calls the upstream. It is safe for concurrent use.
@@ -191,6 +194,7 @@ type Client struct {
 	queue   *queue
 	breaker *Breaker
 	reuse   *reuseCache
+	azure   bool
 }
 
 // maxResponseBytes bounds what rtgate reads from the upstream.
@@ -231,6 +235,7 @@ func New(o Options) *Client {
 		retries: max(o.Retries, 0),
 		queue:   newQueue(o.MaxConcurrency, o.QueueSize, o.QueueTimeout),
 		breaker: NewBreaker(o.Breaker, o.Now),
+		azure:   o.Azure,
 	}
 	if o.TokenReuse > 0 {
 		c.reuse = newReuseCache(o.TokenReuse, o.TokenReuseMaxEntries, o.Now)
@@ -343,6 +348,18 @@ func (c *Client) MintClientSecret(ctx context.Context, p MintParams) (*Minted, e
 			return m, nil
 		}
 	}
+	m, err := c.mint(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	if c.reuse != nil {
+		c.reuse.put(p, m)
+	}
+	return m, nil
+}
+
+// mint asks the upstream for a new ephemeral client secret.
+func (c *Client) mint(ctx context.Context, p MintParams) (*Minted, error) {
 	sess, err := SessionJSON(p)
 	if err != nil {
 		return nil, err
@@ -373,9 +390,6 @@ func (c *Client) MintClientSecret(ctx context.Context, p MintParams) (*Minted, e
 	if err != nil {
 		return nil, err
 	}
-	if c.reuse != nil {
-		c.reuse.put(p, m)
-	}
 	return m, nil
 }
 
@@ -388,6 +402,10 @@ type request struct {
 	// idempotent allows re-sending after a 5xx answer: only a request
 	// that acts at most once whatever the number of copies (a hang-up).
 	idempotent bool
+	// bearer, when set, authenticates the request instead of the key
+	// ring's key: an ephemeral secret (azure.go). A 401 or 403 then says
+	// nothing about the keys.
+	bearer string
 }
 
 // call runs r through the breaker, the queue, the key ring and the retry
@@ -439,7 +457,7 @@ func (c *Client) attempts(ctx context.Context, r request, handle func(*http.Resp
 		}
 		elapsed := c.now().Sub(start)
 		var se *StatusError
-		if errors.As(err, &se) && (se.Status == http.StatusUnauthorized || se.Status == http.StatusForbidden) {
+		if errors.As(err, &se) && (se.Status == http.StatusUnauthorized || se.Status == http.StatusForbidden) && r.bearer == "" {
 			next, switched := c.keys.reject(k, func(key string) bool { return tried[key] })
 			if switched {
 				outcome = OutcomeKeyFailover
@@ -484,7 +502,7 @@ func (c *Client) attempt(ctx context.Context, r request, key string) (*http.Resp
 	for k, v := range r.header {
 		req.Header[k] = v
 	}
-	req.Header.Set("Authorization", "Bearer "+key)
+	c.authorize(req, r, key)
 	if r.safety != "" {
 		req.Header.Set("OpenAI-Safety-Identifier", r.safety)
 	}
