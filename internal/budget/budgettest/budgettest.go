@@ -116,7 +116,7 @@ func Run(t *testing.T, newStores NewStores) {
 	t.Run("days reset at UTC midnight and months at the first; the month keeps the day's spend", func(t *testing.T) {
 		s, _ := newStores(t)
 		charge(t, s, "alice", T0.Add(2*time.Hour-time.Millisecond), budget.Amount{Cost: 4 * usd, Time: time.Minute}) // 23:59:59.999 on the 31st
-		b := balance(t, s, "alice", T0.Add(2*time.Hour))                                                          // 00:00 on April 1st
+		b := balance(t, s, "alice", T0.Add(2*time.Hour))                                                             // 00:00 on April 1st
 		if b.Spent != (budget.Totals{}) {
 			t.Fatalf("after both resets: %+v", b.Spent)
 		}
