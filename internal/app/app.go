@@ -111,6 +111,10 @@ func New(cfg *config.Config, log *slog.Logger) (_ *App, err error) {
 	if err != nil {
 		return nil, err
 	}
+	bud, budgetChecks, err := a.newBudget()
+	if err != nil {
+		return nil, err
+	}
 
 	o := gateway.Options{
 		Logger:       log,
@@ -128,10 +132,11 @@ func New(cfg *config.Config, log *slog.Logger) (_ *App, err error) {
 			AllowedModels: c.AllowedModels,
 			AllowedVoices: c.AllowedVoices,
 		},
-		Ready:            slices.Concat(rlChecks, upChecks, authChecks, userChecks, callChecks),
+		Ready:            slices.Concat(rlChecks, upChecks, authChecks, userChecks, callChecks, budgetChecks),
 		Transport:        a.transportGuard(),
 		UpstreamDeadline: c.Upstream.QueueTimeout + c.UpstreamTimeout,
 		Users:            uc,
+		Budgets:          bud,
 		Web: gateway.WebOptions{DemoPage: c.Web.DemoPage, RealtimeURL: c.OpenAIBaseURL, RealtimeOrigin: c.RealtimeOrigin(), MaxSDPBytes: c.Web.MaxSDPBytes, SessionMax: c.Auth.SessionMax,
 			Upstreams: callUpstreams, Calls: reg},
 	}
@@ -139,7 +144,7 @@ func New(cfg *config.Config, log *slog.Logger) (_ *App, err error) {
 		o.Auth = guard
 	}
 	a.gw = gateway.New(o)
-	a.operator = a.newAdmin(um, reg)
+	a.operator = a.newAdmin(um, reg, bud)
 	a.limits = server.DefaultLimits(c.UpstreamTimeout, c.MaxHeaderBytes)
 
 	if err := a.setupTLS(); err != nil {

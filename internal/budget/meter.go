@@ -200,3 +200,20 @@ func (m *Meter) Usage(ctx context.Context, call Call, u Usage) Result {
 // Ended tells the Meter that call ended for whatever reason: a pending
 // budget end is cancelled.
 func (m *Meter) Ended(callID string) { m.Ender.Forget(callID) }
+
+// NewMeter returns the Meter that charges running calls to b and ends,
+// through o.Control, those whose budget ran out; hang-ups are counted in
+// b's metrics and logged to b's logger unless o names others.
+func (b *Budget) NewMeter(o EnderOptions) (*Meter, error) {
+	if o.Metrics == nil {
+		o.Metrics = b.o.Metrics
+	}
+	if o.Logger == nil {
+		o.Logger = b.log
+	}
+	e, err := NewEnder(o)
+	if err != nil {
+		return nil, err
+	}
+	return &Meter{Charger: b, Ender: e, Logger: o.Logger}, nil
+}

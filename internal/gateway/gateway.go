@@ -95,6 +95,8 @@ type Options struct {
 	Transport func(http.Handler) http.Handler
 	// Web configures the demo page and the SDP proxy (web.go, call.go).
 	Web WebOptions
+	// Budgets applies the spend budgets (budget.go); nil means none.
+	Budgets Budgets
 }
 
 // Gateway is the public HTTP surface of rtgate.
