@@ -17,9 +17,11 @@ import (
 // newClient connects to the redis-server at addr with go-redis's default
 // timeouts (rtgate's own, 150 ms, are for production decisions, not for
 // a test machine under load).
-func newClient(t *testing.T, addr string) redis.UniversalClient {
+func newClient(t *testing.T, addr string) redis.UniversalClient { return newClientTB(t, addr) }
+
+func newClientTB(tb testing.TB, addr string) redis.UniversalClient {
 	c := redis.NewClient(&redis.Options{Addr: addr})
-	t.Cleanup(func() { c.Close() })
+	tb.Cleanup(func() { c.Close() })
 	return c
 }
 
