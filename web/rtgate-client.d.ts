@@ -29,6 +29,7 @@ export type RtgateCode =
   | "payload_too_large"
   | "unsupported_media_type"
   | "rate_limited"
+  | "budget_exhausted"
   | "upstream_error"
   | "upstream_timeout"
   | "unavailable"
