@@ -311,12 +311,12 @@ func (b *Budget) Admit(ctx context.Context, user string, kind Kind, model string
 		b.o.Metrics.refusals.WithLabelValues(string(LimitTokenMode)).Inc()
 		return ErrTokenMode
 	}
-	bal, err := b.o.Store.Balance(ctx, user, b.o.Now(), b.o.Limits)
+	now := b.o.Now()
+	bal, err := b.o.Store.Balance(ctx, user, now, b.o.Limits)
 	if err != nil {
 		return unavailable(err)
 	}
 	b.observe(bal)
-	now := b.o.Now()
 	blocked, never := bal.short(b.need(kind, model))
 	if len(blocked) == 0 {
 		return nil

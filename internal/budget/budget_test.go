@@ -208,11 +208,19 @@ func TestChargeRefusesImpossibleUsageAndChargesUnpricedTimeOnly(t *testing.T) {
 }
 
 func errorsCounted(t *testing.T, reg *prometheus.Registry) map[string]float64 {
+	return counted(t, reg, "rtgate_budget_charge_errors_total")
+}
+
+// counted maps the one label of the counter vector name to its values.
+func counted(t *testing.T, reg *prometheus.Registry, name string) map[string]float64 {
 	t.Helper()
 	out := map[string]float64{}
-	mfs, _ := reg.Gather()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, mf := range mfs {
-		if mf.GetName() == "rtgate_budget_charge_errors_total" {
+		if mf.GetName() == name {
 			for _, m := range mf.GetMetric() {
 				out[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
 			}
@@ -336,17 +344,7 @@ func TestAdmit(t *testing.T) {
 }
 
 func refusalsCounted(t *testing.T, reg *prometheus.Registry) map[string]float64 {
-	t.Helper()
-	out := map[string]float64{}
-	mfs, _ := reg.Gather()
-	for _, mf := range mfs {
-		if mf.GetName() == "rtgate_budget_refusals_total" {
-			for _, m := range mf.GetMetric() {
-				out[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
-			}
-		}
-	}
-	return out
+	return counted(t, reg, "rtgate_budget_refusals_total")
 }
 
 func TestAdmitFailsClosedWhenTheStoreIsDown(t *testing.T) {

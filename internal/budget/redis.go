@@ -149,27 +149,27 @@ func (r *Redis) run(ctx context.Context, charge bool, user string, now time.Time
 		Limits: Totals{UserDaily: pricing.Micros(n[4]), UserMonthly: pricing.Micros(n[5]), UserDailyTime: millisLimit(n[6]), GlobalDaily: pricing.Micros(n[7])},
 	}
 	if n[8] == 1 {
+		var f [3]*int64
+		for i := range f {
+			s, _ := v[9+i].(string)
+			if s == "" {
+				continue
+			}
+			m, err := strconv.ParseInt(s, 10, 64)
+			if err != nil {
+				return Balance{}, fmt.Errorf("budget: bad override: %w", err)
+			}
+			f[i] = &m
+		}
 		var o Override
-		if s, _ := v[9].(string); s != "" {
-			m, err := strconv.ParseInt(s, 10, 64)
-			if err != nil {
-				return Balance{}, fmt.Errorf("budget: bad override: %w", err)
-			}
-			o.UserDaily = ptr(pricing.Micros(m))
+		if f[0] != nil {
+			o.UserDaily = ptr(pricing.Micros(*f[0]))
 		}
-		if s, _ := v[10].(string); s != "" {
-			m, err := strconv.ParseInt(s, 10, 64)
-			if err != nil {
-				return Balance{}, fmt.Errorf("budget: bad override: %w", err)
-			}
-			o.UserMonthly = ptr(pricing.Micros(m))
+		if f[1] != nil {
+			o.UserMonthly = ptr(pricing.Micros(*f[1]))
 		}
-		if s, _ := v[11].(string); s != "" {
-			m, err := strconv.ParseInt(s, 10, 64)
-			if err != nil {
-				return Balance{}, fmt.Errorf("budget: bad override: %w", err)
-			}
-			o.UserDailyTime = ptr(millisLimit(m))
+		if f[2] != nil {
+			o.UserDailyTime = ptr(millisLimit(*f[2]))
 		}
 		b.Override = &o
 	}

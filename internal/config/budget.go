@@ -98,6 +98,17 @@ func (p *parser) loadBudget(c *Config) {
 	if !b.Enforced() {
 		return
 	}
+	for _, l := range []struct {
+		name  string
+		limit pricing.Micros
+	}{{"USER_DAILY_BUDGET_USD", b.UserDaily}, {"USER_MONTHLY_BUDGET_USD", b.UserMonthly}, {"DAILY_BUDGET_USD", b.GlobalDaily}} {
+		if l.limit > 0 && l.limit < b.MinCall {
+			p.warn(l.name + " is below BUDGET_MIN_CALL_USD: no call will ever be admitted")
+		}
+	}
+	if b.UserDailyTime > 0 && b.UserDailyTime < b.MinCallTime {
+		p.warn("USER_DAILY_MINUTES is below BUDGET_MIN_CALL_SECONDS: no call will ever be admitted")
+	}
 	if b.UserDaily > 0 && b.UserMonthly > 0 && b.UserMonthly < b.UserDaily {
 		p.warn("USER_MONTHLY_BUDGET_USD is below USER_DAILY_BUDGET_USD: the monthly budget is the one that binds")
 	}

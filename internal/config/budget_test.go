@@ -157,12 +157,14 @@ func TestBudgetWithAnUnpricedModel(t *testing.T) {
 }
 
 func TestBudgetWarnings(t *testing.T) {
-	_, warnings, err := Load(env(map[string]string{"REALTIME_MODEL": "gpt-realtime-2.1", "AUTH_MODE": "none", "USER_DAILY_BUDGET_USD": "5", "USER_MONTHLY_BUDGET_USD": "2"}))
+	_, warnings, err := Load(env(map[string]string{"REALTIME_MODEL": "gpt-realtime-2.1", "AUTH_MODE": "none", "USER_DAILY_BUDGET_USD": "5", "USER_MONTHLY_BUDGET_USD": "2",
+		"DAILY_BUDGET_USD": "0.05", "USER_DAILY_MINUTES": "1", "BUDGET_MIN_CALL_SECONDS": "90"}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	joined := strings.Join(warnings, "\n")
-	for _, want := range []string{"need authenticated users", "the monthly budget is the one that binds"} {
+	for _, want := range []string{"need authenticated users", "the monthly budget is the one that binds",
+		"DAILY_BUDGET_USD is below BUDGET_MIN_CALL_USD", "USER_DAILY_MINUTES is below BUDGET_MIN_CALL_SECONDS"} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("warnings %q lack %q", joined, want)
 		}

@@ -223,47 +223,34 @@ func Run(t *testing.T, newStores NewStores) {
 		lim := def
 		lim.UserDaily = 3 * usd
 		var (
-			wg             sync.WaitGroup
 			mu             sync.Mutex
 			charged        pricing.Micros
 			crossings      int
 			exhaustedTotal int
 		)
-		start := make(chan struct{})
-		for i := range chargers {
-			s := a
-			if i%2 == 1 {
-				s = b
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				for {
-					bal, err := s.Charge(ctx, "alice", T0, budget.Amount{Cost: step}, lim)
-					if err != nil {
-						t.Error(err)
-						return
-					}
-					after := bal.Spent.UserDaily
-					mu.Lock()
-					charged += step
-					if after-step < lim.UserDaily && after >= lim.UserDaily {
-						crossings++
-					}
-					done := bal.Exhausted() == budget.LimitUserDaily
-					if done {
-						exhaustedTotal++
-					}
-					mu.Unlock()
-					if done {
-						return
-					}
+		together(chargers, a, b, func(s budget.Store) {
+			for {
+				bal, err := s.Charge(ctx, "alice", T0, budget.Amount{Cost: step}, lim)
+				if err != nil {
+					t.Error(err)
+					return
 				}
-			}()
-		}
-		close(start)
-		wg.Wait()
+				after := bal.Spent.UserDaily
+				mu.Lock()
+				charged += step
+				if after-step < lim.UserDaily && after >= lim.UserDaily {
+					crossings++
+				}
+				done := bal.Exhausted() == budget.LimitUserDaily
+				if done {
+					exhaustedTotal++
+				}
+				mu.Unlock()
+				if done {
+					return
+				}
+			}
+		})
 		bal, err := a.Balance(ctx, "alice", T0, lim)
 		if err != nil {
 			t.Fatal(err)
@@ -300,28 +287,15 @@ func Run(t *testing.T, newStores NewStores) {
 		a, b := newStores(t)
 		const chargers, step = 8, 100_000
 		charge(t, a, "alice", T0, budget.Amount{Cost: def.UserDaily - 1})
-		var wg sync.WaitGroup
-		start := make(chan struct{})
 		told := make(chan budget.Limit, chargers)
-		for i := range chargers {
-			s := a
-			if i%2 == 1 {
-				s = b
+		together(chargers, a, b, func(s budget.Store) {
+			bal, err := s.Charge(ctx, "alice", T0, budget.Amount{Cost: step}, def)
+			if err != nil {
+				t.Error(err)
+				return
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				bal, err := s.Charge(ctx, "alice", T0, budget.Amount{Cost: step}, def)
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				told <- bal.Exhausted()
-			}()
-		}
-		close(start)
-		wg.Wait()
+			told <- bal.Exhausted()
+		})
 		close(told)
 		for l := range told {
 			if l != budget.LimitUserDaily {
@@ -365,4 +339,23 @@ func Run(t *testing.T, newStores NewStores) {
 			t.Fatalf("global: %q", l)
 		}
 	})
+}
+
+// together runs f in n goroutines at once, half of them on store a and half
+// on b (two instances), and waits for them all.
+func together(n int, a, b budget.Store, f func(s budget.Store)) {
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		s := a
+		if i%2 == 1 {
+			s = b
+		}
+		wg.Go(func() {
+			<-start
+			f(s)
+		})
+	}
+	close(start)
+	wg.Wait()
 }
