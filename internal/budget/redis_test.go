@@ -1,8 +1,10 @@
 package budget_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/rtgate/rtgate/internal/budget"
 	"github.com/rtgate/rtgate/internal/budget/budgettest"
+	"github.com/rtgate/rtgate/internal/pricing"
 	"github.com/rtgate/rtgate/internal/ratelimit/redistest"
 )
 
@@ -78,5 +81,63 @@ func TestRedisKeysHideUserIDsShareOneSlotAndExpire(t *testing.T) {
 		if !override && (ttl <= 0 || ttl > 62*24*time.Hour) {
 			t.Errorf("%q TTL %v", k, ttl)
 		}
+	}
+}
+
+// TestTwoInstancesMeteringOneUserStayWithinTheBound: six calls of one user,
+// three on each of two instances (two Budgets on two Redis clients), report
+// response after response at once. Each call stops at the first charge
+// that tells it the budget is spent; the Ender ends every call exactly
+// once, and the user's spend exceeds the budget by less than one step per
+// call.
+func TestTwoInstancesMeteringOneUserStayWithinTheBound(t *testing.T) {
+	srv := redistest.Start(t)
+	limits := budget.Totals{UserDaily: 2 * pricing.Dollar, UserMonthly: budget.NoLimit, UserDailyTime: budget.NoLimit, GlobalDaily: budget.NoLimit}
+	ctl := newControl()
+	var meters [2]*budget.Meter
+	for i := range meters {
+		b, err := budget.New(budget.Options{Store: budget.NewRedis(newClient(t, srv.Addr()), "two:b:"), Limits: limits})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if meters[i], err = b.NewMeter(budget.EnderOptions{Control: ctl}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Step 2 of the worked example: $0.03746 a response.
+	const calls, step = 6, 37_460
+	usage := budget.Usage{Realtime: realtime(320, 300, 490, 150, 30, 400)}
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range calls {
+		m := meters[i%2]
+		call := budget.Call{ID: fmt.Sprintf("call_%d", i), User: "alice", Kind: budget.KindRealtime, Model: "gpt-realtime-2.1"}
+		wg.Go(func() {
+			<-start
+			for {
+				if m.Usage(context.Background(), call, usage).Exhausted != "" {
+					return
+				}
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	ended := map[string]bool{}
+	for range calls {
+		id, _, _ := strings.Cut(recv(t, ctl.ended, "end"), " ")
+		ended[id] = true
+	}
+	if len(ended) != calls {
+		t.Fatalf("ended %v", ended)
+	}
+	none(t, ctl.ended, "a second end")
+	b, err := budget.NewRedis(newClient(t, srv.Addr()), "two:b:").Balance(context.Background(), "alice", time.Now(), limits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	over := b.Spent.UserDaily - limits.UserDaily
+	if over < 0 || over >= calls*step || b.Spent.UserDaily%step != 0 {
+		t.Fatalf("spent %s: overspend %s, bound %s", b.Spent.UserDaily, over, pricing.Micros(calls*step))
 	}
 }
