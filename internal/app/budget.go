@@ -1,6 +1,8 @@
 package app
 
 import (
+	"context"
+
 	"github.com/rtgate/rtgate/internal/budget"
 	"github.com/rtgate/rtgate/internal/config"
 	"github.com/rtgate/rtgate/internal/gateway"
@@ -28,8 +30,17 @@ func (a *App) newBudget() (*budget.Budget, []gateway.Check, error) {
 	if client != nil {
 		rs := budget.NewRedis(client, c.RedisKeyPrefix+"b:")
 		store = rs
-		// Admission fails closed without it: unready, like the session store.
-		checks = append(checks, gateway.Check{Name: "budget_store", Check: rs.Ping})
+		// With budgets set, admission fails closed without the store:
+		// unready, like the session store. Without any, only the metering
+		// suffers: degraded.
+		enforced := c.Budget.Enforced()
+		checks = append(checks, gateway.HealthCheck("budget_store", func(ctx context.Context) (string, error) {
+			err := rs.Ping(ctx)
+			if err != nil && !enforced {
+				return "unreachable: spend is not recorded (" + err.Error() + ")", nil
+			}
+			return "", err
+		}))
 	}
 	m := budget.NewMetrics()
 	if err := m.Register(a.registry, c.Budget.GlobalDaily > 0); err != nil {

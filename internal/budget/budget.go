@@ -202,8 +202,8 @@ func New(o Options) (*Budget, error) {
 	return b, nil
 }
 
-// Enforced reports whether any default limit is in force. (Per-user
-// overrides apply whenever they are set.)
+// Enforced reports whether any default limit is in force; without one,
+// Admit admits everything and per-user overrides are not consulted.
 func (b *Budget) Enforced() bool { return b.enforced }
 
 func unavailable(err error) error { return fmt.Errorf("%w: %w", ErrUnavailable, err) }
@@ -305,9 +305,14 @@ func (b *Budget) liveCreation(model string) (pricing.Micros, time.Duration) {
 // Admit decides whether user (or "" for an anonymous caller) may start a
 // call of kind on model (which may be "" when not known yet): nil, a
 // *Refusal with the Retry-After of the reset that frees enough, ErrTokenMode,
-// or an error wrapping ErrUnavailable. Nothing is charged.
+// or an error wrapping ErrUnavailable. Nothing is charged. Without any
+// default limit nothing is enforced and the store is not read (so a store
+// outage cannot refuse anyone), per-user overrides included.
 func (b *Budget) Admit(ctx context.Context, user string, kind Kind, model string) error {
-	if kind == KindToken && b.enforced && b.o.TokenWorstCase == 0 {
+	if !b.enforced {
+		return nil
+	}
+	if kind == KindToken && b.o.TokenWorstCase == 0 {
 		b.o.Metrics.refusals.WithLabelValues(string(LimitTokenMode)).Inc()
 		return ErrTokenMode
 	}

@@ -355,6 +355,14 @@ func TestAdmitFailsClosedWhenTheStoreIsDown(t *testing.T) {
 	if _, err := b.Charge(context.Background(), budget.Call{User: "alice", Kind: budget.KindRealtime, Model: "gpt-realtime-2.1"}, budget.Usage{Elapsed: time.Second}); !errors.Is(err, budget.ErrUnavailable) {
 		t.Fatalf("charge err = %v", err)
 	}
+	// Without any budget nothing is enforced and the store is not asked:
+	// its outage refuses nobody (tokens included).
+	off, _, _ := newBudget(t, budget.Options{Store: &failing{}, Limits: budget.Unlimited})
+	for _, k := range []budget.Kind{budget.KindRealtime, budget.KindLive, budget.KindToken} {
+		if err := off.Admit(context.Background(), "alice", k, ""); err != nil {
+			t.Errorf("%s without budgets: %v", k, err)
+		}
+	}
 }
 
 func TestMintedChargesTheWorstCase(t *testing.T) {

@@ -131,6 +131,9 @@ func (r *Redis) run(ctx context.Context, charge bool, user string, now time.Time
 		int64(def.UserDaily), int64(def.UserMonthly), limitMillis(def.UserDailyTime), int64(def.GlobalDaily),
 		dayTTL.Milliseconds(), monthTTL.Milliseconds()).Slice()
 	if err != nil {
+		if !charge {
+			return Balance{}, fmt.Errorf("budget: balance: %w", err)
+		}
 		return Balance{}, fmt.Errorf("budget: charge: %w", err)
 	}
 	if len(v) != 12 {

@@ -250,3 +250,25 @@ func TestGlobalBudgetIsSharedByInstances(t *testing.T) {
 		t.Errorf("global gauges:\n%s", grep(m, "rtgate_budget_global"))
 	}
 }
+
+// TestBudgetStoreOutageFailsClosed: with a budget set and its Redis gone,
+// calls and tokens get 503 before the upstream and the instance reports
+// itself unready.
+func TestBudgetStoreOutageFailsClosed(t *testing.T) {
+	srv := redistest.Start(t)
+	in := apptest.Start(t, budgetEnv(map[string]string{"REDIS_URL": srv.URL(), "USER_DAILY_BUDGET_USD": "5", "TOKEN_WORST_CASE_USD": "0.10",
+		"RATE_LIMIT_REDIS_FAILURE": "local"}))
+	alice := bearer(t, "alice")
+	if r := mintAs(t, in, alice); r.StatusCode != 200 {
+		t.Fatalf("mint: %d %s", r.StatusCode, r.Body)
+	}
+	srv.Kill()
+	for _, do := range []func() *apptest.Response{func() *apptest.Response { return mintAs(t, in, alice) }, func() *apptest.Response { return callAs(t, in, alice) }} {
+		before := in.Sim.Requests()
+		assertRefused(t, in, do(), http.StatusServiceUnavailable, httpx.CodeUnavailable, before)
+	}
+	r := apptest.DoURL(t, in.Client, "GET", in.AdminURL+"/readyz", "")
+	if r.StatusCode != http.StatusServiceUnavailable || !strings.Contains(r.Body, `"budget_store":"dial tcp`) {
+		t.Fatalf("readyz: %d %s", r.StatusCode, r.Body)
+	}
+}
