@@ -62,7 +62,7 @@ wait_up() {
 wait_up "http://$HOST:$ADMIN_PORT/healthz"
 curl -sS -o /dev/null -X POST "http://$HOST:$SIM_PORT/v1/realtime/client_secrets" || true
 
-body='{"expires_after":{"anchor":"created_at","seconds":60},"session":{"type":"realtime","model":"gpt-realtime","audio":{"output":{"voice":"marin"}}}}'
+body='{"expires_after":{"anchor":"created_at","seconds":60},"session":{"type":"realtime","model":"gpt-realtime-2.1","audio":{"output":{"voice":"marin"}}}}'
 direct=(hey -n "$N" -c "$C" -m POST -T application/json -H "Authorization: Bearer $key" -d "$body"
 	"http://$HOST:$SIM_PORT/v1/realtime/client_secrets")
 gateway=(hey -n "$N" -c "$C" -m POST "http://$HOST:$GW_PORT/api/realtime-session")

@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -106,6 +107,10 @@ func New(cfg *config.Config, log *slog.Logger) (_ *App, err error) {
 	if um != nil {
 		uc = um
 	}
+	sessions, err := a.newSessions()
+	if err != nil {
+		return nil, err
+	}
 	callUpstreams := gateway.CallUpstreams{Realtime: up}
 	reg, callChecks, err := a.newCalls(callUpstreams, uc)
 	if err != nil {
@@ -131,10 +136,12 @@ func New(cfg *config.Config, log *slog.Logger) (_ *App, err error) {
 			TTL:           c.TokenTTL,
 			AllowedModels: c.AllowedModels,
 			AllowedVoices: c.AllowedVoices,
+			Sessions:      sessions,
 		},
-		Ready:            slices.Concat(rlChecks, upChecks, authChecks, userChecks, callChecks, budgetChecks),
+		Ready:            slices.Concat(rlChecks, upChecks, authChecks, userChecks, callChecks, budgetChecks, unsafeChecks(c.Abuse.Unsafe)),
 		Transport:        a.transportGuard(),
 		UpstreamDeadline: c.Upstream.QueueTimeout + c.UpstreamTimeout,
+		NoGetMint:        !c.Abuse.AllowGetMint,
 		Users:            uc,
 		Budgets:          bud,
 		Web: gateway.WebOptions{DemoPage: c.Web.DemoPage, RealtimeURL: c.OpenAIBaseURL, RealtimeOrigin: c.RealtimeOrigin(), MaxSDPBytes: c.Web.MaxSDPBytes, SessionMax: c.Auth.SessionMax,
@@ -179,7 +186,7 @@ func (a *App) newLimiter() (*ratelimit.Limiter, []gateway.Check, error) {
 		return nil, nil, err
 	}
 	lim, err := ratelimit.New(ratelimit.Options{
-		IP:         ratelimit.Policy{Limit: c.RateLimitMax, Window: c.RateLimitWindow},
+		IP:         ratelimit.Policy{Limit: c.RateLimitMax, Window: c.RateLimitWindow, Burst: c.Abuse.RateLimitBurst},
 		User:       ratelimit.Policy{Limit: c.UserRateLimitMax, Window: c.UserRateLimitWindow},
 		IPv6Prefix: c.RateLimitIPv6Prefix,
 		Whitelist:  c.RateLimitWhitelist,
@@ -190,6 +197,17 @@ func (a *App) newLimiter() (*ratelimit.Limiter, []gateway.Check, error) {
 		Metrics:    rlm,
 	})
 	return lim, checks, err
+}
+
+// unsafeChecks shows the production settings accepted although they weaken
+// the limits (config's Abuse.Unsafe) in the admin /readyz detail, every
+// time someone looks, without making the instance unready.
+func unsafeChecks(unsafe []string) []gateway.Check {
+	if len(unsafe) == 0 {
+		return nil
+	}
+	detail := strings.Join(unsafe, "; ")
+	return []gateway.Check{{Name: "unsafe_settings", Check: func(context.Context) error { return gateway.Degraded(detail) }}}
 }
 
 // startSimulator runs the OpenAI simulator on a loopback port with a fresh
@@ -253,7 +271,7 @@ func (a *App) Run(ctx context.Context) error {
 	lns := []server.Listener{{Name: "public", Net: a.public, Handler: a.gw.Handler(), Limits: a.limits, ServeFunc: a.publicServe, Conns: a.conns}}
 	lns = append(lns, a.extraListeners()...)
 	if a.admin != nil {
-		lns = append(lns, server.Listener{Name: "admin", Net: a.admin, Handler: admin.Handler(admin.ListenerOptions{Metrics: metrics.Handler(a.registry), Ready: a.gw.ReadyHandler(), API: a.operator, Logger: a.log}), Limits: server.DefaultLimits(5*time.Second, 16384), Conns: a.adminConns})
+		lns = append(lns, server.Listener{Name: "admin", Net: a.admin, Handler: admin.Handler(admin.ListenerOptions{Metrics: metrics.Handler(a.registry), Ready: a.gw.ReadyHandler(), API: a.operator, Hosts: a.cfg.Abuse.AdminHosts, Logger: a.log}), Limits: server.DefaultLimits(5*time.Second, 16384), Conns: a.adminConns})
 	}
 	a.log.Info("rtgate listening", "mode", string(a.cfg.Mode), "addr", a.PublicAddr(), "admin_addr", a.AdminAddr(), "auth_mode", a.cfg.AuthMode)
 	err := server.Run(ctx, a.log, a.cfg.ShutdownTimeout, a.gw.SetDraining, lns...)

@@ -102,7 +102,7 @@ func (a *App) newUsers(limiter *ratelimit.Limiter) (*users.Manager, []gateway.Ch
 		Retention:   ac.Retention,
 		// A reservation whose mint never completes frees itself once the
 		// upstream call surely ended.
-		PendingTTL: c.UpstreamTimeout + 5*time.Second,
+		PendingTTL: c.Upstream.QueueTimeout + c.UpstreamTimeout + 5*time.Second,
 		IPHashKey:  []byte(ac.IPHashSecret),
 		SafetyKey:  []byte(ac.SafetyIDSecret),
 		Registerer: a.registry,

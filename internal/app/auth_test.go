@@ -323,7 +323,7 @@ func TestExportAndErase(t *testing.T) {
 			t.Fatalf("alice: %+v", d)
 		}
 		for i, s := range d.Sessions {
-			if s.UserID != "alice" || s.SessionID != aliceSessions[i] || s.Kind != "token" || s.Model != "gpt-realtime" ||
+			if s.UserID != "alice" || s.SessionID != aliceSessions[i] || s.Kind != "token" || s.Model != "gpt-realtime-2.1" ||
 				s.ClientNet != "127.0.0.0/24" || len(s.ClientIPHash) != 32 || !s.ActiveUntil.Equal(s.ExpiresAt.Add(time.Hour)) {
 				t.Errorf("record %d: %+v", i, s)
 			}

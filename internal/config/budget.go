@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"strconv"
 	"strings"
 	"time"
@@ -146,14 +147,22 @@ type budgetModel struct {
 	from string
 }
 
-// budgetModels lists every model a call may use, for the price check.
-// GPT-Live's LIVE_MODEL joins this list with the Live sessions (issue 12):
-// append {c.<live model>, pricing.Live, "LIVE_MODEL"}.
+// budgetModels lists every model a call may use, for the price check: the
+// Realtime models, and the Live model the session file renders (a LIVE_MODEL
+// variable, when the Live sessions bring one, ends up there too).
 func (c *Config) budgetModels() []budgetModel {
 	out := []budgetModel{{c.RealtimeModel, pricing.Realtime, "REALTIME_MODEL"}}
 	for _, m := range c.AllowedModels {
 		if m != c.RealtimeModel {
 			out = append(out, budgetModel{m, pricing.Realtime, "REALTIME_ALLOWED_MODELS"})
+		}
+	}
+	if c.Session != nil {
+		var live struct {
+			Model string `json:"model"`
+		}
+		if json.Unmarshal(c.Session.Live(), &live) == nil && live.Model != "" {
+			out = append(out, budgetModel{live.Model, pricing.Live, "the Live session's model"})
 		}
 	}
 	return out

@@ -170,3 +170,19 @@ func TestBudgetWarnings(t *testing.T) {
 		}
 	}
 }
+
+// TestBudgetChecksTheLiveModel: the Live model the session file renders is
+// checked like the Realtime ones.
+func TestBudgetChecksTheLiveModel(t *testing.T) {
+	session := writePrices(t, `{"live": {"model": "gpt-live-1.1"}}`)
+	prices := writePrices(t, `{"models":{"gpt-live-1.1":{"kind":"realtime","text":{"input":1,"cached_input":1,"output":1},"audio":{"input":1,"cached_input":1,"output":1}}}}`)
+	e := prodEnv()
+	maps.Copy(e, map[string]string{"SESSION_CONFIG_FILE": session, "DAILY_BUDGET_USD": "5", "REALTIME_MODEL": "gpt-realtime-2.1"})
+	if _, _, err := Load(env(e)); err != nil {
+		t.Fatalf("built-in price: %v", err)
+	}
+	e["PRICES_FILE"] = prices
+	if _, _, err := Load(env(e)); err == nil || !strings.Contains(err.Error(), "model gpt-live-1.1 (the Live session's model) is priced as a realtime model but used as live") {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rtgate/rtgate/internal/redisconn"
+	"github.com/rtgate/rtgate/internal/sessioncfg"
 )
 
 // Mode is the deployment mode.
@@ -39,15 +40,29 @@ const (
 	MaxTokenTTL = 7200 * time.Second
 )
 
-// deprecatedModels are realtime models with an announced shutdown date
-// (from the model enum of the official openai-go SDK, v3.98.0).
+// DefaultRealtimeModel is REALTIME_MODEL's default: the current Realtime
+// model with no announced shutdown (openai-go v3.99.0 marks none for it).
+const DefaultRealtimeModel = "gpt-realtime-2.1"
+
+// deprecatedModels are Realtime models OpenAI has announced a shutdown for,
+// with what rtgate says about each. The dated ones are the models
+// openai-go v3.99.0 marks "Deprecated: Announced shutdown date: 2027-01-20"
+// (RealtimeSessionCreateRequestModel); the gpt-4o previews are preview
+// models the SDK no longer marks but third-party notices report retired or
+// retiring (docs/session-config.md, "Models").
 var deprecatedModels = map[string]string{
-	"gpt-realtime":                 "2027-01-20",
-	"gpt-realtime-2025-08-28":      "2027-01-20",
-	"gpt-realtime-mini":            "2027-01-20",
-	"gpt-realtime-mini-2025-12-15": "2027-01-20",
-	"gpt-audio-mini":               "2027-01-20",
-	"gpt-audio-mini-2025-12-15":    "2027-01-20",
+	"gpt-realtime":                            "has an announced OpenAI shutdown date of 2027-01-20",
+	"gpt-realtime-2025-08-28":                 "has an announced OpenAI shutdown date of 2027-01-20",
+	"gpt-realtime-mini":                       "has an announced OpenAI shutdown date of 2027-01-20",
+	"gpt-realtime-mini-2025-12-15":            "has an announced OpenAI shutdown date of 2027-01-20",
+	"gpt-audio-mini":                          "has an announced OpenAI shutdown date of 2027-01-20",
+	"gpt-audio-mini-2025-12-15":               "has an announced OpenAI shutdown date of 2027-01-20",
+	"gpt-4o-realtime-preview":                 "is a preview model reported as retired or retiring",
+	"gpt-4o-realtime-preview-2024-10-01":      "is a preview model reported as retired or retiring",
+	"gpt-4o-realtime-preview-2024-12-17":      "is a preview model reported as retired or retiring",
+	"gpt-4o-realtime-preview-2025-06-03":      "is a preview model reported as retired or retiring",
+	"gpt-4o-mini-realtime-preview":            "is a preview model reported as retired or retiring",
+	"gpt-4o-mini-realtime-preview-2024-12-17": "is a preview model reported as retired or retiring",
 }
 
 // Config is rtgate's whole configuration. It is built by Load and never
@@ -79,6 +94,10 @@ type Config struct {
 	AllowedModels        []string
 	AllowedVoices        []string
 	TokenTTL             time.Duration
+	// SessionConfigFile is SESSION_CONFIG_FILE ("" for none); Session is
+	// that file validated with the environment (session.go).
+	SessionConfigFile string
+	Session           *sessioncfg.Config
 
 	// Authentication.
 	AuthMode string
@@ -107,6 +126,7 @@ type Config struct {
 	TLS      TLSConfig      // tls.go: native TLS, ACME, HTTPS guard
 	Auth     AuthConfig     // auth.go: JWT, forward auth, user controls
 	Web      WebConfig      // web.go: demo page, SDP proxy
+	Abuse    AbuseConfig    // abuse.go: GET minting, burst, admin hosts, production overrides
 	Conns    ConnsConfig    // conns.go: connection caps per client address and in total
 	Budget   BudgetConfig   // budget.go: prices and spend budgets
 
@@ -156,7 +176,7 @@ func Load(getenv func(string) string) (*Config, []string, error) {
 	c.MaxBodyBytes = int64(p.integer("MAX_BODY_BYTES", 16384, 64, 1<<20))
 	c.AllowedOrigins = p.origins(prod)
 
-	c.RealtimeModel = p.token("REALTIME_MODEL", "gpt-realtime")
+	c.RealtimeModel = p.token("REALTIME_MODEL", DefaultRealtimeModel)
 	c.RealtimeVoice = p.token("REALTIME_VOICE", "marin")
 	c.RealtimeInstructions = getenv("REALTIME_INSTRUCTIONS")
 	if len(c.RealtimeInstructions) > 16384 {
@@ -165,6 +185,7 @@ func Load(getenv func(string) string) (*Config, []string, error) {
 	c.AllowedModels = p.list("REALTIME_ALLOWED_MODELS", c.RealtimeModel)
 	c.AllowedVoices = p.list("REALTIME_ALLOWED_VOICES", c.RealtimeVoice)
 	c.TokenTTL = time.Duration(p.integer("TOKEN_TTL_SECONDS", 60, int(MinTokenTTL/time.Second), int(MaxTokenTTL/time.Second))) * time.Second
+	p.loadSession(c)
 
 	c.AuthMode = p.authMode(prod)
 	p.loadUpstream(c)
@@ -195,10 +216,11 @@ func Load(getenv func(string) string) (*Config, []string, error) {
 	c.ClientIPHeader = p.enumFold("CLIENT_IP_HEADER", "X-Forwarded-For", "X-Forwarded-For", "X-Real-IP")
 
 	c.LogLevel = p.level()
+	p.loadAbuse(c)
 
 	for _, m := range c.AllowedModels {
-		if date, ok := deprecatedModels[m]; ok {
-			p.warn("model " + m + " (REALTIME_MODEL / REALTIME_ALLOWED_MODELS) has an announced OpenAI shutdown date of " + date + "; plan a move to gpt-realtime-2 or later")
+		if why, ok := deprecatedModels[m]; ok {
+			p.warn("model " + m + " (REALTIME_MODEL / REALTIME_ALLOWED_MODELS) " + why + "; move to " + DefaultRealtimeModel + " (or gpt-realtime-2.1-mini)")
 		}
 	}
 	if c.AuthMode == AuthNone && prod {
@@ -243,6 +265,7 @@ func (c *Config) Masked() [][2]string {
 		{"REALTIME_ALLOWED_MODELS", strings.Join(c.AllowedModels, ",")},
 		{"REALTIME_ALLOWED_VOICES", strings.Join(c.AllowedVoices, ",")},
 		{"TOKEN_TTL_SECONDS", strconv.Itoa(int(c.TokenTTL / time.Second))},
+		{"SESSION_CONFIG_FILE", c.SessionConfigFile},
 		{"AUTH_MODE", c.AuthMode},
 		{"RATE_LIMIT_MAX_REQUESTS", strconv.Itoa(c.RateLimitMax)},
 		{"RATE_LIMIT_WINDOW_MS", ms(c.RateLimitWindow)},
@@ -264,6 +287,7 @@ func (c *Config) Masked() [][2]string {
 	out = append(out, c.maskedTLS()...)
 	out = append(out, c.maskedAuth()...)
 	out = append(out, c.maskedWeb()...)
+	out = append(out, c.maskedAbuse()...)
 	out = append(out, c.maskedConns()...)
 	out = append(out, c.maskedBudget()...)
 	return out

@@ -22,12 +22,30 @@ func TestDevelopmentDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The default model has an announced shutdown date: say so at start-up.
-	if len(warnings) != 1 || !strings.Contains(warnings[0], "gpt-realtime") || !strings.Contains(warnings[0], "2027-01-20") {
+	// The default model has no announced shutdown: nothing to warn about.
+	if len(warnings) != 0 {
 		t.Errorf("warnings %v", warnings)
 	}
-	if _, w, _ := Load(env(map[string]string{"REALTIME_MODEL": "gpt-realtime-2"})); len(w) != 0 {
-		t.Errorf("warnings for a current model: %v", w)
+	for _, m := range []string{"gpt-realtime-2", "gpt-realtime-2.1-mini", "gpt-realtime-1.5"} {
+		if _, w, _ := Load(env(map[string]string{"REALTIME_MODEL": m})); len(w) != 0 {
+			t.Errorf("warnings for the current model %s: %v", m, w)
+		}
+	}
+	// Models with an announced shutdown still start, with a warning that
+	// names the model, why, and where to go.
+	for m, why := range map[string]string{
+		"gpt-realtime":            "announced OpenAI shutdown date of 2027-01-20",
+		"gpt-realtime-mini":       "announced OpenAI shutdown date of 2027-01-20",
+		"gpt-audio-mini":          "announced OpenAI shutdown date of 2027-01-20",
+		"gpt-4o-realtime-preview": "preview model reported as retired or retiring",
+	} {
+		_, w, err := Load(env(map[string]string{"REALTIME_MODEL": m}))
+		if err != nil || len(w) != 1 || !strings.Contains(w[0], "model "+m+" ") || !strings.Contains(w[0], why) || !strings.Contains(w[0], "move to gpt-realtime-2.1") {
+			t.Errorf("%s: warnings %v (%v)", m, w, err)
+		}
+	}
+	if _, w, _ := Load(env(map[string]string{"REALTIME_ALLOWED_MODELS": "gpt-realtime-2.1-mini,gpt-4o-mini-realtime-preview-2024-12-17"})); len(w) != 1 || !strings.Contains(w[0], "gpt-4o-mini-realtime-preview-2024-12-17") {
+		t.Errorf("an allowed model with an announced shutdown: %v", w)
 	}
 	checks := []struct {
 		name      string
@@ -42,14 +60,14 @@ func TestDevelopmentDefaults(t *testing.T) {
 		{"simulator", c.SimulatorAddr, "127.0.0.1:8089"},
 		{"body", c.MaxBodyBytes, int64(16384)},
 		{"upstream timeout", c.UpstreamTimeout, 10 * time.Second},
-		{"model", c.RealtimeModel, "gpt-realtime"},
+		{"model", c.RealtimeModel, "gpt-realtime-2.1"},
 		{"ttl", c.TokenTTL, 60 * time.Second},
 		{"auth", c.AuthMode, AuthNone},
 		{"rate max", c.RateLimitMax, 10},
 		{"rate window", c.RateLimitWindow, time.Minute},
 		{"headers", c.RateLimitHeaders, "both"},
 		{"ipv6 prefix", c.RateLimitIPv6Prefix, 64},
-		{"allowed models", strings.Join(c.AllowedModels, ","), "gpt-realtime"},
+		{"allowed models", strings.Join(c.AllowedModels, ","), "gpt-realtime-2.1"},
 		{"origins", strings.Join(c.AllowedOrigins, ","), "http://localhost:3000,http://127.0.0.1:3000"},
 	}
 	for _, ck := range checks {

@@ -94,7 +94,11 @@ func (u CallUpstreams) kinds() []callKind {
 		ks = append(ks, callKind{
 			kind: calls.KindRealtime, route: "/api/realtime-call",
 			create: func(ctx context.Context, offer string, s SessionPolicy, id Identity) (upstreamCall, error) {
-				p := openai.MintParams{Model: s.Model, Voice: s.Voice, Instructions: s.Instructions, TTL: s.TTL, User: id.UserID, SafetyIdentifier: id.SafetyID}
+				p, err := s.mintParams(s.Model, s.Voice)
+				if err != nil {
+					return upstreamCall{}, err
+				}
+				p.User, p.SafetyIdentifier = id.UserID, id.SafetyID
 				up, err := c.CreateCall(ctx, offer, p)
 				if err != nil {
 					return upstreamCall{}, err

@@ -125,7 +125,7 @@ func TestCallProxyForwardsTheOfferAndHidesTheUpstream(t *testing.T) {
 	if err := json.Unmarshal([]byte(parts["session"]), &sess); err != nil {
 		t.Fatalf("session part %q: %v", parts["session"], err)
 	}
-	if sess.Type != "realtime" || sess.Model != "gpt-realtime" || sess.Instructions != "Server says hi." || sess.Audio.Output.Voice != "cedar" {
+	if sess.Type != "realtime" || sess.Model != "gpt-realtime-2.1" || sess.Instructions != "Server says hi." || sess.Audio.Output.Voice != "cedar" {
 		t.Errorf("session part is not the server's config: %+v", sess)
 	}
 	if strings.Contains(in.Logs.String(), r.Header.Get(gateway.CallTokenHeader)) {

@@ -22,13 +22,22 @@ import (
 // error nobody mapped is a 500 with a generic message.
 
 // handle adapts a handler that returns its refusal to http.Handler, mapping
-// the refusal with clientError.
+// the refusal with clientError. When the client has already gone, whatever
+// the error, nothing can reach it: the request is logged as a client abort
+// with the cause, and its status is statusClientClosed (access log and
+// metrics), never an upstream error.
 func (g *Gateway) handle(fn httpx.HandlerFunc) http.Handler {
 	return httpx.Handle(g.log, func(w http.ResponseWriter, r *http.Request) error {
-		if err := fn(w, r); err != nil {
-			return clientError(err)
+		err := fn(w, r)
+		switch {
+		case err == nil:
+			return nil
+		case clientGone(r):
+			g.log.Info("client abort", "request_id", httpx.RequestID(r.Context()), "path", r.URL.Path, "cause", err.Error())
+			w.WriteHeader(statusClientClosed)
+			return nil
 		}
-		return nil
+		return clientError(err)
 	})
 }
 
@@ -102,6 +111,19 @@ func payloadTooLarge(cause error) *httpx.Error {
 
 func unavailable(cause error) *httpx.Error {
 	return httpx.Errorf(http.StatusServiceUnavailable, httpx.CodeUnavailable, cause)
+}
+
+// Bounds of the Retry-After given to a client for OpenAI's 429: its own
+// hint rounded up to whole seconds, at least one, at most a minute (a
+// client should ask again rather than stay away for OpenAI's whole reset).
+const (
+	minUpstreamRetryAfter = time.Second
+	maxUpstreamRetryAfter = time.Minute
+)
+
+func upstreamRetryAfter(hint time.Duration) time.Duration {
+	d := (hint + time.Second - 1) / time.Second * time.Second
+	return min(max(d, minUpstreamRetryAfter), maxUpstreamRetryAfter)
 }
 
 // clientError maps err to the client's JSON error. The cause stays in the
@@ -187,7 +209,15 @@ func clientError(err error) error {
 
 	// Upstream (stage 11): never the upstream's own text.
 	case errors.As(err, &ue):
+		var se *openai.StatusError
 		switch {
+		case errors.As(err, &se) && se.Status == http.StatusTooManyRequests:
+			// OpenAI's rate limit is the deployment's, not this client's:
+			// 503 "retry later", not 429, whose RateLimit headers would
+			// contradict the client's own remaining budget sent with it.
+			e := unavailable(ue.err)
+			e.RetryAfter = upstreamRetryAfter(se.RetryAfter)
+			return e
 		case errors.Is(err, openai.ErrTimeout):
 			return httpx.Errorf(http.StatusGatewayTimeout, httpx.CodeUpstreamTimeout, ue.err)
 		case errors.Is(err, openai.ErrUnavailable):

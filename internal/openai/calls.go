@@ -56,7 +56,7 @@ func (c *Client) CreateCall(ctx context.Context, offer string, p MintParams) (*C
 	err = c.call(ctx, request{
 		method: http.MethodPost, path: "/realtime/calls", body: body.Bytes(),
 		header: http.Header{"Content-Type": {mw.FormDataContentType()}},
-		safety: p.SafetyIdentifier, retryStatus: true,
+		safety: p.SafetyIdentifier,
 	}, func(resp *http.Response, raw []byte) (string, error) {
 		if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
 			return OutcomeBadResponse, fmt.Errorf("%w: status %d", ErrBadResponse, resp.StatusCode)
@@ -87,6 +87,6 @@ func (c *Client) Hangup(ctx context.Context, callID string) error {
 	}
 	return c.call(ctx, request{
 		method: http.MethodPost, path: "/realtime/calls/" + callID + "/hangup",
-		header: http.Header{"Accept": {"*/*"}}, retryStatus: true,
+		header: http.Header{"Accept": {"*/*"}}, idempotent: true,
 	}, func(*http.Response, []byte) (string, error) { return OutcomeOK, nil })
 }

@@ -41,9 +41,11 @@ var (
 
 // StatusError is a non-2xx answer from the upstream. Its text is logged, never shown.
 type StatusError struct {
-	Status     int
-	Code       string // OpenAI's error.code, when present
-	Type       string // OpenAI's error.type, when present
+	Status int
+	Code   string // OpenAI's error.code, when present
+	Type   string // OpenAI's error.type, when present
+	// RetryAfter is how long OpenAI asked to wait (retryAfterHint), 0 when
+	// it did not say.
 	RetryAfter time.Duration
 }
 
@@ -69,12 +71,18 @@ func (e *UnavailableError) Unwrap() error { return ErrUnavailable }
 // RetryAfterHint is the wait the gateway puts in Retry-After.
 func (e *UnavailableError) RetryAfterHint() time.Duration { return e.RetryAfter }
 
-// MintParams is the server-built session configuration for one client secret.
+// MintParams is the server-built session configuration for one client
+// secret or call.
 type MintParams struct {
 	Model        string
 	Voice        string
 	Instructions string
-	TTL          time.Duration
+	// Session, when set, is the whole GA session object to send (rendered by
+	// sessioncfg from the environment and SESSION_CONFIG_FILE, with Model and
+	// Voice already in it); Model, Voice and Instructions then only describe
+	// it. When nil, the session is built from Model, Voice and Instructions.
+	Session json.RawMessage
+	TTL     time.Duration
 	// SafetyIdentifier, when set, is sent as OpenAI-Safety-Identifier.
 	SafetyIdentifier string
 	// User is the authenticated user's id ("" when anonymous). It never
@@ -111,6 +119,9 @@ type KeyReloadObserver interface {
 const (
 	OutcomeOK          = "ok"
 	OutcomeClientError = "4xx"
+	// OutcomeRateLimited is an attempt OpenAI refused with 429: its rate
+	// limit (the deployment's), counted apart from the upstream's errors.
+	OutcomeRateLimited = "rate_limited"
 	OutcomeServerError = "5xx"
 	OutcomeTimeout     = "timeout"
 	OutcomeNetwork     = "network"
@@ -283,13 +294,19 @@ type audioConfig struct {
 }
 
 type mintRequest struct {
-	ExpiresAfter expiresAfter  `json:"expires_after"`
-	Session      sessionConfig `json:"session"`
+	ExpiresAfter expiresAfter    `json:"expires_after"`
+	Session      json.RawMessage `json:"session"`
 }
 
 // SessionJSON is the GA realtime session object for p, as sent to
-// /realtime/client_secrets (inside "session") and /realtime/calls.
-func SessionJSON(p MintParams) ([]byte, error) { return json.Marshal(session(p)) }
+// /realtime/client_secrets (inside "session") and /realtime/calls: p.Session
+// when set, else the session built from p's model, voice and instructions.
+func SessionJSON(p MintParams) ([]byte, error) {
+	if p.Session != nil {
+		return p.Session, nil
+	}
+	return json.Marshal(session(p))
+}
 
 func session(p MintParams) sessionConfig {
 	s := sessionConfig{Type: "realtime", Model: p.Model, Instructions: p.Instructions}
@@ -326,9 +343,13 @@ func (c *Client) MintClientSecret(ctx context.Context, p MintParams) (*Minted, e
 			return m, nil
 		}
 	}
+	sess, err := SessionJSON(p)
+	if err != nil {
+		return nil, err
+	}
 	body, err := json.Marshal(mintRequest{
 		ExpiresAfter: expiresAfter{Anchor: "created_at", Seconds: int(p.TTL / time.Second)},
-		Session:      session(p),
+		Session:      sess,
 	})
 	if err != nil {
 		return nil, err
@@ -337,7 +358,7 @@ func (c *Client) MintClientSecret(ctx context.Context, p MintParams) (*Minted, e
 	err = c.call(ctx, request{
 		method: http.MethodPost, path: "/realtime/client_secrets", body: body,
 		header: http.Header{"Content-Type": {"application/json"}, "Accept": {"application/json"}},
-		safety: p.SafetyIdentifier, retryStatus: true,
+		safety: p.SafetyIdentifier,
 	}, func(_ *http.Response, raw []byte) (string, error) {
 		var mr mintResponse
 		if err := json.Unmarshal(raw, &mr); err != nil {
@@ -364,8 +385,9 @@ type request struct {
 	body         []byte
 	header       http.Header
 	safety       string
-	// retryStatus allows retrying 429 and 5xx answers.
-	retryStatus bool
+	// idempotent allows re-sending after a 5xx answer: only a request
+	// that acts at most once whatever the number of copies (a hang-up).
+	idempotent bool
 }
 
 // call runs r through the breaker, the queue, the key ring and the retry
@@ -490,7 +512,7 @@ func (c *Client) roundTrip(req *http.Request) (*http.Response, []byte, string, e
 		return nil, nil, outcome, err
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return resp, raw, statusOutcome(resp.StatusCode), statusError(resp, raw)
+		return resp, raw, statusOutcome(resp.StatusCode), statusError(resp, raw, c.now())
 	}
 	if len(raw) > maxResponseBytes {
 		return resp, nil, OutcomeBadResponse, fmt.Errorf("%w: body over %d bytes", ErrBadResponse, maxResponseBytes)
@@ -499,14 +521,17 @@ func (c *Client) roundTrip(req *http.Request) (*http.Response, []byte, string, e
 }
 
 func statusOutcome(status int) string {
-	if status >= 500 {
+	switch {
+	case status == http.StatusTooManyRequests:
+		return OutcomeRateLimited
+	case status >= 500:
 		return OutcomeServerError
 	}
 	return OutcomeClientError
 }
 
-func statusError(resp *http.Response, raw []byte) *StatusError {
-	se := &StatusError{Status: resp.StatusCode, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"))}
+func statusError(resp *http.Response, raw []byte, now time.Time) *StatusError {
+	se := &StatusError{Status: resp.StatusCode, RetryAfter: retryAfterHint(resp.Header, now)}
 	var er errorResponse
 	if json.Unmarshal(raw, &er) == nil {
 		se.Type = er.Error.Type
@@ -530,17 +555,6 @@ func classify(ctx context.Context, err error) (string, error) {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
-}
-
-func parseRetryAfter(s string) time.Duration {
-	if s == "" {
-		return 0
-	}
-	var n int
-	if _, err := fmt.Sscanf(s, "%d", &n); err == nil && n > 0 && n < 3600 {
-		return time.Duration(n) * time.Second
-	}
-	return 0
 }
 
 // retryAfterSeconds rounds d up to whole seconds, at least one, as
