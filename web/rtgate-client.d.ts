@@ -33,6 +33,8 @@ export type RtgateCode =
   | "session_limit"
   /** The user's USER_DAILY_QUOTA is used up; `retryAfter` is the next UTC midnight. */
   | "quota_exceeded"
+  /** A spend budget (USER_DAILY_BUDGET_USD, DAILY_BUDGET_USD, ...) cannot cover a minimum call; `retryAfter` is the reset that frees enough. */
+  | "budget_exhausted"
   | "upstream_error"
   | "upstream_timeout"
   | "unavailable"

@@ -119,6 +119,10 @@ func build(cfg *config.Config, log *slog.Logger, embedded bool) (_ *App, err err
 	if err != nil {
 		return nil, err
 	}
+	bud, budgetChecks, err := a.newBudget()
+	if err != nil {
+		return nil, err
+	}
 
 	// The public listener is bound before the gateway is built, so that
 	// development's default origins (config.DevOrigins) name the port
@@ -149,11 +153,12 @@ func build(cfg *config.Config, log *slog.Logger, embedded bool) (_ *App, err err
 			AllowedVoices: c.AllowedVoices,
 			Sessions:      sessions,
 		},
-		Ready:            slices.Concat(rlChecks, upChecks, authChecks, userChecks, callChecks, unsafeChecks(c.Abuse.Unsafe)),
+		Ready:            slices.Concat(rlChecks, upChecks, authChecks, userChecks, callChecks, budgetChecks, unsafeChecks(c.Abuse.Unsafe)),
 		Transport:        a.transportGuard(),
 		UpstreamDeadline: c.Upstream.QueueTimeout + c.UpstreamTimeout,
 		NoGetMint:        !c.Abuse.AllowGetMint,
 		Users:            uc,
+		Budgets:          bud,
 		Web: gateway.WebOptions{DemoPage: c.Web.DemoPage, RealtimeURL: c.OpenAIBaseURL, RealtimeOrigin: c.RealtimeOrigin(), MaxSDPBytes: c.Web.MaxSDPBytes, SessionMax: c.Auth.SessionMax,
 			Upstreams: callUpstreams, Calls: reg},
 	}
@@ -161,7 +166,7 @@ func build(cfg *config.Config, log *slog.Logger, embedded bool) (_ *App, err err
 		o.Auth = guard
 	}
 	a.gw = gateway.New(o)
-	a.operator = a.newAdmin(um, reg)
+	a.operator = a.newAdmin(um, reg, bud)
 	a.limits = server.DefaultLimits(c.UpstreamTimeout, c.MaxHeaderBytes)
 
 	if embedded {

@@ -114,13 +114,13 @@ func (a *App) newUsers(limiter *ratelimit.Limiter) (*users.Manager, []gateway.Ch
 	return m, checks, nil
 }
 
-// newAdmin builds the operator API over the per-user controls and the
-// registry of live calls (a block ends the user's calls on every instance);
-// nil without ADMIN_TOKEN or without users.
-func (a *App) newAdmin(m *users.Manager, calls admin.CallEnder) *admin.API {
+// newAdmin builds the operator API over the per-user controls, the
+// registry of live calls (a block ends the user's calls on every instance)
+// and the spend budgets; nil without ADMIN_TOKEN or without users.
+func (a *App) newAdmin(m *users.Manager, calls admin.CallEnder, budgets admin.Budgets) *admin.API {
 	if a.cfg.Auth.AdminToken == "" || m == nil {
 		return nil
 	}
-	return admin.New(admin.Options{Token: a.cfg.Auth.AdminToken, Users: m, Calls: calls,
+	return admin.New(admin.Options{Token: a.cfg.Auth.AdminToken, Users: m, Calls: calls, Budgets: budgets,
 		FailureMax: a.cfg.Auth.FailureMax, FailureWindow: a.cfg.Auth.FailureWindow, Logger: a.log})
 }

@@ -135,6 +135,7 @@ type Config struct {
 	Abuse    AbuseConfig    // abuse.go: GET minting, burst, admin hosts, production overrides
 	Conns    ConnsConfig    // conns.go: connection caps per client address and in total
 	Provider ProviderConfig // provider.go: OpenAI or Azure, the upstream's CA
+	Budget   BudgetConfig   // budget.go: prices and spend budgets
 
 	// Simulated is true when no OPENAI_API_KEY was given in development:
 	// serve starts the built-in simulator and points OpenAIBaseURL at it.
@@ -203,6 +204,7 @@ func Load(getenv func(string) string) (*Config, []string, error) {
 	p.loadConns(c)
 	p.loadDevDefaults(c)
 	p.loadProvider(c)
+	p.loadBudget(c)
 
 	c.RateLimitMax = p.integer("RATE_LIMIT_MAX_REQUESTS", 10, 1, 1_000_000)
 	c.RateLimitWindow = p.millis("RATE_LIMIT_WINDOW_MS", 60000, 1000, 24*3600*1000)
@@ -300,6 +302,7 @@ func (c *Config) Masked() [][2]string {
 	out = append(out, c.maskedConns()...)
 	out = append(out, c.maskedDevDefaults()...)
 	out = append(out, c.maskedProvider()...)
+	out = append(out, c.maskedBudget()...)
 	return out
 }
 

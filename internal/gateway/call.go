@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/rtgate/rtgate/internal/budget"
 	"github.com/rtgate/rtgate/internal/calls"
 	"github.com/rtgate/rtgate/internal/httpx"
 	"github.com/rtgate/rtgate/internal/openai"
@@ -195,6 +196,9 @@ func (g *Gateway) createCall(k callKind) httpx.HandlerFunc {
 		if err != nil {
 			return err
 		}
+		if err := g.admitBudget(r, id, budget.Kind(k.kind), ""); err != nil {
+			return err
+		}
 		ctx, cancel := g.upstreamContext(r)
 		defer cancel()
 		up, err := k.create(ctx, offer, g.o.Session, id)
@@ -207,8 +211,10 @@ func (g *Gateway) createCall(k callKind) httpx.HandlerFunc {
 			}
 			return upstream(err)
 		}
-		// The call exists upstream: from here on it is recorded and tracked
-		// even if the client has gone, so its deadline (or an end) frees it.
+		// The call exists upstream: from here on it is recorded, charged and
+		// tracked even if the client has gone, so its deadline (or an end)
+		// frees it.
+		g.chargeBudget(ctx, budget.Call{User: id.UserID, Kind: budget.Kind(k.kind), Model: up.Model})
 		rc := r.WithContext(ctx)
 		now := g.o.Now()
 		g.record(rc, id, users.Session{SessionID: up.ID, Kind: users.KindCall, Model: up.Model, CreatedAt: now, ExpiresAt: now.Add(g.o.Web.SessionMax)})

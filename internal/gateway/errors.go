@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rtgate/rtgate/internal/auth"
+	"github.com/rtgate/rtgate/internal/budget"
 	"github.com/rtgate/rtgate/internal/calls"
 	"github.com/rtgate/rtgate/internal/httpx"
 	"github.com/rtgate/rtgate/internal/openai"
@@ -134,6 +135,7 @@ func clientError(err error) error {
 		al *auth.FailureLimited
 		au *auth.Unavailable
 		ur *users.Refusal
+		br *budget.Refusal
 		ue *upstreamError
 	)
 	switch {
@@ -183,6 +185,18 @@ func clientError(err error) error {
 		return e
 	case errors.Is(err, users.ErrUnavailable):
 		// Fail closed: the limits are about money.
+		return unavailable(err)
+
+	// Spend budgets (stage 10): 429, the budget's own code, and when the
+	// reset that frees enough comes (none when no reset ever will).
+	case errors.As(err, &br):
+		e := httpx.Errorf(http.StatusTooManyRequests, httpx.CodeBudgetExhausted, err)
+		e.RetryAfter = br.RetryAfter
+		return e
+	case errors.Is(err, budget.ErrTokenMode):
+		return &httpx.Error{Status: http.StatusForbidden, Code: httpx.CodeForbidden, Err: err,
+			Message: "Ephemeral tokens are disabled while spend budgets are enforced; use a server-side call."}
+	case errors.Is(err, budget.ErrUnavailable):
 		return unavailable(err)
 
 	// Rate limits (stages 7 and 10).

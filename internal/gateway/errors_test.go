@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rtgate/rtgate/internal/auth"
+	"github.com/rtgate/rtgate/internal/budget"
 	"github.com/rtgate/rtgate/internal/calls"
 	"github.com/rtgate/rtgate/internal/httpx"
 	"github.com/rtgate/rtgate/internal/openai"
@@ -41,6 +42,10 @@ func TestClientErrorMapsEveryDomainError(t *testing.T) {
 		{"daily quota used", &users.Refusal{Reason: users.ReasonDailyQuota, RetryAfter: 2 * time.Hour}, 429, httpx.CodeQuotaExceeded, 2 * time.Hour, [2]string{}},
 		{"per-user rate limit (Retry-After comes with its headers)", &users.Refusal{Reason: users.ReasonRateLimit}, 429, httpx.CodeRateLimited, 0, [2]string{}},
 		{"per-user state unreachable: fail closed", fmt.Errorf("%w: %w", users.ErrUnavailable, errors.New("dial tcp")), 503, httpx.CodeUnavailable, 0, [2]string{}},
+		{"spend budget used up: Retry-After is the reset that frees enough", &budget.Refusal{Limit: budget.LimitUserMonthly, RetryAfter: 50 * time.Hour}, 429, httpx.CodeBudgetExhausted, 50 * time.Hour, [2]string{}},
+		{"spend budget below a minimum call: no reset helps", &budget.Refusal{Limit: budget.LimitUserDaily}, 429, httpx.CodeBudgetExhausted, 0, [2]string{}},
+		{"token mode while budgets are enforced", budget.ErrTokenMode, 403, httpx.CodeForbidden, 0, [2]string{}},
+		{"budget state unreachable: fail closed", fmt.Errorf("%w: %w", budget.ErrUnavailable, errors.New("dial tcp")), 503, httpx.CodeUnavailable, 0, [2]string{}},
 		{"per-IP limit", errIPLimited, 429, httpx.CodeRateLimited, 0, [2]string{}},
 		{"rate limiter down (closed policy)", fmt.Errorf("%w: %w", errLimiter, ratelimit.ErrStoreUnavailable), 503, httpx.CodeUnavailable, 0, [2]string{}},
 		{"upstream timeout", upstream(fmt.Errorf("mint: %w", openai.ErrTimeout)), 504, httpx.CodeUpstreamTimeout, 0, [2]string{}},

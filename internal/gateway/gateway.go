@@ -121,6 +121,8 @@ type Options struct {
 	Web WebOptions
 	// NoGetMint serves the mint endpoint to POST only (ALLOW_GET_MINT=false).
 	NoGetMint bool
+	// Budgets applies the spend budgets (budget.go); nil means none.
+	Budgets Budgets
 }
 
 // Gateway is the public HTTP surface of rtgate.

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/rtgate/rtgate/internal/budget"
 	"github.com/rtgate/rtgate/internal/httpx"
 	"github.com/rtgate/rtgate/internal/openai"
 	"github.com/rtgate/rtgate/internal/users"
@@ -39,6 +40,9 @@ func (g *Gateway) mint(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := g.admitBudget(r, id, budget.KindToken, params.Model); err != nil {
+		return err
+	}
 	params.User, params.SafetyIdentifier = id.UserID, id.SafetyID
 	ctx, cancel := g.upstreamContext(r)
 	defer cancel()
@@ -55,6 +59,7 @@ func (g *Gateway) mint(w http.ResponseWriter, r *http.Request) error {
 		g.log.Info("token reused", "request_id", rid, "user", id.UserID, "session_id", m.SessionID, "expires_at", m.ExpiresAt.UTC().Format(time.RFC3339))
 	} else {
 		g.record(r, id, users.Session{SessionID: m.SessionID, Kind: users.KindToken, Model: params.Model, CreatedAt: g.o.Now(), ExpiresAt: m.ExpiresAt})
+		g.chargeBudget(r.Context(), budget.Call{User: id.UserID, Kind: budget.KindToken, Model: params.Model})
 		g.log.Info("token minted", "request_id", rid, "user", id.UserID, "session_id", m.SessionID, "model", params.Model, "expires_at", m.ExpiresAt.UTC().Format(time.RFC3339))
 	}
 	if clientGone(r) {

@@ -23,6 +23,7 @@ const (
 	CodePayloadTooLarge      = "payload_too_large"
 	CodeUnsupportedMediaType = "unsupported_media_type"
 	CodeRateLimited          = "rate_limited"
+	CodeBudgetExhausted      = "budget_exhausted"
 	CodeUpstreamError        = "upstream_error"
 	CodeUpstreamTimeout      = "upstream_timeout"
 	CodeUnavailable          = "unavailable"
@@ -67,6 +68,7 @@ var defaultMessages = map[string]string{
 	CodePayloadTooLarge:      "The request body is too large.",
 	CodeUnsupportedMediaType: "Unsupported content type.",
 	CodeRateLimited:          "Too many requests. Please retry later.",
+	CodeBudgetExhausted:      "The spending budget for calls is used up.",
 	CodeUpstreamError:        "The upstream service failed.",
 	CodeUpstreamTimeout:      "The upstream service timed out.",
 	CodeUnavailable:          "The service is temporarily unavailable.",
