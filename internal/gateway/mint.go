@@ -2,7 +2,9 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"slices"
 	"time"
@@ -19,6 +21,25 @@ type mintBody struct {
 	Voice *string `json:"voice"`
 }
 
+// pragmaNoCache is the mint's Pragma value, shared by every response
+// (canonical key, len == cap: see httpx/header.go).
+var pragmaNoCache = []string{"no-cache"}
+
+// headRefused is the refusal of a HEAD to the mint endpoint, made once.
+var headRefused = methodNotAllowedError("GET, POST")
+
+// info writes an info line from typed attributes, handed to the handler
+// directly as httpx does: nothing is boxed or formatted, and no call stack
+// is captured, unless the line is written.
+func (g *Gateway) info(ctx context.Context, msg string, attrs ...slog.Attr) {
+	if !g.log.Enabled(ctx, slog.LevelInfo) {
+		return
+	}
+	rec := slog.NewRecord(time.Now(), slog.LevelInfo, msg, 0)
+	rec.AddAttrs(attrs...)
+	_ = g.log.Handler().Handle(ctx, rec)
+}
+
 // mint is GET|POST /api/realtime-session: stages 7 to 12 of the pipeline.
 // The upstream call runs on upstreamContext: a client hanging up does not
 // cancel it, and its admission is settled by what the upstream may have
@@ -26,7 +47,7 @@ type mintBody struct {
 func (g *Gateway) mint(w http.ResponseWriter, r *http.Request) error {
 	if r.Method == http.MethodHead {
 		// net/http routes HEAD to GET patterns; a HEAD must never mint.
-		return methodNotAllowedError("GET, POST") // routed only when GET is
+		return headRefused // routed only when GET is
 	}
 	if err := g.limitIP(w, r); err != nil {
 		return err
@@ -52,16 +73,18 @@ func (g *Gateway) mint(w http.ResponseWriter, r *http.Request) error {
 		// A still-valid secret handed back to the same user: no new upstream
 		// session, so nothing is recorded and the admission is given back.
 		g.release(r, id)
-		g.log.Info("token reused", "request_id", rid, "user", id.UserID, "session_id", m.SessionID, "expires_at", m.ExpiresAt.UTC().Format(time.RFC3339))
+		g.info(r.Context(), "token reused", slog.String("request_id", rid), slog.String("user", id.UserID),
+			slog.String("session_id", m.SessionID), slog.Time("expires_at", m.ExpiresAt.UTC()))
 	} else {
 		g.record(r, id, users.Session{SessionID: m.SessionID, Kind: users.KindToken, Model: params.Model, CreatedAt: g.o.Now(), ExpiresAt: m.ExpiresAt})
-		g.log.Info("token minted", "request_id", rid, "user", id.UserID, "session_id", m.SessionID, "model", params.Model, "expires_at", m.ExpiresAt.UTC().Format(time.RFC3339))
+		g.info(r.Context(), "token minted", slog.String("request_id", rid), slog.String("user", id.UserID),
+			slog.String("session_id", m.SessionID), slog.String("model", params.Model), slog.Time("expires_at", m.ExpiresAt.UTC()))
 	}
 	if clientGone(r) {
 		// Minted and counted, but nobody is there to take the secret.
 		return clientAborted(fmt.Errorf("minted session %s, response undeliverable: %w", m.SessionID, r.Context().Err()))
 	}
-	w.Header().Set("Pragma", "no-cache")
+	w.Header()["Pragma"] = pragmaNoCache
 	httpx.WriteRawJSON(w, http.StatusOK, bytes.TrimSpace(m.Body))
 	return nil
 }
@@ -76,7 +99,7 @@ func (g *Gateway) limitIP(w http.ResponseWriter, r *http.Request) error {
 	}
 	g.o.Limiter.SetHeaders(w.Header(), d)
 	if !d.Allowed {
-		g.log.Info("rate limited", "request_id", httpx.RequestID(r.Context()), "scope", "ip")
+		// Logged once, on the access line: code rate_limited, scope ip.
 		return errIPLimited
 	}
 	return nil
