@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/rtgate/rtgate/internal/httpx"
@@ -112,21 +113,79 @@ func (g *Gateway) params(r *http.Request) (openai.MintParams, error) {
 	if r.Method != http.MethodPost || (r.ContentLength == 0 && len(r.TransferEncoding) == 0) {
 		return p, nil
 	}
+	bp := bodyBufs.Get().(*[]byte)
+	defer putBodyBuf(bp)
+	body, err := readBodyTo((*bp)[:0], r, mediaJSON, g.o.MaxBodyBytes)
+	*bp = body
+	if err != nil {
+		return p, err
+	}
+	// The plain body clients send is read without encoding/json and
+	// without allocating (flatJSON); any other is decoded strictly.
+	var vals [2][]byte
+	var set [2]bool
+	if flatJSON(body, mintFields[:], vals[:], set[:]) {
+		var ok bool
+		if set[0] {
+			if p.Model, ok = allowed(s.AllowedModels, vals[0]); !ok {
+				return p, errModelNotAllowed
+			}
+		}
+		if set[1] {
+			if p.Voice, ok = allowed(s.AllowedVoices, vals[1]); !ok {
+				return p, errVoiceNotAllowed
+			}
+		}
+		return p, nil
+	}
 	var b mintBody
-	if err := g.decodeJSON(r, &b); err != nil {
+	if err := strictJSON(body, &b); err != nil {
 		return p, err
 	}
 	if b.Model != nil {
 		if !slices.Contains(s.AllowedModels, *b.Model) {
-			return p, badRequest("The requested model is not allowed.", nil)
+			return p, errModelNotAllowed
 		}
 		p.Model = *b.Model
 	}
 	if b.Voice != nil {
 		if !slices.Contains(s.AllowedVoices, *b.Voice) {
-			return p, badRequest("The requested voice is not allowed.", nil)
+			return p, errVoiceNotAllowed
 		}
 		p.Voice = *b.Voice
 	}
 	return p, nil
+}
+
+// mintFields are mintBody's JSON names, in flatJSON's order.
+var mintFields = [2]string{"model", "voice"}
+
+// The refusals of a mint body naming an option off the allowlist.
+var (
+	errModelNotAllowed = badRequest("The requested model is not allowed.", nil)
+	errVoiceNotAllowed = badRequest("The requested voice is not allowed.", nil)
+)
+
+// allowed returns the entry of list equal to v (list's own string, so
+// nothing of v is kept).
+func allowed(list []string, v []byte) (string, bool) {
+	for _, a := range list {
+		if a == string(v) {
+			return a, true
+		}
+	}
+	return "", false
+}
+
+// bodyBufs recycles the buffers small JSON bodies are read into; a buffer
+// grown past maxPooledBody is dropped rather than kept.
+var bodyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+const maxPooledBody = 64 << 10
+
+func putBodyBuf(bp *[]byte) {
+	if cap(*bp) <= maxPooledBody {
+		*bp = (*bp)[:0]
+		bodyBufs.Put(bp)
+	}
 }
