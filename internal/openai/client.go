@@ -185,6 +185,7 @@ type Client struct {
 	queue   *queue
 	breaker *Breaker
 	reuse   *reuseCache
+	bodies  mintBodies
 }
 
 // maxResponseBytes bounds what rtgate reads from the upstream.
@@ -331,21 +332,18 @@ func (c *Client) MintClientSecret(ctx context.Context, p MintParams) (*Minted, e
 			return m, nil
 		}
 	}
-	body, err := json.Marshal(mintRequest{
-		ExpiresAfter: expiresAfter{Anchor: "created_at", Seconds: int(p.TTL / time.Second)},
-		Session:      session(p),
-	})
+	body, err := c.bodies.body(p)
 	if err != nil {
 		return nil, err
 	}
 	var m *Minted
 	err = c.call(ctx, request{
 		method: http.MethodPost, path: "/realtime/client_secrets", body: body,
-		header: http.Header{"Content-Type": {"application/json"}, "Accept": {"application/json"}},
+		header: jsonHeader,
 		safety: p.SafetyIdentifier,
 	}, func(_ *http.Response, raw []byte) (string, error) {
-		var mr mintResponse
-		if err := json.Unmarshal(raw, &mr); err != nil {
+		mr, err := decodeMintResponse(raw)
+		if err != nil {
 			return OutcomeBadResponse, fmt.Errorf("%w: %v", ErrBadResponse, err)
 		}
 		if mr.Value == "" || mr.ExpiresAt <= 0 {
@@ -362,6 +360,10 @@ func (c *Client) MintClientSecret(ctx context.Context, p MintParams) (*Minted, e
 	}
 	return m, nil
 }
+
+// jsonHeader is the mint's request header; attempt copies its value slices
+// into each request, which only reads them.
+var jsonHeader = http.Header{"Content-Type": {"application/json"}, "Accept": {"application/json"}}
 
 // request is one upstream call before the key and the deadline are set.
 type request struct {
@@ -490,7 +492,7 @@ func (c *Client) roundTrip(req *http.Request) (*http.Response, []byte, string, e
 		return nil, nil, outcome, err
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
+	raw, err := readBounded(resp.Body, resp.ContentLength, maxResponseBytes)
 	if err != nil {
 		outcome, err := classify(req.Context(), err)
 		return nil, nil, outcome, err
