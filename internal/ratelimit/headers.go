@@ -100,9 +100,10 @@ type rateLimitItem struct {
 	remaining int
 	reset     int64
 	value     [1]string // the header value is value[:]
-	// remainingV is RateLimit-Remaining's value: the digits after "r=" in
-	// value, so one string serves both fields.
-	remainingV [1]string
+	// remainingV and resetV are RateLimit-Remaining's and
+	// RateLimit-Reset's values: the digits after "r=" and "t=" in value,
+	// so one string serves the three fields.
+	remainingV, resetV [1]string
 }
 
 func (sh *scopeHeaders) init(name string, p Policy) {
@@ -121,7 +122,8 @@ func (sh *scopeHeaders) item(remaining int, reset int64) *rateLimitItem {
 	}
 	v := rateLimitItemString(sh.quoted, remaining, reset)
 	it := &rateLimitItem{remaining: remaining, reset: reset, value: [1]string{v}}
-	it.remainingV[0] = v[len(sh.quoted)+len(";r=") : len(v)-len(";t=")-decimalLen(reset)]
+	t := len(v) - decimalLen(reset)
+	it.remainingV[0], it.resetV[0] = v[len(sh.quoted)+len(";r="):t-len(";t=")], v[t:]
 	sh.last.Store(it)
 	return it
 }
@@ -212,7 +214,11 @@ func (l *Limiter) SetHeaders(h http.Header, d Decision) {
 		} else {
 			h[keyRemaining] = intValue(int64(d.Remaining))
 		}
-		h[keyReset] = intValue(reset)
+		if it != nil && (reset < 0 || reset >= int64(len(smallValues))) {
+			h[keyReset] = it.resetV[:]
+		} else {
+			h[keyReset] = intValue(reset)
+		}
 	}
 	if !d.Allowed {
 		h[keyRetryAfter] = intValue(l.retryAfter(d))
