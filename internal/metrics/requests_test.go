@@ -51,11 +51,3 @@ func TestObserveRequestCountsPerLabels(t *testing.T) {
 		t.Errorf("%d children kept, want %d", n, maxChildren)
 	}
 }
-
-func BenchmarkObserveRequest(b *testing.B) {
-	m := New(prometheus.NewRegistry())
-	b.ReportAllocs()
-	for b.Loop() {
-		m.ObserveRequest("GET /api/realtime-session", "GET", 200, 2*time.Millisecond)
-	}
-}
