@@ -173,6 +173,8 @@ type Options struct {
 // Client calls the upstream. It is safe for concurrent use.
 type Client struct {
 	base    string
+	mintURL string     // base + mintPath, made once
+	bodies  mintBodies // the mint's request bodies (mintbody.go)
 	keys    *KeyRing
 	timeout time.Duration
 	hc      *http.Client
@@ -185,7 +187,6 @@ type Client struct {
 	queue   *queue
 	breaker *Breaker
 	reuse   *reuseCache
-	bodies  mintBodies
 }
 
 // maxResponseBytes bounds what rtgate reads from the upstream.
@@ -230,6 +231,7 @@ func New(o Options) *Client {
 	if o.TokenReuse > 0 {
 		c.reuse = newReuseCache(o.TokenReuse, o.TokenReuseMaxEntries, o.Now)
 	}
+	c.mintURL = c.base + mintPath
 	return c
 }
 
@@ -338,7 +340,7 @@ func (c *Client) MintClientSecret(ctx context.Context, p MintParams) (*Minted, e
 	}
 	var m *Minted
 	err = c.call(ctx, request{
-		method: http.MethodPost, path: "/realtime/client_secrets", body: body,
+		method: http.MethodPost, path: mintPath, body: body,
 		header: jsonHeader,
 		safety: p.SafetyIdentifier,
 	}, func(_ *http.Response, raw []byte) (string, error) {
@@ -463,7 +465,7 @@ func (c *Client) attempt(ctx context.Context, r request, key string) (*http.Resp
 	if r.body != nil {
 		body = bytes.NewReader(r.body)
 	}
-	req, err := http.NewRequestWithContext(ctx, r.method, c.base+r.path, body)
+	req, err := http.NewRequestWithContext(ctx, r.method, c.url(r.path), body)
 	if err != nil {
 		return nil, nil, OutcomeNetwork, err
 	}
@@ -475,6 +477,17 @@ func (c *Client) attempt(ctx context.Context, r request, key string) (*http.Resp
 		req.Header.Set("OpenAI-Safety-Identifier", r.safety)
 	}
 	return c.roundTrip(req)
+}
+
+// mintPath is the path of the mint's endpoint under the base URL.
+const mintPath = "/realtime/client_secrets"
+
+// url is the upstream URL of path.
+func (c *Client) url(path string) string {
+	if path == mintPath {
+		return c.mintURL
+	}
+	return c.base + path
 }
 
 func (c *Client) observe(outcome string, d time.Duration) {
