@@ -32,7 +32,9 @@ up=$(free_port)
 pids+=($!)
 
 # serve NAME LIMIT WINDOW_MS [ENV...]: an rtgate as scripts/bench.sh runs
-# it, with ENV added; sets $port and $pprof.
+# it (every wrk connection comes from 127.0.0.1, so the per-address
+# connection cap is raised past wrk's), with ENV added; sets $port and
+# $pprof.
 serve() {
 	local admin name=$1 limit=$2 window=$3
 	shift 3
@@ -40,7 +42,7 @@ serve() {
 	env APP_ENV=development OPENAI_API_KEY=sk-bench-not-a-real-key OPENAI_BASE_URL="http://127.0.0.1:$up/v1" \
 		HOST=127.0.0.1 PORT="$port" ADMIN_ADDR="127.0.0.1:$admin" ALLOWED_ORIGINS=https://app.example.com \
 		AUTH_MODE=none DEMO_PAGE=false REQUIRE_HTTPS=false LOG_LEVEL=info \
-		RATE_LIMIT_MAX_REQUESTS="$limit" RATE_LIMIT_WINDOW_MS="$window" RTGATE_BENCH_PPROF_ADDR="127.0.0.1:$pprof" \
+		RATE_LIMIT_MAX_REQUESTS="$limit" RATE_LIMIT_WINDOW_MS="$window" MAX_CONNS_PER_IP=100000 RTGATE_BENCH_PPROF_ADDR="127.0.0.1:$pprof" \
 		"$@" "$out/rtgate" serve >/dev/null 2>"$out/$name.log" &
 	pids+=($!)
 	for _ in $(seq 1 100); do curl -fsS -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null && break; sleep 0.1; done
