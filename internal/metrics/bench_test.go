@@ -24,3 +24,13 @@ func BenchmarkObserveRequest(b *testing.B) {
 		m.ObserveRequest("GET /api/realtime-session", "GET", 200, 2*time.Millisecond)
 	}
 }
+
+// BenchmarkObserveUpstream records one upstream call, as the upstream
+// client does per attempt.
+func BenchmarkObserveUpstream(b *testing.B) {
+	m := metrics.New(prometheus.NewRegistry())
+	b.ReportAllocs()
+	for b.Loop() {
+		m.ObserveUpstream("ok", 3*time.Millisecond)
+	}
+}

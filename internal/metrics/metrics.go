@@ -32,6 +32,9 @@ type Metrics struct {
 	// kept, beyond which children are looked up per request as before.
 	children  sync.Map
 	nChildren atomic.Int64
+	// outcomes caches the upstream counter's child per outcome (a fixed
+	// set of strings): outcome -> prometheus.Counter.
+	outcomes sync.Map
 }
 
 type requestKey struct {
@@ -117,7 +120,11 @@ func (m *Metrics) requestChildren(k requestKey) any {
 
 // ObserveUpstream records one upstream call.
 func (m *Metrics) ObserveUpstream(outcome string, d time.Duration) {
-	m.upstream.WithLabelValues(outcome).Inc()
+	c, ok := m.outcomes.Load(outcome)
+	if !ok {
+		c, _ = m.outcomes.LoadOrStore(outcome, m.upstream.WithLabelValues(outcome))
+	}
+	c.(prometheus.Counter).Inc()
 	if d > 0 {
 		m.upstreamLatency.Observe(d.Seconds())
 	}

@@ -51,3 +51,18 @@ func TestObserveRequestCountsPerLabels(t *testing.T) {
 		t.Errorf("%d children kept, want %d", n, maxChildren)
 	}
 }
+
+// TestObserveUpstreamCountsPerOutcome: the cached children count as the
+// labelled counter would.
+func TestObserveUpstreamCountsPerOutcome(t *testing.T) {
+	m := New(prometheus.NewRegistry())
+	for _, o := range []string{"ok", "ok", "5xx", "ok", "timeout"} {
+		m.ObserveUpstream(o, time.Millisecond)
+	}
+	m.ObserveUpstream("queue_full", 0)
+	for o, want := range map[string]float64{"ok": 3, "5xx": 1, "timeout": 1, "queue_full": 1} {
+		if got := testutil.ToFloat64(m.upstream.WithLabelValues(o)); got != want {
+			t.Errorf("%s: %v, want %v", o, got, want)
+		}
+	}
+}
