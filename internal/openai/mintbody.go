@@ -93,59 +93,62 @@ func decodeMintResponse(raw []byte) (mintResponse, error) {
 	return mr, err
 }
 
-// scanMintResponse reads raw when it is valid JSON, an object, and every
-// field rtgate keeps is there at most once, under its exact name (not
-// another case of it, no escapes), with a plain value: value, session.id
-// and session.model strings of valid UTF-8 without escapes, expires_at an
-// integer, session an object. Other members are skipped, as json.Unmarshal
-// skips them. ok is false for anything else.
+// scanMintResponse reads raw when it is valid JSON (as json.Valid has it),
+// an object, and every field rtgate keeps is there at most once, under its
+// exact name (not another case of it, no escapes), with a plain value:
+// value, session.id and session.model strings of valid UTF-8 without
+// escapes, expires_at an integer, session an object. Other members are
+// checked and skipped, as json.Unmarshal skips them. ok is false for
+// anything else. It reads raw once, validating as it goes.
 func scanMintResponse(raw []byte) (mr mintResponse, ok bool) {
-	if !json.Valid(raw) {
-		return mr, false
-	}
-	i := skipWS(raw, 0)
-	if i >= len(raw) || raw[i] != '{' {
+	s := jsonScanner{b: raw}
+	s.ws()
+	if s.i >= len(raw) || raw[s.i] != '{' {
 		return mr, false
 	}
 	var seen [3]bool
 	var strs [3][]byte // value, session.id, session.model
-	var sseen [2]bool
-	ok = members(raw, i, func(key, val []byte) bool {
-		switch field(key, "value", "expires_at", "session") {
+	ok = s.object(func(key []byte, escaped bool) bool {
+		f := -2 // an escaped name is left to json.Unmarshal
+		if !escaped {
+			f = field(key, "value", "expires_at", "session")
+		}
+		switch f {
 		case -1:
-			return true // not kept
-		case 0:
-			if seen[0] {
+			return s.value() // not kept
+		case 0, 1:
+			if seen[f] {
 				return false
 			}
-			seen[0] = true
-			s, plain := plainJSONString(val)
-			strs[0] = s
-			return plain
-		case 1:
-			if seen[1] {
-				return false
+			seen[f] = true
+			if f == 0 {
+				str, plain := s.plainString()
+				strs[0] = str
+				return plain
 			}
-			seen[1] = true
-			n, integer := parseInt64(val)
+			n, integer := s.integer()
 			mr.ExpiresAt = n
 			return integer
 		case 2:
-			if seen[2] || val[0] != '{' {
+			if seen[2] || s.i >= len(raw) || raw[s.i] != '{' {
 				return false
 			}
 			seen[2] = true
-			return members(val, 0, func(key, val []byte) bool {
-				f := field(key, "id", "model")
+			var sseen [2]bool
+			return s.object(func(key []byte, escaped bool) bool {
+				f := -2
+				if !escaped {
+					f = field(key, "id", "model")
+				}
 				if f == -1 {
-					return true
+					return s.value()
 				}
 				if f < 0 || sseen[f] {
 					return false
 				}
 				sseen[f] = true
-				s, plain := plainJSONString(val)
-				strs[1+f] = s
+				str, plain := s.plainString()
+				strs[1+f] = str
 				return plain
 			})
 		}
@@ -153,6 +156,9 @@ func scanMintResponse(raw []byte) (mr mintResponse, ok bool) {
 	})
 	if !ok {
 		return mr, false
+	}
+	if s.ws(); s.i != len(raw) {
+		return mr, false // trailing data
 	}
 	// The three strings share one allocation.
 	var sb strings.Builder
@@ -167,12 +173,12 @@ func scanMintResponse(raw []byte) (mr mintResponse, ok bool) {
 }
 
 // field returns the index of the name key is, -1 when it is none of names
-// in any case, and -2 when json.Unmarshal might still match it to one (an
-// escape, a byte outside ASCII, another case): the caller then leaves the
-// answer to json.Unmarshal.
+// in any case, and -2 when json.Unmarshal might still match it to one (a
+// byte outside ASCII, another case): the caller then leaves the answer to
+// json.Unmarshal.
 func field(key []byte, names ...string) int {
 	for _, c := range key {
-		if c == '\\' || c >= utf8.RuneSelf {
+		if c >= utf8.RuneSelf {
 			return -2
 		}
 	}
@@ -187,22 +193,280 @@ func field(key []byte, names ...string) int {
 	return -1
 }
 
-// plainJSONString returns the content of val (a JSON string of valid JSON)
-// when it has no escape and is valid UTF-8, so it reads as is.
-func plainJSONString(val []byte) ([]byte, bool) {
-	if len(val) < 2 || val[0] != '"' {
-		return nil, false
-	}
-	s := val[1 : len(val)-1]
-	if bytes.IndexByte(s, '\\') >= 0 || !utf8.Valid(s) {
-		return nil, false
-	}
-	return s, true
+// maxNestingDepth is encoding/json's: deeper input is invalid.
+const maxNestingDepth = 10000
+
+// jsonScanner reads JSON with the grammar encoding/json's scanner accepts
+// (json.Valid): RFC 8259, strings of any bytes from 0x20 on (UTF-8 is not
+// checked), at most maxNestingDepth levels. Each method reads one element
+// at b[i] and reports whether it was valid; on false, i is undefined.
+type jsonScanner struct {
+	b     []byte
+	i     int
+	depth int
 }
 
-// parseInt64 is strconv.ParseInt(string(b), 10, 64) for a JSON number
-// (valid JSON), without the string: ok is false for a fraction, an
-// exponent or an overflow, as json.Unmarshal into an int64 refuses them.
+// validJSON is json.Valid(b), read with a jsonScanner.
+func validJSON(b []byte) bool {
+	s := jsonScanner{b: b}
+	s.ws()
+	if !s.value() {
+		return false
+	}
+	s.ws()
+	return s.i == len(b)
+}
+
+func (s *jsonScanner) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// value reads one value and the white space before it.
+func (s *jsonScanner) value() bool {
+	s.ws()
+	if s.i >= len(s.b) {
+		return false
+	}
+	switch c := s.b[s.i]; {
+	case c == '"':
+		_, _, ok := s.str()
+		return ok
+	case c == '{':
+		return s.object(func([]byte, bool) bool { return s.value() })
+	case c == '[':
+		return s.array()
+	case c == '-' || c >= '0' && c <= '9':
+		_, ok := s.number()
+		return ok
+	case c == 't':
+		return s.literal("true")
+	case c == 'f':
+		return s.literal("false")
+	case c == 'n':
+		return s.literal("null")
+	}
+	return false
+}
+
+func (s *jsonScanner) literal(lit string) bool {
+	if !bytes.HasPrefix(s.b[s.i:], []byte(lit)) {
+		return false
+	}
+	s.i += len(lit)
+	return true
+}
+
+// object reads the object at b[i]; member is called with each key (its
+// raw content, and whether it holds an escape) with i at the start of the
+// member's value (white space skipped), and must read that value.
+func (s *jsonScanner) object(member func(key []byte, escaped bool) bool) bool {
+	if s.depth++; s.depth > maxNestingDepth {
+		return false
+	}
+	s.i++ // '{'
+	s.ws()
+	if s.i < len(s.b) && s.b[s.i] == '}' {
+		s.i++
+		s.depth--
+		return true
+	}
+	for {
+		if s.i >= len(s.b) || s.b[s.i] != '"' {
+			return false
+		}
+		key, escaped, ok := s.str()
+		if !ok {
+			return false
+		}
+		s.ws()
+		if s.i >= len(s.b) || s.b[s.i] != ':' {
+			return false
+		}
+		s.i++
+		s.ws()
+		if !member(key, escaped) {
+			return false
+		}
+		s.ws()
+		if s.i >= len(s.b) {
+			return false
+		}
+		switch s.b[s.i] {
+		case ',':
+			s.i++
+			s.ws()
+		case '}':
+			s.i++
+			s.depth--
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+func (s *jsonScanner) array() bool {
+	if s.depth++; s.depth > maxNestingDepth {
+		return false
+	}
+	s.i++ // '['
+	s.ws()
+	if s.i < len(s.b) && s.b[s.i] == ']' {
+		s.i++
+		s.depth--
+		return true
+	}
+	for {
+		if !s.value() {
+			return false
+		}
+		s.ws()
+		if s.i >= len(s.b) {
+			return false
+		}
+		switch s.b[s.i] {
+		case ',':
+			s.i++
+		case ']':
+			s.i++
+			s.depth--
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// plainBytes marks the bytes a string holds as they are: any from 0x20
+// on but '"' and '\\'.
+var plainBytes = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// str reads the string at b[i] (a '"'): its raw content, and whether it
+// holds an escape.
+func (s *jsonScanner) str() (content []byte, escaped, ok bool) {
+	start := s.i + 1
+	i := start
+	for {
+		for i < len(s.b) && plainBytes[s.b[i]] {
+			i++
+		}
+		if i >= len(s.b) {
+			return nil, false, false
+		}
+		switch s.b[i] {
+		case '"':
+			s.i = i + 1
+			return s.b[start:i], escaped, true
+		case '\\':
+			escaped = true
+			if i+1 >= len(s.b) {
+				return nil, false, false
+			}
+			switch s.b[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if i+6 > len(s.b) {
+					return nil, false, false
+				}
+				for _, h := range s.b[i+2 : i+6] {
+					if !('0' <= h && h <= '9' || 'a' <= h && h <= 'f' || 'A' <= h && h <= 'F') {
+						return nil, false, false
+					}
+				}
+				i += 6
+			default:
+				return nil, false, false
+			}
+		default: // a control character
+			return nil, false, false
+		}
+	}
+}
+
+// number reads the number at b[i]: its text.
+func (s *jsonScanner) number() ([]byte, bool) {
+	b, start := s.b, s.i
+	i := start
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	default:
+		return nil, false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if i >= len(b) || b[i] < '0' || b[i] > '9' {
+			return nil, false
+		}
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if i >= len(b) || b[i] < '0' || b[i] > '9' {
+			return nil, false
+		}
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	}
+	s.i = i
+	return b[start:i], true
+}
+
+// plainString reads a string value that reads as is: no escape, valid
+// UTF-8. False for anything else (another type, an escape), valid or not.
+func (s *jsonScanner) plainString() ([]byte, bool) {
+	if s.i >= len(s.b) || s.b[s.i] != '"' {
+		return nil, false
+	}
+	content, escaped, ok := s.str()
+	if !ok || escaped || !utf8.Valid(content) {
+		return nil, false
+	}
+	return content, true
+}
+
+// integer reads a number value that json.Unmarshal stores in an int64
+// (strconv.ParseInt of its text). False for anything else.
+func (s *jsonScanner) integer() (int64, bool) {
+	if s.i >= len(s.b) || (s.b[s.i] != '-' && (s.b[s.i] < '0' || s.b[s.i] > '9')) {
+		return 0, false
+	}
+	text, ok := s.number()
+	if !ok {
+		return 0, false
+	}
+	return parseInt64(text)
+}
+
+// parseInt64 is strconv.ParseInt(string(b), 10, 64) for a JSON number,
+// without the string: ok is false for a fraction, an exponent or an
+// overflow, as json.Unmarshal into an int64 refuses them.
 func parseInt64(b []byte) (int64, bool) {
 	neg := len(b) > 0 && b[0] == '-'
 	if neg {
@@ -225,76 +489,6 @@ func parseInt64(b []byte) (int64, bool) {
 		return int64(n), true
 	}
 	return 0, false
-}
-
-// members calls fn with the raw key (without its quotes) and the raw value
-// of each member of the object at raw[i], in order, until fn returns
-// false. raw must be valid JSON.
-func members(raw []byte, i int, fn func(key, val []byte) bool) bool {
-	i = skipWS(raw, i+1) // past '{'
-	if raw[i] == '}' {
-		return true
-	}
-	for {
-		kend := skipValue(raw, i)
-		key := raw[i+1 : kend-1]
-		i = skipWS(raw, skipWS(raw, kend)+1) // past ':'
-		vend := skipValue(raw, i)
-		if !fn(key, raw[i:vend]) {
-			return false
-		}
-		i = skipWS(raw, vend)
-		if raw[i] == '}' {
-			return true
-		}
-		i = skipWS(raw, i+1) // past ','
-	}
-}
-
-// skipValue returns the index just past the value at raw[i] (valid JSON).
-func skipValue(raw []byte, i int) int {
-	switch raw[i] {
-	case '"':
-		for j := i + 1; ; j++ {
-			switch raw[j] {
-			case '\\':
-				j++
-			case '"':
-				return j + 1
-			}
-		}
-	case '{', '[':
-		depth := 0
-		for j := i; ; j++ {
-			switch raw[j] {
-			case '"':
-				j = skipValue(raw, j) - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return j + 1
-				}
-			}
-		}
-	}
-	j := i
-	for j < len(raw) {
-		switch raw[j] {
-		case ',', '}', ']', ' ', '\t', '\n', '\r':
-			return j
-		}
-		j++
-	}
-	return j
-}
-
-func skipWS(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
 }
 
 // readBounded reads r to its end, or to max+1 bytes, whichever comes

@@ -176,3 +176,33 @@ func TestReadBounded(t *testing.T) {
 		t.Fatalf("read error: %v", err)
 	}
 }
+
+// TestValidJSONIsJSONValid: the scanner's grammar is json.Valid's, down
+// to the nesting limit.
+func TestValidJSONIsJSONValid(t *testing.T) {
+	cases := append([]string{
+		`0`, `-0`, `01`, `-`, `1.`, `.5`, `1e`, `1e+`, `1E-7`, `1.5e3`, `-12.0e+10`, `2a`, ` true `, `tru`, `nul`, `null x`,
+		`"\u00e9"`, `"\u00g9"`, `"\x"`, `"\/"`, `"a` + "\x01" + `"`, "\"\xff\"", `[]`, `[1,]`, `[,1]`, `[1 2]`, `{"a":}`,
+		`{"a" 1}`, `{1:2}`, `{"a":1,}`, `{"a":[{"b":null}],"c":"d"}`, ``, ` `, `{}}`, `[[[]]]`, `"\uD800"`,
+	}, mintResponseSeeds...)
+	for _, depth := range []int{maxNestingDepth - 1, maxNestingDepth, maxNestingDepth + 1} {
+		cases = append(cases, strings.Repeat("[", depth)+strings.Repeat("]", depth),
+			strings.Repeat(`{"a":`, depth)+"1"+strings.Repeat("}", depth))
+	}
+	for _, c := range cases {
+		checkValidJSON(t, []byte(c))
+	}
+}
+
+func FuzzValidJSON(f *testing.F) {
+	for _, s := range mintResponseSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(checkValidJSON)
+}
+
+func checkValidJSON(t *testing.T, b []byte) {
+	if got, want := validJSON(b), json.Valid(b); got != want {
+		t.Fatalf("%.200q: validJSON %v, json.Valid %v", b, got, want)
+	}
+}
