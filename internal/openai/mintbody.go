@@ -267,22 +267,13 @@ func (s *jsonScanner) literal(lit string) bool {
 // raw content, and whether it holds an escape) with i at the start of the
 // member's value (white space skipped), and must read that value.
 func (s *jsonScanner) object(member func(key []byte, escaped bool) bool) bool {
-	if s.depth++; s.depth > maxNestingDepth {
-		return false
-	}
-	s.i++ // '{'
-	s.ws()
-	if s.i < len(s.b) && s.b[s.i] == '}' {
-		s.i++
-		s.depth--
-		return true
-	}
-	for {
+	more, ok := s.open('}')
+	for ok && more {
 		if s.i >= len(s.b) || s.b[s.i] != '"' {
 			return false
 		}
-		key, escaped, ok := s.str()
-		if !ok {
+		key, escaped, valid := s.str()
+		if !valid {
 			return false
 		}
 		s.ws()
@@ -294,54 +285,56 @@ func (s *jsonScanner) object(member func(key []byte, escaped bool) bool) bool {
 		if !member(key, escaped) {
 			return false
 		}
-		s.ws()
-		if s.i >= len(s.b) {
-			return false
-		}
-		switch s.b[s.i] {
-		case ',':
-			s.i++
-			s.ws()
-		case '}':
-			s.i++
-			s.depth--
-			return true
-		default:
-			return false
-		}
+		more, ok = s.next('}')
 	}
+	return ok
 }
 
 func (s *jsonScanner) array() bool {
-	if s.depth++; s.depth > maxNestingDepth {
-		return false
-	}
-	s.i++ // '['
-	s.ws()
-	if s.i < len(s.b) && s.b[s.i] == ']' {
-		s.i++
-		s.depth--
-		return true
-	}
-	for {
+	more, ok := s.open(']')
+	for ok && more {
 		if !s.value() {
 			return false
 		}
-		s.ws()
-		if s.i >= len(s.b) {
-			return false
-		}
-		switch s.b[s.i] {
-		case ',':
-			s.i++
-		case ']':
-			s.i++
-			s.depth--
-			return true
-		default:
-			return false
-		}
+		more, ok = s.next(']')
 	}
+	return ok
+}
+
+// open enters the object or array at b[i], whose closing byte is end:
+// more is false when it is empty (and read whole).
+func (s *jsonScanner) open(end byte) (more, ok bool) {
+	if s.depth++; s.depth > maxNestingDepth {
+		return false, false
+	}
+	s.i++ // '{' or '['
+	s.ws()
+	if s.i < len(s.b) && s.b[s.i] == end {
+		s.i++
+		s.depth--
+		return false, true
+	}
+	return true, true
+}
+
+// next reads what follows an element of the object or array closed by
+// end: a ',' (more is true, white space after it skipped) or end.
+func (s *jsonScanner) next(end byte) (more, ok bool) {
+	s.ws()
+	if s.i >= len(s.b) {
+		return false, false
+	}
+	switch s.b[s.i] {
+	case ',':
+		s.i++
+		s.ws()
+		return true, true
+	case end:
+		s.i++
+		s.depth--
+		return false, true
+	}
+	return false, false
 }
 
 // plainBytes marks the bytes a string holds as they are: any from 0x20
