@@ -3,10 +3,10 @@
 #
 # It exports BASE (default: the first commit before the performance work,
 # aba5bd6) with `git archive`, copies today's benchmark files for
-# internal/ratelimit, internal/httpx and internal/clientip into it (they use
-# only those packages' exported API, which did not change), builds the
-# test binaries of both trees and runs every benchmark COUNT times, base
-# and head alternating. bench/cmd/benchrun then writes the medians to
+# internal/ratelimit, httpx, clientip, openai, metrics and gateway into it
+# (they use only API that did not change), builds the test binaries of
+# both trees and runs every benchmark COUNT times, base and head
+# alternating. bench/cmd/benchrun then writes the medians to
 # docs/bench/micro.json and the table in docs/performance.md.
 #
 # Usage: scripts/bench-micro.sh [BASE]
@@ -22,15 +22,17 @@ trap 'rm -rf "$work"' EXIT
 
 mkdir -p "$work/base" "$work/bin"
 git archive "$base" | tar -x -C "$work/base"
-for f in internal/ratelimit/bench_test.go internal/httpx/bench_test.go internal/clientip/bench_test.go; do
+for f in internal/{ratelimit,httpx,clientip,openai,metrics,gateway}/bench_test.go; do
 	cp "$f" "$work/base/$f"
 done
-pkgs=(ratelimit httpx clientip gateway)
+pkgs=(ratelimit httpx clientip openai metrics gateway)
 declare -A bench=(
 	[ratelimit]='^(BenchmarkLimiterAllowIP|BenchmarkLimiterAllowIPWithMetrics|BenchmarkMemoryAllow|BenchmarkSetHeaders)$'
 	[httpx]='^(BenchmarkMiddlewareChain|BenchmarkRefusal429|BenchmarkWriteError|BenchmarkNewRequestID)$'
 	[clientip]='^BenchmarkClientIP$'
-	[gateway]='^BenchmarkMintPipeline$'
+	[openai]='^BenchmarkMintClientSecret$'
+	[metrics]='^(BenchmarkObserveRequest|BenchmarkObserveUpstream)$'
+	[gateway]='^(BenchmarkMintPipeline|BenchmarkMintPipelineHTTPTest)$'
 )
 for p in "${pkgs[@]}"; do
 	(cd "$work/base" && go test -c -o "$work/bin/base-$p.test" "./internal/$p")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # profile.sh: CPU and allocation profiles of rtgate under wrk load, for
-# a mint (GET, through the whole pipeline to a 0 ms fake upstream) and for
-# a 429 under a flood; loopback only. The binary is the real rtgate plus a
+# a mint (GET, through the whole pipeline to a 0 ms fake upstream), for a
+# 429 under a flood, and for a mint with AUTH_MODE=jwt (an HS256 bearer
+# token, per-user controls on without limits that refuse); loopback only. The binary is the real rtgate plus a
 # pprof listener added at build time with `go build -overlay`
 # (bench/profile/pprof_overlay.go.txt): no source file changes.
 #
@@ -30,32 +31,37 @@ up=$(free_port)
 "$out/upstream" -addr "127.0.0.1:$up" >"$out/upstream.log" 2>&1 &
 pids+=($!)
 
-# serve NAME LIMIT WINDOW_MS: an rtgate as scripts/bench.sh runs it; sets
-# $port and $pprof.
+# serve NAME LIMIT WINDOW_MS [ENV...]: an rtgate as scripts/bench.sh runs
+# it (every wrk connection comes from 127.0.0.1, so the per-address
+# connection cap is raised past wrk's), with ENV added; sets $port and
+# $pprof.
 serve() {
-	local admin
+	local admin name=$1 limit=$2 window=$3
+	shift 3
 	port=$(free_port); admin=$(free_port); pprof=$(free_port)
-	APP_ENV=development OPENAI_API_KEY=sk-bench-not-a-real-key OPENAI_BASE_URL="http://127.0.0.1:$up/v1" \
+	env APP_ENV=development OPENAI_API_KEY=sk-bench-not-a-real-key OPENAI_BASE_URL="http://127.0.0.1:$up/v1" \
 		HOST=127.0.0.1 PORT="$port" ADMIN_ADDR="127.0.0.1:$admin" ALLOWED_ORIGINS=https://app.example.com \
 		AUTH_MODE=none DEMO_PAGE=false REQUIRE_HTTPS=false LOG_LEVEL=info \
-		RATE_LIMIT_MAX_REQUESTS="$2" RATE_LIMIT_WINDOW_MS="$3" RTGATE_BENCH_PPROF_ADDR="127.0.0.1:$pprof" \
-		"$out/rtgate" serve >/dev/null 2>"$out/$1.log" &
+		RATE_LIMIT_MAX_REQUESTS="$limit" RATE_LIMIT_WINDOW_MS="$window" MAX_CONNS_PER_IP=100000 RTGATE_BENCH_PPROF_ADDR="127.0.0.1:$pprof" \
+		"$@" "$out/rtgate" serve >/dev/null 2>"$out/$name.log" &
 	pids+=($!)
 	for _ in $(seq 1 100); do curl -fsS -o /dev/null "http://127.0.0.1:$port/healthz" 2>/dev/null && break; sleep 0.1; done
 }
 
 mallocs() { curl -fsS "http://127.0.0.1:$1/debug/vars" | python3 -c 'import json,sys; print(json.load(sys.stdin)["memstats"]["Mallocs"])'; }
 
-# profile NAME PORT PPROF: warm up, then wrk while taking both profiles.
+# profile NAME PORT PPROF [WRK-ARGS...]: warm up, then wrk while taking
+# both profiles.
 profile() {
 	local name=$1 port=$2 pprof=$3 m0 m1 n c1 c2
-	wrk -t2 -c"$conns" -d2s -H 'Origin: https://app.example.com' "http://127.0.0.1:$port/api/realtime-session" >/dev/null
+	shift 3
+	wrk -t2 -c"$conns" -d2s -H 'Origin: https://app.example.com' "$@" "http://127.0.0.1:$port/api/realtime-session" >/dev/null
 	m0=$(mallocs "$pprof")
 	curl -fsS -o "$out/cpu-$name.pprof" "http://127.0.0.1:$pprof/debug/pprof/profile?seconds=$secs" &
 	c1=$!
 	curl -fsS -o "$out/allocs-$name.pprof" "http://127.0.0.1:$pprof/debug/pprof/allocs?seconds=$secs" &
 	c2=$!
-	wrk -t2 -c"$conns" -d"$((secs + 2))s" -H 'Origin: https://app.example.com' "http://127.0.0.1:$port/api/realtime-session" >"$out/wrk-$name.txt"
+	wrk -t2 -c"$conns" -d"$((secs + 2))s" -H 'Origin: https://app.example.com' "$@" "http://127.0.0.1:$port/api/realtime-session" >"$out/wrk-$name.txt"
 	wait "$c1" "$c2"
 	m1=$(mallocs "$pprof")
 	n=$(awk '/requests in/ {print $1}' "$out/wrk-$name.txt")
@@ -72,5 +78,22 @@ serve mint 1000000 1000
 profile mint "$port" "$pprof"
 serve flood 1 60000
 profile 429 "$port" "$pprof"
+# HS256 tokens for 1,000 users, valid for an hour, one picked at random per
+# request (a wrk script): the per-user state stays as small as a real
+# population's, and no user hits a limit (both are off).
+secret=profile-secret-0123456789abcdefghijklmnop
+python3 - "$secret" >"$out/jwt.lua" <<'PY'
+import base64, hashlib, hmac, json, sys, time
+b = lambda d: base64.urlsafe_b64encode(json.dumps(d, separators=(",", ":")).encode()).rstrip(b"=")
+now = int(time.time())
+toks = []
+for i in range(1000):
+    m = b({"alg": "HS256", "typ": "JWT"}) + b"." + b({"sub": "user-%d" % i, "iat": now, "exp": now + 3600})
+    toks.append((m + b"." + base64.urlsafe_b64encode(hmac.new(sys.argv[1].encode(), m, hashlib.sha256).digest()).rstrip(b"=")).decode())
+print("local tokens = {" + ",".join('"%s"' % t for t in toks) + "}")
+print('request = function() return wrk.format(nil, nil, {["Origin"] = "https://app.example.com", ["Authorization"] = "Bearer " .. tokens[math.random(#tokens)]}) end')
+PY
+serve mint-jwt 1000000 1000 AUTH_MODE=jwt AUTH_JWT_SECRET="$secret" USER_MAX_ACTIVE_SESSIONS=0 USER_DAILY_QUOTA=0
+profile mint-jwt "$port" "$pprof" -s "$out/jwt.lua"
 echo "uptime: $(uptime)"
 echo "profiles in $out"

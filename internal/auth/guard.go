@@ -92,6 +92,9 @@ func (l *FailureLimiter) Blocked(ip netip.Addr) (bool, time.Duration) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if len(l.tat) == 0 {
+		return false, 0 // nobody failed lately: no key to build
+	}
 	tat, ok := l.tat[l.key(ip)]
 	if !ok {
 		return false, 0

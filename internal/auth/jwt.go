@@ -41,6 +41,9 @@ type JWTOptions struct {
 type JWT struct {
 	o      JWTOptions
 	parser *jwt.Parser
+	// secretKey is the key function with a secret, made once (with a key
+	// set, the key function depends on the request's context).
+	secretKey jwt.Keyfunc
 }
 
 var _ Verifier = (*JWT)(nil)
@@ -84,7 +87,25 @@ func NewJWT(o JWTOptions) (*JWT, error) {
 	if o.Audience != "" {
 		opts = append(opts, jwt.WithAudience(o.Audience))
 	}
-	return &JWT{o: o, parser: jwt.NewParser(opts...)}, nil
+	v := &JWT{o: o, parser: jwt.NewParser(opts...)}
+	v.secretKey = func(t *jwt.Token) (any, error) {
+		if err := noCrit(t); err != nil {
+			return nil, err
+		}
+		return v.o.Secret, nil
+	}
+	return v, nil
+}
+
+// noCrit refuses a token with a "crit" header. RFC 7515 §4.1.11: a "crit"
+// header names extensions the recipient must understand or refuse the
+// token; rtgate understands none (golang-jwt ignores the parameter). An
+// empty list is invalid too.
+func noCrit(t *jwt.Token) error {
+	if _, ok := t.Header["crit"]; ok {
+		return fail(ReasonMalformed, errors.New(`"crit" header: extensions not supported`))
+	}
+	return nil
 }
 
 // Verify implements Verifier.
@@ -105,19 +126,17 @@ func (v *JWT) Verify(r *http.Request) (string, error) {
 		return "", fail(ReasonMissing, nil)
 	}
 	claims := jwt.MapClaims{}
-	keyFor := func(*jwt.Token) (any, error) { return v.o.Secret, nil }
+	keyFor := v.secretKey
 	if v.o.Keys != nil {
-		keyFor = v.o.Keys.Keyfunc(r.Context())
-	}
-	_, err = v.parser.ParseWithClaims(raw, claims, func(t *jwt.Token) (any, error) {
-		// RFC 7515 §4.1.11: a "crit" header names extensions the recipient
-		// must understand or refuse the token; rtgate understands none
-		// (golang-jwt ignores the parameter). An empty list is invalid too.
-		if _, ok := t.Header["crit"]; ok {
-			return nil, fail(ReasonMalformed, errors.New(`"crit" header: extensions not supported`))
+		keys := v.o.Keys.Keyfunc(r.Context())
+		keyFor = func(t *jwt.Token) (any, error) {
+			if err := noCrit(t); err != nil {
+				return nil, err
+			}
+			return keys(t)
 		}
-		return keyFor(t)
-	})
+	}
+	_, err = v.parser.ParseWithClaims(raw, claims, keyFor)
 	if err != nil {
 		return "", classify(err)
 	}

@@ -1,7 +1,9 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -21,10 +23,9 @@ func (c cannedUpstream) MintClientSecret(context.Context, openai.MintParams) (*o
 	return &openai.Minted{Body: c.body, Value: "ek_x", ExpiresAt: time.Unix(1756310470, 0), SessionID: "sess_x"}, nil
 }
 
-// BenchmarkMintPipeline runs one POST with a JSON body through the whole
-// middleware chain (request id, headers, access log, recovery, client IP,
-// CORS, routing, rate limit, strict body decode, upstream stub, response).
-func BenchmarkMintPipeline(b *testing.B) {
+// newBenchGateway is the gateway of the pipeline benchmarks: a per-IP limit
+// that never refuses, CORS, a session policy, the upstream stubbed.
+func newBenchGateway(b *testing.B) http.Handler {
 	lim, err := ratelimit.New(ratelimit.Options{
 		IP:    ratelimit.Policy{Limit: 1_000_000, Window: time.Second * 1_000_000},
 		Store: ratelimit.NewMemory(ratelimit.MemoryOptions{}),
@@ -41,12 +42,70 @@ func BenchmarkMintPipeline(b *testing.B) {
 		MaxBodyBytes: 16384,
 		Session:      SessionPolicy{Model: "gpt-realtime", Voice: "marin", TTL: time.Minute, AllowedModels: []string{"gpt-realtime"}, AllowedVoices: []string{"marin"}},
 	})
-	h := g.Handler()
-	body := `{"voice":"marin"}`
+	return g.Handler()
+}
+
+const benchMintBody = `{"voice":"marin"}`
+
+// pipelineWriter is the ResponseWriter of BenchmarkMintPipeline: a fresh
+// header map per request, as net/http gives a handler, and nothing kept
+// of the body.
+type pipelineWriter struct {
+	h      http.Header
+	status int
+}
+
+func (w *pipelineWriter) Header() http.Header { return w.h }
+func (w *pipelineWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+}
+func (w *pipelineWriter) Write(b []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	return len(b), nil
+}
+
+// BenchmarkMintPipeline runs one POST with a JSON body through the whole
+// middleware chain (request id, headers, access log, recovery, client IP,
+// CORS, routing, rate limit, strict body decode, upstream stub, response)
+// and counts what rtgate allocates: the request is made once and re-armed
+// per iteration, and the writer keeps nothing but gets a fresh header map
+// per request (its growth to rtgate's ~20 fields is counted), so net/http's
+// own per-request work (parsing the request, cloning the header map for
+// the wire) is left out. BenchmarkMintPipelineHTTPTest is the same
+// pipeline with httptest's request and recorder, which add about twenty
+// allocations of their own.
+func BenchmarkMintPipeline(b *testing.B) {
+	h := newBenchGateway(b)
+	body := bytes.NewReader([]byte(benchMintBody))
+	tmpl := httptest.NewRequest(http.MethodPost, "/api/realtime-session", nil)
+	tmpl.RemoteAddr = "203.0.113.7:5555"
+	tmpl.Header.Set("Content-Type", "application/json")
+	tmpl.Header.Set("Origin", "https://app.example.com")
+	tmpl.Body, tmpl.ContentLength = io.NopCloser(body), int64(body.Len())
+	req := new(http.Request)
+	w := new(pipelineWriter)
 	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		req := httptest.NewRequest(http.MethodPost, "/api/realtime-session", strings.NewReader(body))
+	for b.Loop() {
+		body.Reset([]byte(benchMintBody))
+		*req = *tmpl
+		w.h, w.status = make(http.Header), 0
+		h.ServeHTTP(w, req)
+		if w.status != 200 {
+			b.Fatalf("status %d", w.status)
+		}
+	}
+}
+
+// BenchmarkMintPipelineHTTPTest is BenchmarkMintPipeline with a request
+// made by httptest.NewRequest and an httptest.ResponseRecorder per
+// iteration (the benchmark's form before issue 14's second round).
+func BenchmarkMintPipelineHTTPTest(b *testing.B) {
+	h := newBenchGateway(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		req := httptest.NewRequest(http.MethodPost, "/api/realtime-session", strings.NewReader(benchMintBody))
 		req.RemoteAddr = "203.0.113.7:5555"
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Origin", "https://app.example.com")

@@ -1,10 +1,12 @@
 package gateway
 
 import (
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/rtgate/rtgate/internal/httpx"
 )
@@ -87,5 +89,94 @@ func TestReadBodyRefusals(t *testing.T) {
 				t.Fatalf("%v, want %d %s", err, tt.status, tt.code)
 			}
 		})
+	}
+}
+
+// TestReadBodyLimitEdge: a body of exactly limit bytes is read whole, one
+// byte more is a 413, with or without a declared length; a failing body
+// is a 400.
+func TestReadBodyLimitEdge(t *testing.T) {
+	for _, chunked := range []bool{false, true} {
+		for _, n := range []int{0, 1, 511, 512, 513, 1024, 1025} {
+			for _, limit := range []int64{int64(n), int64(n) - 1} {
+				if limit < 0 {
+					continue
+				}
+				body := strings.Repeat("x", n)
+				r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
+				r.Header.Set("Content-Type", mediaJSON)
+				if chunked {
+					r.ContentLength = -1
+				}
+				b, err := readBodyTo(make([]byte, 0, 3), r, mediaJSON, limit)
+				if int64(n) <= limit {
+					if err != nil || string(b) != body {
+						t.Fatalf("chunked %v, %d bytes, limit %d: %d bytes, %v", chunked, n, limit, len(b), err)
+					}
+					continue
+				}
+				if e, ok := err.(*httpx.Error); !ok || e.Status != 413 {
+					t.Fatalf("chunked %v, %d bytes, limit %d: %v, want 413", chunked, n, limit, err)
+				}
+			}
+		}
+	}
+	r := httptest.NewRequest(http.MethodPost, "/", iotest.ErrReader(errors.New("reset")))
+	r.Header.Set("Content-Type", mediaJSON)
+	r.ContentLength = -1
+	if _, err := readBody(r, mediaJSON, 16); err == nil || err.(*httpx.Error).Status != 400 {
+		t.Fatalf("failing body: %v", err)
+	}
+}
+
+// mintBodySeeds are bodies flatJSON reads and bodies it must leave to
+// encoding/json.
+var mintBodySeeds = []string{
+	`{"voice":"marin"}`, `{"model":"gpt-realtime","voice":"marin"}`, ` { "voice" : "marin" , "model":"m" } `, "{}", "\t{ }\r\n",
+	`{"voice":"marin","voice":"cedar"}`, `{"Voice":"marin"}`, `{"voice":null}`, `{"voice":1}`, `{"voice":"ma\u0072in"}`,
+	`{"voice":"marin"}x`, `{"voice":"marin"}{}`, `{"voice":"marin",}`, `{"voice":"zé"}`, `{"other":"x"}`, `[]`, ``, `{`,
+	`{"voice":"marin"`, `{"voice"}`, `{,}`, `{"voice":"marin" "model":"m"}`, "\xef\xbb\xbf{}", `{"model":"a\tb"}`,
+}
+
+// TestFlatJSON: what flatJSON reads, it reads as encoding/json does; what
+// it refuses is left to strictJSON.
+func TestFlatJSON(t *testing.T) {
+	read := map[string]bool{
+		`{"voice":"marin"}`: true, `{"model":"gpt-realtime","voice":"marin"}`: true,
+		` { "voice" : "marin" , "model":"m" } `: true, "{}": true, "\t{ }\r\n": true,
+	}
+	for _, body := range mintBodySeeds {
+		var vals [2][]byte
+		var set [2]bool
+		if ok := flatJSON([]byte(body), mintFields[:], vals[:], set[:]); ok != read[body] {
+			t.Errorf("%q: read %v, want %v", body, ok, read[body])
+		}
+		checkFlatJSON(t, []byte(body))
+	}
+}
+
+func FuzzFlatJSON(f *testing.F) {
+	for _, s := range mintBodySeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(checkFlatJSON)
+}
+
+// checkFlatJSON: when flatJSON reads body, strictJSON accepts it with the
+// same values.
+func checkFlatJSON(t *testing.T, body []byte) {
+	var vals [2][]byte
+	var set [2]bool
+	if !flatJSON(body, mintFields[:], vals[:], set[:]) {
+		return
+	}
+	var b mintBody
+	if err := strictJSON(body, &b); err != nil {
+		t.Fatalf("%q: flatJSON read it, strictJSON refused it: %v", body, err)
+	}
+	for i, p := range []*string{b.Model, b.Voice} {
+		if (p != nil) != set[i] || p != nil && *p != string(vals[i]) {
+			t.Fatalf("%q: %s: flatJSON %v %q, encoding/json %v", body, mintFields[i], set[i], vals[i], p)
+		}
 	}
 }

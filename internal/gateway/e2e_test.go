@@ -459,6 +459,21 @@ func TestRateLimitFirstCut(t *testing.T) {
 		if r.Header.Get("RateLimit-Limit") != "3" || r.Header.Get("RateLimit-Remaining") != fmt.Sprint(2-i) {
 			t.Errorf("request %d: limit %q remaining %q", i+1, r.Header.Get("RateLimit-Limit"), r.Header.Get("RateLimit-Remaining"))
 		}
+		// The mint's audit line (docs/auth.md), expires_at in RFC 3339.
+		var body struct {
+			ExpiresAt int64 `json:"expires_at"`
+			Session   struct {
+				ID string `json:"id"`
+			} `json:"session"`
+		}
+		if err := json.Unmarshal([]byte(r.Body), &body); err != nil {
+			t.Fatal(err)
+		}
+		minted := requestLines(t, in, r.Header.Get("X-Request-ID"), "token minted")
+		if len(minted) != 1 || minted[0]["session_id"] != body.Session.ID || minted[0]["user"] != "" || minted[0]["model"] != "gpt-realtime-2.1" ||
+			minted[0]["expires_at"] != time.Unix(body.ExpiresAt, 0).UTC().Format(time.RFC3339) || minted[0]["level"] != "INFO" {
+			t.Errorf("request %d: token minted lines %v", i+1, minted)
+		}
 	}
 	before := in.Sim.Requests()
 	r := in.Do(t, "GET", "/api/realtime-session", "")
@@ -466,11 +481,34 @@ func TestRateLimitFirstCut(t *testing.T) {
 	if r.Header.Get("Retry-After") == "" || r.Header.Get("RateLimit-Remaining") != "0" {
 		t.Errorf("429 headers: %v", r.Header)
 	}
+	// One line for the refusal: its access line, with code and scope.
+	lines := requestLines(t, in, r.Header.Get("X-Request-ID"), "")
+	if len(lines) != 1 || lines[0]["msg"] != "request" || lines[0]["status"] != float64(429) ||
+		lines[0]["code"] != httpx.CodeRateLimited || lines[0]["scope"] != "ip" || lines[0]["cause"] != "ip rate limit" {
+		t.Errorf("the 429's log lines: %v", lines)
+	}
 	// Errors that come before the limiter (404, 405) do not consume quota,
 	// and health checks are never limited.
 	if r := in.Do(t, "GET", "/healthz", ""); r.StatusCode != 200 {
 		t.Errorf("healthz while limited: %d", r.StatusCode)
 	}
+}
+
+// requestLines returns the log lines of the request with id rid whose msg
+// is msg ("" for every line).
+func requestLines(t *testing.T, in *apptest.Instance, rid, msg string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(in.Logs.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("log line is not JSON: %q", line)
+		}
+		if m["request_id"] == rid && (msg == "" || m["msg"] == msg) {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 func TestLogsCarryNoSecrets(t *testing.T) {

@@ -126,9 +126,22 @@ func upstreamRetryAfter(hint time.Duration) time.Duration {
 	return min(max(d, minUpstreamRetryAfter), maxUpstreamRetryAfter)
 }
 
+// ipLimited is the per-IP limit's refusal, made once: under a flood it is
+// every answer (WriteError never changes it).
+var ipLimited = ipLimitError(errIPLimited)
+
+func ipLimitError(cause error) *httpx.Error {
+	e := httpx.Errorf(http.StatusTooManyRequests, httpx.CodeRateLimited, cause)
+	e.Scope = "ip"
+	return e
+}
+
 // clientError maps err to the client's JSON error. The cause stays in the
 // returned error for the log.
 func clientError(err error) error {
+	if err == errIPLimited {
+		return ipLimited // the flood's path: no errors.As targets on the heap
+	}
 	var (
 		he *httpx.Error
 		af *auth.Failure
@@ -201,7 +214,7 @@ func clientError(err error) error {
 
 	// Rate limits (stages 7 and 10).
 	case errors.Is(err, errIPLimited):
-		return httpx.Errorf(http.StatusTooManyRequests, httpx.CodeRateLimited, err)
+		return ipLimitError(err)
 	case errors.Is(err, errLimiter):
 		return unavailable(err)
 

@@ -47,6 +47,7 @@ func TestClientErrorMapsEveryDomainError(t *testing.T) {
 		{"token mode while budgets are enforced", budget.ErrTokenMode, 403, httpx.CodeForbidden, 0, [2]string{}},
 		{"budget state unreachable: fail closed", fmt.Errorf("%w: %w", budget.ErrUnavailable, errors.New("dial tcp")), 503, httpx.CodeUnavailable, 0, [2]string{}},
 		{"per-IP limit", errIPLimited, 429, httpx.CodeRateLimited, 0, [2]string{}},
+		{"per-IP limit, wrapped", fmt.Errorf("limit: %w", errIPLimited), 429, httpx.CodeRateLimited, 0, [2]string{}},
 		{"rate limiter down (closed policy)", fmt.Errorf("%w: %w", errLimiter, ratelimit.ErrStoreUnavailable), 503, httpx.CodeUnavailable, 0, [2]string{}},
 		{"upstream timeout", upstream(fmt.Errorf("mint: %w", openai.ErrTimeout)), 504, httpx.CodeUpstreamTimeout, 0, [2]string{}},
 		{"upstream shed by rtgate", upstream(&openai.UnavailableError{Reason: "queue_full", RetryAfter: 3 * time.Second}), 503, httpx.CodeUnavailable, 3 * time.Second, [2]string{}},

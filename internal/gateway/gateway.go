@@ -205,8 +205,11 @@ func (g *Gateway) Handler() http.Handler { return g.handler }
 // load balancers stop sending traffic while in-flight requests finish.
 func (g *Gateway) SetDraining() { g.draining.Store(true) }
 
+// methodNotAllowed refuses every request with 405 and allow; the refusal
+// is made once (WriteError never changes it).
 func (g *Gateway) methodNotAllowed(allow string) http.Handler {
-	return g.handle(func(http.ResponseWriter, *http.Request) error { return methodNotAllowedError(allow) })
+	refusal := methodNotAllowedError(allow)
+	return g.handle(func(http.ResponseWriter, *http.Request) error { return refusal })
 }
 
 func (g *Gateway) healthz(w http.ResponseWriter, r *http.Request) {

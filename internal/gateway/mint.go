@@ -2,9 +2,12 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/rtgate/rtgate/internal/budget"
@@ -20,6 +23,25 @@ type mintBody struct {
 	Voice *string `json:"voice"`
 }
 
+// pragmaNoCache is the mint's Pragma value, shared by every response
+// (canonical key, len == cap: see httpx/header.go).
+var pragmaNoCache = []string{"no-cache"}
+
+// headRefused is the refusal of a HEAD to the mint endpoint, made once.
+var headRefused = methodNotAllowedError("GET, POST")
+
+// info writes an info line from typed attributes, handed to the handler
+// directly as httpx does: nothing is boxed or formatted, and no call stack
+// is captured, unless the line is written.
+func (g *Gateway) info(ctx context.Context, msg string, attrs ...slog.Attr) {
+	if !g.log.Enabled(ctx, slog.LevelInfo) {
+		return
+	}
+	rec := slog.NewRecord(time.Now(), slog.LevelInfo, msg, 0)
+	rec.AddAttrs(attrs...)
+	_ = g.log.Handler().Handle(ctx, rec)
+}
+
 // mint is GET|POST /api/realtime-session: stages 7 to 12 of the pipeline.
 // The upstream call runs on upstreamContext: a client hanging up does not
 // cancel it, and its admission is settled by what the upstream may have
@@ -27,7 +49,7 @@ type mintBody struct {
 func (g *Gateway) mint(w http.ResponseWriter, r *http.Request) error {
 	if r.Method == http.MethodHead {
 		// net/http routes HEAD to GET patterns; a HEAD must never mint.
-		return methodNotAllowedError("GET, POST") // routed only when GET is
+		return headRefused // routed only when GET is
 	}
 	if err := g.limitIP(w, r); err != nil {
 		return err
@@ -56,17 +78,19 @@ func (g *Gateway) mint(w http.ResponseWriter, r *http.Request) error {
 		// A still-valid secret handed back to the same user: no new upstream
 		// session, so nothing is recorded and the admission is given back.
 		g.release(r, id)
-		g.log.Info("token reused", "request_id", rid, "user", id.UserID, "session_id", m.SessionID, "expires_at", m.ExpiresAt.UTC().Format(time.RFC3339))
+		g.info(r.Context(), "token reused", slog.String("request_id", rid), slog.String("user", id.UserID),
+			slog.String("session_id", m.SessionID), slog.Time("expires_at", m.ExpiresAt.UTC()))
 	} else {
 		g.record(r, id, users.Session{SessionID: m.SessionID, Kind: users.KindToken, Model: params.Model, CreatedAt: g.o.Now(), ExpiresAt: m.ExpiresAt})
 		g.chargeBudget(r.Context(), budget.Call{User: id.UserID, Kind: budget.KindToken, Model: params.Model})
-		g.log.Info("token minted", "request_id", rid, "user", id.UserID, "session_id", m.SessionID, "model", params.Model, "expires_at", m.ExpiresAt.UTC().Format(time.RFC3339))
+		g.info(r.Context(), "token minted", slog.String("request_id", rid), slog.String("user", id.UserID),
+			slog.String("session_id", m.SessionID), slog.String("model", params.Model), slog.Time("expires_at", m.ExpiresAt.UTC()))
 	}
 	if clientGone(r) {
 		// Minted and counted, but nobody is there to take the secret.
 		return clientAborted(fmt.Errorf("minted session %s, response undeliverable: %w", m.SessionID, r.Context().Err()))
 	}
-	w.Header().Set("Pragma", "no-cache")
+	w.Header()["Pragma"] = pragmaNoCache
 	httpx.WriteRawJSON(w, http.StatusOK, bytes.TrimSpace(m.Body))
 	return nil
 }
@@ -81,7 +105,7 @@ func (g *Gateway) limitIP(w http.ResponseWriter, r *http.Request) error {
 	}
 	g.o.Limiter.SetHeaders(w.Header(), d)
 	if !d.Allowed {
-		g.log.Info("rate limited", "request_id", httpx.RequestID(r.Context()), "scope", "ip")
+		// Logged once, on the access line: code rate_limited, scope ip.
 		return errIPLimited
 	}
 	return nil
@@ -91,23 +115,82 @@ func (g *Gateway) limitIP(w http.ResponseWriter, r *http.Request) error {
 func (g *Gateway) params(r *http.Request) (openai.MintParams, error) {
 	s := g.o.Session
 	model, voice := s.Model, s.Voice
-	if r.Method == http.MethodPost && (r.ContentLength != 0 || len(r.TransferEncoding) != 0) {
-		var b mintBody
-		if err := g.decodeJSON(r, &b); err != nil {
-			return openai.MintParams{}, err
-		}
-		if b.Model != nil {
-			if !slices.Contains(s.AllowedModels, *b.Model) {
-				return openai.MintParams{}, badRequest("The requested model is not allowed.", nil)
+	if r.Method != http.MethodPost || (r.ContentLength == 0 && len(r.TransferEncoding) == 0) {
+		return s.mintParams(model, voice)
+	}
+	bp := bodyBufs.Get().(*[]byte)
+	defer putBodyBuf(bp)
+	body, err := readBodyTo((*bp)[:0], r, mediaJSON, g.o.MaxBodyBytes)
+	*bp = body
+	if err != nil {
+		return openai.MintParams{}, err
+	}
+	// The plain body clients send is read without encoding/json and
+	// without allocating (flatJSON); any other is decoded strictly.
+	var vals [2][]byte
+	var set [2]bool
+	if flatJSON(body, mintFields[:], vals[:], set[:]) {
+		var ok bool
+		if set[0] {
+			if model, ok = allowed(s.AllowedModels, vals[0]); !ok {
+				return openai.MintParams{}, errModelNotAllowed
 			}
-			model = *b.Model
 		}
-		if b.Voice != nil {
-			if !slices.Contains(s.AllowedVoices, *b.Voice) {
-				return openai.MintParams{}, badRequest("The requested voice is not allowed.", nil)
+		if set[1] {
+			if voice, ok = allowed(s.AllowedVoices, vals[1]); !ok {
+				return openai.MintParams{}, errVoiceNotAllowed
 			}
-			voice = *b.Voice
 		}
+		return s.mintParams(model, voice)
+	}
+	var b mintBody
+	if err := strictJSON(body, &b); err != nil {
+		return openai.MintParams{}, err
+	}
+	if b.Model != nil {
+		if !slices.Contains(s.AllowedModels, *b.Model) {
+			return openai.MintParams{}, errModelNotAllowed
+		}
+		model = *b.Model
+	}
+	if b.Voice != nil {
+		if !slices.Contains(s.AllowedVoices, *b.Voice) {
+			return openai.MintParams{}, errVoiceNotAllowed
+		}
+		voice = *b.Voice
 	}
 	return s.mintParams(model, voice)
+}
+
+// mintFields are mintBody's JSON names, in flatJSON's order.
+var mintFields = [2]string{"model", "voice"}
+
+// The refusals of a mint body naming an option off the allowlist.
+var (
+	errModelNotAllowed = badRequest("The requested model is not allowed.", nil)
+	errVoiceNotAllowed = badRequest("The requested voice is not allowed.", nil)
+)
+
+// allowed returns the entry of list equal to v (list's own string, so
+// nothing of v is kept).
+func allowed(list []string, v []byte) (string, bool) {
+	for _, a := range list {
+		if a == string(v) {
+			return a, true
+		}
+	}
+	return "", false
+}
+
+// bodyBufs recycles the buffers small JSON bodies are read into; a buffer
+// grown past maxPooledBody is dropped rather than kept.
+var bodyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+const maxPooledBody = 64 << 10
+
+func putBodyBuf(bp *[]byte) {
+	if cap(*bp) <= maxPooledBody {
+		*bp = (*bp)[:0]
+		bodyBufs.Put(bp)
+	}
 }

@@ -48,6 +48,9 @@ type Error struct {
 	RetryAfter time.Duration
 	// Header holds extra response headers (Allow, WWW-Authenticate, ...).
 	Header http.Header
+	// Scope, when set, names the limit that refused the request ("ip" for
+	// the per-IP rate limit); it is logged as scope, never sent.
+	Scope string
 }
 
 func (e *Error) Error() string {
@@ -139,22 +142,41 @@ var bodyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b 
 
 // WriteError is the only place that turns an error into a response. Errors
 // that are not *Error become a 500 with a generic message; the detail goes to
-// the log with the request id.
+// the log with the request id. A nil log logs nothing (the caller has).
+//
+// The refusal is logged once per request: inside AccessLog, the request's
+// access line carries its code, scope and cause (one line per refused
+// request); a 5xx also gets a "request refused" line at error level, for
+// alerts. Without an access line, WriteError writes the "request refused"
+// line itself (info below 500, error from 500).
 //
 // The body is {"error":{"code":…,"message":…,"request_id":…}} and a newline,
 // byte for byte what encoding/json writes for it, assembled from a prefix
-// made once per code; the log line ("request refused") is built from typed
-// attributes and handed to the logger's handler directly, without
-// reflection or call-stack capture.
+// made once per code; log lines are built from typed attributes and handed
+// to the logger's handler directly, without reflection or call-stack
+// capture. WriteError never changes e, so a refusal may be shared.
 func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	e, ok := err.(*Error)
 	if !ok {
 		e = asError(err)
 	}
 	ctx := r.Context()
-	rid := RequestID(ctx)
+	s := getState(ctx)
+	var rid string
+	if s != nil {
+		rid = s.RequestID
+	} else {
+		rid = RequestID(ctx)
+	}
 	if log != nil {
-		logRefusal(ctx, log, e, rid)
+		if s != nil && s.access && s.refusal == nil {
+			s.refusal = e // the access line logs it
+			if e.Status >= 500 {
+				logRefusal(ctx, log, e, rid)
+			}
+		} else {
+			logRefusal(ctx, log, e, rid)
+		}
 	}
 	h := w.Header()
 	for k, vs := range e.Header {
@@ -202,6 +224,9 @@ func logRefusal(ctx context.Context, log *slog.Logger, e *Error, rid string) {
 	}
 	rec := slog.NewRecord(time.Now(), level, "request refused", 0)
 	rec.AddAttrs(slog.String("request_id", rid), slog.Int("status", e.Status), slog.String("code", e.Code))
+	if e.Scope != "" {
+		rec.AddAttrs(slog.String("scope", e.Scope))
+	}
 	if e.Err != nil {
 		rec.AddAttrs(slog.String("cause", e.Err.Error()))
 	}

@@ -111,7 +111,9 @@ type Observer interface {
 
 // AccessLog writes one JSON line per request (method, path, route, status,
 // duration, client ip, request id) and reports it to obs when obs is not nil.
-// It never logs query strings, headers or bodies.
+// It never logs query strings, headers or bodies. A request refused through
+// WriteError gets its refusal on the same line: code, scope (when set) and
+// cause, so a refusal costs one line, not two.
 //
 // The line is built from typed attributes and handed to the logger's
 // handler directly: no reflection, and no call-stack capture (rtgate's
@@ -133,6 +135,7 @@ func (m accessLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var sw *statusWriter
 	if s != nil && s.sw.ResponseWriter == nil {
 		sw = &s.sw // the request's record has room for it
+		s.access = true
 	} else {
 		sw = new(statusWriter)
 	}
@@ -149,8 +152,12 @@ func (m accessLog) done(r *http.Request, s *state, sw *statusWriter, start time.
 	}
 	var route, id string
 	var ip netip.Addr
+	var refusal *Error
 	if s != nil {
 		route, id, ip = s.Route, s.RequestID, s.ClientIP
+		if s.access && &s.sw == sw {
+			refusal = s.refusal
+		}
 	}
 	if route == "" {
 		route = "unmatched"
@@ -162,8 +169,8 @@ func (m accessLog) done(r *http.Request, s *state, sw *statusWriter, start time.
 	if !m.log.Enabled(ctx, slog.LevelInfo) {
 		return
 	}
-	rec := slog.NewRecord(time.Now(), slog.LevelInfo, "request", 0)
-	rec.AddAttrs(
+	var attrs [11]slog.Attr
+	a := append(attrs[:0],
 		slog.String("method", r.Method),
 		slog.String("path", r.URL.Path),
 		slog.String("route", route),
@@ -173,6 +180,17 @@ func (m accessLog) done(r *http.Request, s *state, sw *statusWriter, start time.
 		slog.String("client_ip", addrString(ip)),
 		slog.String("request_id", id),
 	)
+	if refusal != nil {
+		a = append(a, slog.String("code", refusal.Code))
+		if refusal.Scope != "" {
+			a = append(a, slog.String("scope", refusal.Scope))
+		}
+		if refusal.Err != nil {
+			a = append(a, slog.String("cause", refusal.Err.Error()))
+		}
+	}
+	rec := slog.NewRecord(time.Now(), slog.LevelInfo, "request", 0)
+	rec.AddAttrs(a...)
 	_ = m.log.Handler().Handle(ctx, rec)
 }
 

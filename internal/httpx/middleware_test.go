@@ -154,6 +154,63 @@ func TestWriteErrorLogsTheRefusal(t *testing.T) {
 	}
 }
 
+// TestRefusalIsOnTheAccessLine: inside the access log, a refusal costs one
+// line (the access line, with code, scope and cause); a 5xx keeps its
+// error-level line for alerts as well.
+func TestRefusalIsOnTheAccessLine(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		err   error
+		lines []map[string]any // after the access line's base fields
+	}{
+		{"429 with scope and cause", &Error{Status: 429, Code: CodeRateLimited, Scope: "ip", Err: errors.New("ip rate limit")},
+			[]map[string]any{{"msg": "request", "level": "INFO", "status": float64(429), "code": "rate_limited", "scope": "ip", "cause": "ip rate limit"}}},
+		{"404 without a cause", Errorf(404, CodeNotFound, nil),
+			[]map[string]any{{"msg": "request", "level": "INFO", "status": float64(404), "code": "not_found"}}},
+		{"502 keeps its error line", Errorf(502, CodeUpstreamError, errors.New("upstream said no")),
+			[]map[string]any{
+				{"msg": "request refused", "level": "ERROR", "status": float64(502), "code": "upstream_error", "cause": "upstream said no"},
+				{"msg": "request", "level": "INFO", "status": float64(502), "code": "upstream_error", "cause": "upstream said no"},
+			}},
+		{"not an *Error is a 500", errors.New("boom"),
+			[]map[string]any{
+				{"msg": "request refused", "level": "ERROR", "status": float64(500), "code": "internal", "cause": "boom"},
+				{"msg": "request", "level": "INFO", "status": float64(500), "code": "internal", "cause": "boom"},
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			log := slog.New(slog.NewJSONHandler(&buf, nil))
+			h := chain(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { WriteError(w, r, log, tc.err) }), log, time.Now)
+			req := httptest.NewRequest("GET", "/", nil)
+			req.Header.Set(RequestIDHeader, "rid-7")
+			h.ServeHTTP(httptest.NewRecorder(), req)
+			lines := logLines(t, &buf)
+			if len(lines) != len(tc.lines) {
+				t.Fatalf("%d log lines, want %d:\n%s", len(lines), len(tc.lines), buf.String())
+			}
+			for i, want := range tc.lines {
+				got := lines[i]
+				if got["request_id"] != "rid-7" {
+					t.Errorf("line %d: request_id %v", i, got["request_id"])
+				}
+				for k, v := range want {
+					if got[k] != v {
+						t.Errorf("line %d: %s = %v, want %v (%v)", i, k, got[k], v, got)
+					}
+				}
+				for _, k := range []string{"scope", "cause"} {
+					if _, ok := want[k]; !ok {
+						if _, logged := got[k]; logged {
+							t.Errorf("line %d: %s logged: %v", i, k, got)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
 type fixedResolver netip.Addr
 
 func (f fixedResolver) ClientIP(*http.Request) (netip.Addr, error) { return netip.Addr(f), nil }

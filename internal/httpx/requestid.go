@@ -24,6 +24,11 @@ type state struct {
 	reqctx.Values
 	idVal [1]string    // the X-Request-ID response value
 	sw    statusWriter // the access log's writer, when AccessLog runs inside RequestIDs
+	// access is set by AccessLog: the request's access line will be
+	// written, so WriteError leaves a refusal below 500 to it (refusal)
+	// instead of writing a line of its own.
+	access  bool
+	refusal *Error
 }
 
 // stateCtx is context.WithValue(parent, ctxKey{}, &s) in one allocation

@@ -6,6 +6,8 @@ package metrics
 import (
 	"net/http"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,7 +22,32 @@ type Metrics struct {
 	upstreamLatency prometheus.Histogram
 	keyReloads      *prometheus.CounterVec
 	reg             prometheus.Registerer
+
+	// children caches the request metrics' children per route, method
+	// and status (requestKey -> *requestChildren): a request increments
+	// and observes them without hashing its labels or formatting its
+	// status. The key set is bounded by the routes, the normalised
+	// methods and the statuses rtgate answers; at most maxChildren are
+	// kept, beyond which children are looked up per request as before.
+	children  sync.Map
+	nChildren atomic.Int64
+	// outcomes caches the upstream counter's child per outcome (a fixed
+	// set of strings): outcome -> prometheus.Counter.
+	outcomes sync.Map
 }
+
+type requestKey struct {
+	route, method string
+	status        int
+}
+
+type requestChildren struct {
+	count    prometheus.Counter
+	duration prometheus.Observer
+}
+
+// maxChildren bounds the cache of request metric children.
+const maxChildren = 4096
 
 // New registers rtgate's HTTP and upstream collectors on reg.
 func New(reg prometheus.Registerer) *Metrics {
@@ -55,13 +82,40 @@ func New(reg prometheus.Registerer) *Metrics {
 
 // ObserveRequest records one finished HTTP request.
 func (m *Metrics) ObserveRequest(route, method string, status int, d time.Duration) {
-	m.requests.WithLabelValues(route, normMethod(method), strconv.Itoa(status)).Inc()
-	m.duration.WithLabelValues(route).Observe(d.Seconds())
+	k := requestKey{route: route, method: normMethod(method), status: status}
+	c, ok := m.children.Load(k)
+	if !ok {
+		c = m.requestChildren(k)
+	}
+	rc := c.(*requestChildren)
+	rc.count.Inc()
+	rc.duration.Observe(d.Seconds())
+}
+
+// requestChildren looks up k's children, and keeps them while the cache
+// has room.
+func (m *Metrics) requestChildren(k requestKey) any {
+	rc := &requestChildren{
+		count:    m.requests.WithLabelValues(k.route, k.method, strconv.Itoa(k.status)),
+		duration: m.duration.WithLabelValues(k.route),
+	}
+	if m.nChildren.Load() >= maxChildren {
+		return rc
+	}
+	if c, loaded := m.children.LoadOrStore(k, rc); loaded {
+		return c
+	}
+	m.nChildren.Add(1)
+	return rc
 }
 
 // ObserveUpstream records one upstream call.
 func (m *Metrics) ObserveUpstream(outcome string, d time.Duration) {
-	m.upstream.WithLabelValues(outcome).Inc()
+	c, ok := m.outcomes.Load(outcome)
+	if !ok {
+		c, _ = m.outcomes.LoadOrStore(outcome, m.upstream.WithLabelValues(outcome))
+	}
+	c.(prometheus.Counter).Inc()
 	if d > 0 {
 		m.upstreamLatency.Observe(d.Seconds())
 	}

@@ -35,6 +35,9 @@ type Breaker struct {
 	cooldown  time.Duration
 	now       func() time.Time
 
+	// The done functions admit hands out, made once rather than per call.
+	doneCall, doneProbe func(verdict)
+
 	mu          sync.Mutex
 	state       string
 	consecutive int
@@ -51,7 +54,10 @@ func NewBreaker(o BreakerOptions, now func() time.Time) *Breaker {
 	if now == nil {
 		now = time.Now
 	}
-	return &Breaker{threshold: o.Failures, cooldown: o.Cooldown, now: now, state: BreakerClosed}
+	b := &Breaker{threshold: o.Failures, cooldown: o.Cooldown, now: now, state: BreakerClosed}
+	b.doneCall = func(v verdict) { b.record(v, false) }
+	b.doneProbe = func(v verdict) { b.record(v, true) }
+	return b
 }
 
 // verdict is what one call tells the breaker.
@@ -64,13 +70,13 @@ const (
 )
 
 func breakerVerdict(ctx context.Context, err error) verdict {
-	var se *StatusError
-	switch {
-	case err == nil:
+	if err == nil {
 		return verdictSuccess
-	case errors.Is(ctx.Err(), context.Canceled) && !errors.Is(err, ErrTimeout):
+	}
+	if errors.Is(ctx.Err(), context.Canceled) && !errors.Is(err, ErrTimeout) {
 		return verdictNeutral
-	case errors.As(err, &se):
+	}
+	if se, ok := errors.AsType[*StatusError](err); ok {
 		if se.Status == http.StatusTooManyRequests || se.Status >= 500 {
 			return verdictFailure
 		}
@@ -121,7 +127,10 @@ func (b *Breaker) admit() (done func(verdict), wait time.Duration, ok bool) {
 		}
 		b.probing, probe = true, true
 	}
-	return func(v verdict) { b.record(v, probe) }, 0, true
+	if probe {
+		return b.doneProbe, 0, true
+	}
+	return b.doneCall, 0, true
 }
 
 func (b *Breaker) record(v verdict, probe bool) {

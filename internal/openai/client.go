@@ -182,6 +182,8 @@ type Options struct {
 // Client calls the upstream. It is safe for concurrent use.
 type Client struct {
 	base    string
+	mintURL string     // base + mintPath, made once
+	bodies  mintBodies // the mint's request bodies (mintbody.go)
 	keys    *KeyRing
 	timeout time.Duration
 	hc      *http.Client
@@ -240,6 +242,7 @@ func New(o Options) *Client {
 	if o.TokenReuse > 0 {
 		c.reuse = newReuseCache(o.TokenReuse, o.TokenReuseMaxEntries, o.Now)
 	}
+	c.mintURL = c.base + mintPath
 	return c
 }
 
@@ -360,25 +363,18 @@ func (c *Client) MintClientSecret(ctx context.Context, p MintParams) (*Minted, e
 
 // mint asks the upstream for a new ephemeral client secret.
 func (c *Client) mint(ctx context.Context, p MintParams) (*Minted, error) {
-	sess, err := SessionJSON(p)
-	if err != nil {
-		return nil, err
-	}
-	body, err := json.Marshal(mintRequest{
-		ExpiresAfter: expiresAfter{Anchor: "created_at", Seconds: int(p.TTL / time.Second)},
-		Session:      sess,
-	})
+	body, err := c.bodies.body(p)
 	if err != nil {
 		return nil, err
 	}
 	var m *Minted
 	err = c.call(ctx, request{
-		method: http.MethodPost, path: "/realtime/client_secrets", body: body,
-		header: http.Header{"Content-Type": {"application/json"}, "Accept": {"application/json"}},
+		method: http.MethodPost, path: mintPath, body: body,
+		header: jsonHeader,
 		safety: p.SafetyIdentifier,
 	}, func(_ *http.Response, raw []byte) (string, error) {
-		var mr mintResponse
-		if err := json.Unmarshal(raw, &mr); err != nil {
+		mr, err := decodeMintResponse(raw)
+		if err != nil {
 			return OutcomeBadResponse, fmt.Errorf("%w: %v", ErrBadResponse, err)
 		}
 		if mr.Value == "" || mr.ExpiresAt <= 0 {
@@ -392,6 +388,10 @@ func (c *Client) mint(ctx context.Context, p MintParams) (*Minted, error) {
 	}
 	return m, nil
 }
+
+// jsonHeader is the mint's request header; attempt copies its value slices
+// into each request, which only reads them.
+var jsonHeader = http.Header{"Content-Type": {"application/json"}, "Accept": {"application/json"}}
 
 // request is one upstream call before the key and the deadline are set.
 type request struct {
@@ -495,7 +495,7 @@ func (c *Client) attempt(ctx context.Context, r request, key string) (*http.Resp
 	if r.body != nil {
 		body = bytes.NewReader(r.body)
 	}
-	req, err := http.NewRequestWithContext(ctx, r.method, c.base+r.path, body)
+	req, err := http.NewRequestWithContext(ctx, r.method, c.url(r.path), body)
 	if err != nil {
 		return nil, nil, OutcomeNetwork, err
 	}
@@ -507,6 +507,17 @@ func (c *Client) attempt(ctx context.Context, r request, key string) (*http.Resp
 		req.Header.Set("OpenAI-Safety-Identifier", r.safety)
 	}
 	return c.roundTrip(req)
+}
+
+// mintPath is the path of the mint's endpoint under the base URL.
+const mintPath = "/realtime/client_secrets"
+
+// url is the upstream URL of path.
+func (c *Client) url(path string) string {
+	if path == mintPath {
+		return c.mintURL
+	}
+	return c.base + path
 }
 
 func (c *Client) observe(outcome string, d time.Duration) {
@@ -524,7 +535,7 @@ func (c *Client) roundTrip(req *http.Request) (*http.Response, []byte, string, e
 		return nil, nil, outcome, err
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
+	raw, err := readBounded(resp.Body, resp.ContentLength, maxResponseBytes)
 	if err != nil {
 		outcome, err := classify(req.Context(), err)
 		return nil, nil, outcome, err

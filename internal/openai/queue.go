@@ -15,20 +15,22 @@ type queue struct {
 	waiting atomic.Int64
 	size    int64
 	timeout time.Duration
+	release func() // gives a slot back; made once, not per call
 }
 
 func newQueue(concurrency, size int, timeout time.Duration) *queue {
-	return &queue{slots: make(chan struct{}, concurrency), size: int64(max(size, 0)), timeout: timeout}
+	q := &queue{slots: make(chan struct{}, concurrency), size: int64(max(size, 0)), timeout: timeout}
+	q.release = func() { <-q.slots }
+	return q
 }
 
 // acquire takes a slot, waiting up to the queue timeout if the queue has
 // room. It returns an *UnavailableError when the queue is full or the wait
 // ran out, and ctx's error when the caller gave up.
 func (q *queue) acquire(ctx context.Context) (release func(), err error) {
-	release = func() { <-q.slots }
 	select {
 	case q.slots <- struct{}{}:
-		return release, nil
+		return q.release, nil
 	default:
 	}
 	if q.waiting.Add(1) > q.size {
@@ -40,7 +42,7 @@ func (q *queue) acquire(ctx context.Context) (release func(), err error) {
 	defer t.Stop()
 	select {
 	case q.slots <- struct{}{}:
-		return release, nil
+		return q.release, nil
 	case <-t.C:
 		return nil, &UnavailableError{Reason: OutcomeQueueTimeout, RetryAfter: time.Second}
 	case <-ctx.Done():

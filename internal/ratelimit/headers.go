@@ -100,6 +100,10 @@ type rateLimitItem struct {
 	remaining int
 	reset     int64
 	value     [1]string // the header value is value[:]
+	// remainingV and resetV are RateLimit-Remaining's and
+	// RateLimit-Reset's values: the digits after "r=" and "t=" in value,
+	// so one string serves the three fields.
+	remainingV, resetV [1]string
 }
 
 func (sh *scopeHeaders) init(name string, p Policy) {
@@ -109,15 +113,32 @@ func (sh *scopeHeaders) init(name string, p Policy) {
 	}
 }
 
-// rateLimitValue returns the draft RateLimit item for remaining and reset,
-// reusing the last one when it is the same.
-func (sh *scopeHeaders) rateLimitValue(remaining int, reset int64) []string {
+// item returns the draft RateLimit item for remaining and reset, with
+// RateLimit-Remaining's value alongside, reusing the last one when it is
+// the same.
+func (sh *scopeHeaders) item(remaining int, reset int64) *rateLimitItem {
 	if it := sh.last.Load(); it != nil && it.remaining == remaining && it.reset == reset {
-		return it.value[:]
+		return it
 	}
-	it := &rateLimitItem{remaining: remaining, reset: reset, value: [1]string{rateLimitItemString(sh.quoted, remaining, reset)}}
+	v := rateLimitItemString(sh.quoted, remaining, reset)
+	it := &rateLimitItem{remaining: remaining, reset: reset, value: [1]string{v}}
+	t := len(v) - decimalLen(reset)
+	it.remainingV[0], it.resetV[0] = v[len(sh.quoted)+len(";r="):t-len(";t=")], v[t:]
 	sh.last.Store(it)
-	return it.value[:]
+	return it
+}
+
+// decimalLen is the length of strconv.FormatInt(n, 10).
+func decimalLen(n int64) int {
+	l := 1
+	if n < 0 {
+		l++
+	}
+	for n <= -10 || n >= 10 {
+		n /= 10
+		l++
+	}
+	return l
 }
 
 func rateLimitItemString(quoted string, remaining int, reset int64) string {
@@ -165,10 +186,14 @@ func (l *Limiter) SetHeaders(h http.Header, d Decision) {
 		sh = &l.hdr[scopeUser]
 	}
 	reset := ceilSeconds(d.ResetAfter)
+	var it *rateLimitItem // the scope's item, when it has one
+	if sh != nil && sh.policy != nil {
+		it = sh.item(d.Remaining, reset)
+	}
 	if l.headers != HeadersLegacy {
-		if sh != nil && sh.policy != nil {
+		if it != nil {
 			addValues(h, keyPolicy, sh.policy)
-			addValues(h, keyRateLimit, sh.rateLimitValue(d.Remaining, reset))
+			addValues(h, keyRateLimit, it.value[:])
 		} else {
 			name := d.Scope
 			if name == "" {
@@ -184,8 +209,16 @@ func (l *Limiter) SetHeaders(h http.Header, d Decision) {
 		} else {
 			h[keyLimit] = intValue(int64(d.Limit))
 		}
-		h[keyRemaining] = intValue(int64(d.Remaining))
-		h[keyReset] = intValue(reset)
+		if it != nil && (d.Remaining < 0 || d.Remaining >= len(smallValues)) {
+			h[keyRemaining] = it.remainingV[:]
+		} else {
+			h[keyRemaining] = intValue(int64(d.Remaining))
+		}
+		if it != nil && (reset < 0 || reset >= int64(len(smallValues))) {
+			h[keyReset] = it.resetV[:]
+		} else {
+			h[keyReset] = intValue(reset)
+		}
 	}
 	if !d.Allowed {
 		h[keyRetryAfter] = intValue(l.retryAfter(d))

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -279,6 +281,36 @@ func TestSetHeaders(t *testing.T) {
 				t.Fatalf("headers\n got %v\nwant %v", h, tt.want)
 			}
 		})
+	}
+}
+
+// TestSetHeadersLargeValues: remaining counts past the shared small values
+// (RateLimit-Remaining is then cut from the RateLimit item) read as
+// strconv writes them, in every mode, one decision after another.
+func TestSetHeadersLargeValues(t *testing.T) {
+	for _, mode := range []ratelimit.HeaderMode{ratelimit.HeadersBoth, ratelimit.HeadersLegacy, ratelimit.HeadersDraft} {
+		l, _ := newLimiter(t, ratelimit.Options{Headers: mode, IP: ratelimit.Policy{Limit: 2_000_000, Window: 1000 * time.Second}})
+		for _, remaining := range []int{1_999_999, 1_999_999, 255, 256, 12_345, 0, 1_000_000} {
+			for _, reset := range []time.Duration{time.Second, 9 * time.Second, 10 * time.Second, 1000 * time.Second, 999_999 * time.Second} {
+				d := ratelimit.Decision{Allowed: true, Limit: 2_000_000, Window: 1000 * time.Second, Remaining: remaining, ResetAfter: reset, Scope: "ip"}
+				h := http.Header{}
+				l.SetHeaders(h, d)
+				secs := int64(reset / time.Second)
+				want := http.Header{}
+				if mode != ratelimit.HeadersLegacy {
+					want["Ratelimit-Policy"] = []string{`"ip";q=2000000;w=1000`}
+					want["Ratelimit"] = []string{fmt.Sprintf(`"ip";r=%d;t=%d`, remaining, secs)}
+				}
+				if mode != ratelimit.HeadersDraft {
+					want["Ratelimit-Limit"] = []string{"2000000"}
+					want["Ratelimit-Remaining"] = []string{strconv.Itoa(remaining)}
+					want["Ratelimit-Reset"] = []string{strconv.FormatInt(secs, 10)}
+				}
+				if !reflect.DeepEqual(h, want) {
+					t.Fatalf("%s, remaining %d, reset %v:\n got %v\nwant %v", mode, remaining, reset, h, want)
+				}
+			}
+		}
 	}
 }
 

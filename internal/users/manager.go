@@ -63,6 +63,9 @@ type Manager struct {
 	log      *slog.Logger
 	refusals *prometheus.CounterVec
 	erasures *prometheus.CounterVec
+	// safety and ipHash are SafetyID's and the records' client address
+	// hash under the configured keys, their hashers pooled.
+	safety, ipHash *keyedHash
 }
 
 // NewManager validates o, registers the metrics and returns a Manager.
@@ -97,6 +100,7 @@ func NewManager(o Options) (*Manager, error) {
 	for _, r := range []string{ReasonBlocked, ReasonActiveSessions, ReasonDailyQuota, ReasonRateLimit} {
 		m.refusals.WithLabelValues(r)
 	}
+	m.safety, m.ipHash = newKeyedHash(o.SafetyKey), newKeyedHash(o.IPHashKey)
 	if o.Registerer != nil {
 		for _, c := range []prometheus.Collector{m.refusals, m.erasures} {
 			if err := o.Registerer.Register(c); err != nil {
@@ -201,7 +205,7 @@ func (m *Manager) Admit(ctx context.Context, user string) (Admission, error) {
 	case OverActiveCap, OverDailyQuota:
 		return Admission{}, m.refuse(ctx, user, d.Outcome.String(), max(d.RetryAfter, time.Second))
 	}
-	a := Admission{User: user, SafetyID: SafetyID(m.o.SafetyKey, user), Reservation: res}
+	a := Admission{User: user, SafetyID: m.safety.hex16(user), Reservation: res} // SafetyID(m.o.SafetyKey, user)
 	if m.o.RateLimiter == nil {
 		return a, nil
 	}
@@ -324,9 +328,11 @@ func (m *Manager) clientIP(ip netip.Addr) (network, hash string) {
 		bits = 48
 	}
 	p, _ := ip.Prefix(bits)
-	mac := hmac.New(sha256.New, m.o.IPHashKey)
-	mac.Write(ip.AsSlice())
-	return p.String(), hex.EncodeToString(mac.Sum(nil)[:16])
+	a := ip.As16()
+	if ip.Is4() {
+		return p.String(), m.ipHash.hex16(string(a[12:]))
+	}
+	return p.String(), m.ipHash.hex16(string(a[:]))
 }
 
 // Export returns everything kept about user.
