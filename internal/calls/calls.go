@@ -71,6 +71,8 @@ import (
 	"errors"
 	"regexp"
 	"time"
+
+	"github.com/rtgate/rtgate/internal/usage"
 )
 
 // Kind is the upstream API of a call.
@@ -107,8 +109,13 @@ type Call struct {
 	CreatedAt time.Time `json:"created_at"`
 	// Deadline is when rtgate hangs the call up at the latest.
 	Deadline time.Time `json:"deadline"`
-	// Instance is the id of the instance that owns the call's control.
+	// Instance is the id of the instance that owns the call's control (its
+	// sideband).
 	Instance string `json:"instance"`
+	// Usage is what the call consumed upstream so far, as its sideband
+	// reported it (Store.AddUsage): cumulative over every instance that
+	// controlled it.
+	Usage usage.Usage `json:"usage,omitzero"`
 }
 
 // OwnedBy reports whether the caller owns c: for a user's call, the same
@@ -192,6 +199,10 @@ type Store interface {
 	// Heartbeat records that instance is alive until until. An instance
 	// whose until has come (until <= now) is lapsed.
 	Heartbeat(ctx context.Context, instance string, until, now time.Time) error
+	// AddUsage adds delta to the usage of the call id and returns the call
+	// as it is now. It is ErrNotFound when the call is not kept. Concurrent
+	// AddUsages of one call all count.
+	AddUsage(ctx context.Context, id string, delta usage.Usage) (Call, error)
 	// Adopt makes instance the owner of at most max calls whose owner is
 	// another, lapsed instance, and returns them with Instance set. Each
 	// such call goes to exactly one of any number of concurrent Adopts.
