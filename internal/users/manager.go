@@ -258,9 +258,9 @@ type Session struct {
 	// UpstreamID is OpenAI's id of a proxied call, for operators.
 	UpstreamID string
 	Kind       string // KindToken or KindCall
-	Model     string
-	CreatedAt time.Time
-	ExpiresAt time.Time
+	Model      string
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
 }
 
 // Record keeps the record of a session minted under reservation res for a

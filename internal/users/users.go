@@ -28,10 +28,10 @@ type Record struct {
 	SessionID string `json:"session_id"`
 	// UpstreamID is OpenAI's id of a proxied call or Live session, for
 	// operators only: UserData.ForUser removes it.
-	UpstreamID string `json:"upstream_id,omitempty"`
-	Kind       string `json:"kind"`
-	Model     string    `json:"model"`
-	CreatedAt time.Time `json:"created_at"`
+	UpstreamID string    `json:"upstream_id,omitempty"`
+	Kind       string    `json:"kind"`
+	Model      string    `json:"model"`
+	CreatedAt  time.Time `json:"created_at"`
 	// ExpiresAt is when the ephemeral secret expires.
 	ExpiresAt time.Time `json:"expires_at"`
 	// ActiveUntil is until when the session counts as active: the secret's
