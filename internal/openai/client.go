@@ -1,6 +1,7 @@
-// Package openai is rtgate's client for the OpenAI Realtime REST endpoints it
-// calls with the real API key: minting ephemeral client secrets, and creating
-// and hanging up WebRTC calls.
+// Package openai is rtgate's client for the OpenAI endpoints it calls with
+// the real API key: minting ephemeral client secrets, creating and hanging
+// up Realtime WebRTC calls and GPT-Live sessions, and the sideband
+// WebSockets that control them (sideband.go).
 //
 // The call is hand-written rather than made through the official SDK: rtgate
 // returns the upstream JSON to the browser byte for byte (the SDK would
@@ -171,6 +172,7 @@ type Client struct {
 	keys    *KeyRing
 	timeout time.Duration
 	hc      *http.Client
+	ws      *http.Client // sideband handshakes (sideband.go)
 	obs     Observer
 	log     *slog.Logger
 	now     func() time.Time
@@ -215,7 +217,7 @@ func New(o Options) *Client {
 		o.Keys = StaticKeyRing(o.APIKey)
 	}
 	c := &Client{
-		base: strings.TrimRight(o.BaseURL, "/"), keys: o.Keys, timeout: o.Timeout, hc: o.HTTP,
+		base: strings.TrimRight(o.BaseURL, "/"), keys: o.Keys, timeout: o.Timeout, hc: o.HTTP, ws: sidebandClient(o.HTTP),
 		obs: o.Observer, log: o.Logger, now: o.Now, sleep: o.Sleep, jitter: o.Jitter,
 		retries: max(o.Retries, 0),
 		queue:   newQueue(o.MaxConcurrency, o.QueueSize, o.QueueTimeout),
@@ -262,7 +264,10 @@ func (c *Client) Queue() QueueState {
 }
 
 // CloseIdleConnections closes the pooled connections not in use.
-func (c *Client) CloseIdleConnections() { c.hc.CloseIdleConnections() }
+func (c *Client) CloseIdleConnections() {
+	c.hc.CloseIdleConnections()
+	c.ws.CloseIdleConnections()
+}
 
 type expiresAfter struct {
 	Anchor  string `json:"anchor"`
@@ -366,11 +371,22 @@ type request struct {
 	safety       string
 	// retryStatus allows retrying 429 and 5xx answers.
 	retryStatus bool
+	// acts marks a request that creates something billable whatever its
+	// answer says (a Live session): of the statuses only 429, which
+	// refuses before acting, is retried; a 5xx may have acted.
+	acts bool
 }
 
 // call runs r through the breaker, the queue, the key ring and the retry
 // loop; handle turns a 2xx answer into the result or an error.
 func (c *Client) call(ctx context.Context, r request, handle func(*http.Response, []byte) (string, error)) error {
+	return c.gate(ctx, func(ctx context.Context) error { return c.attempts(ctx, r, handle) })
+}
+
+// gate runs fn through the breaker's fast check, the bounded queue and the
+// breaker's admission, within the call deadline, and tells the breaker how
+// it went.
+func (c *Client) gate(ctx context.Context, fn func(ctx context.Context) error) error {
 	if wait, open := c.breaker.openFor(); open {
 		c.observe(OutcomeBreakerOpen, 0)
 		return &UnavailableError{Reason: OutcomeBreakerOpen, RetryAfter: retryAfterSeconds(wait)}
@@ -398,7 +414,7 @@ func (c *Client) call(ctx context.Context, r request, handle func(*http.Response
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
 		defer cancel()
 	}
-	err = c.attempts(ctx, r, handle)
+	err = fn(ctx)
 	done(breakerVerdict(ctx, err))
 	return err
 }

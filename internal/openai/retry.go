@@ -27,7 +27,7 @@ func (c *Client) retryable(ctx context.Context, r request, err error, retry int)
 	var se *StatusError
 	switch {
 	case errors.As(err, &se):
-		if !r.retryStatus || !retryStatus(se.Status) {
+		if !r.retryStatus || !retryStatus(se.Status) || (r.acts && se.Status != http.StatusTooManyRequests) {
 			return 0, false
 		}
 		wait = max(wait, se.RetryAfter)
