@@ -106,8 +106,17 @@ func New(cfg *config.Config, log *slog.Logger) (_ *App, err error) {
 	if um != nil {
 		uc = um
 	}
-	callUpstreams := gateway.CallUpstreams{Realtime: up}
-	reg, callChecks, err := a.newCalls(callUpstreams, uc)
+	session := gateway.SessionPolicy{
+		Model:         c.RealtimeModel,
+		Voice:         c.RealtimeVoice,
+		Instructions:  c.RealtimeInstructions,
+		TTL:           c.TokenTTL,
+		AllowedModels: c.AllowedModels,
+		AllowedVoices: c.AllowedVoices,
+		Live:          gateway.LiveSession{Model: c.Control.LiveModel, Voice: c.Control.LiveVoice, Instructions: c.Control.LiveInstructions},
+	}
+	callUpstreams := gateway.CallUpstreams{Realtime: up, Live: up, Sidebands: up}
+	reg, ctl, callChecks, err := a.newCalls(callUpstreams, uc, session)
 	if err != nil {
 		return nil, err
 	}
@@ -120,20 +129,13 @@ func New(cfg *config.Config, log *slog.Logger) (_ *App, err error) {
 		Observer:     m,
 		Origins:      c.AllowedOrigins,
 		MaxBodyBytes: c.MaxBodyBytes,
-		Session: gateway.SessionPolicy{
-			Model:         c.RealtimeModel,
-			Voice:         c.RealtimeVoice,
-			Instructions:  c.RealtimeInstructions,
-			TTL:           c.TokenTTL,
-			AllowedModels: c.AllowedModels,
-			AllowedVoices: c.AllowedVoices,
-		},
+		Session:      session,
 		Ready:            slices.Concat(rlChecks, upChecks, authChecks, userChecks, callChecks),
 		Transport:        a.transportGuard(),
 		UpstreamDeadline: c.Upstream.QueueTimeout + c.UpstreamTimeout,
 		Users:            uc,
 		Web: gateway.WebOptions{DemoPage: c.Web.DemoPage, RealtimeURL: c.OpenAIBaseURL, RealtimeOrigin: c.RealtimeOrigin(), MaxSDPBytes: c.Web.MaxSDPBytes, SessionMax: c.Auth.SessionMax,
-			Upstreams: callUpstreams, Calls: reg},
+			Upstreams: callUpstreams, Calls: reg, Control: ctl},
 	}
 	if guard != nil { // AUTH_MODE=none leaves it nil: anonymous callers
 		o.Auth = guard

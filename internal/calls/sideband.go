@@ -232,6 +232,10 @@ type session struct {
 	violations int
 	ending     bool // an end was asked for: no more ends, no re-dial
 	checkedAt  time.Time
+	// hangup is open while the registry hangs the call up (HangingUp): a
+	// sideband closing meanwhile waits for its outcome before it counts as
+	// lost.
+	hangup chan struct{}
 }
 
 // Control starts controlling c, a call this instance just created: it
@@ -341,6 +345,34 @@ func (ctl *Controller) Forget(id string) {
 		sleep(s.ctx, ctl.o.Clock, ForgetGrace)
 		s.cancel()
 	})
+}
+
+// HangingUp tells the controller that the call id is about to be hung up
+// upstream (wrap calls.Options.Hangup with it), so that its sideband
+// closing is not taken for a lost one and re-dialled. Call the returned
+// function with whether the hang-up ended the call.
+func (ctl *Controller) HangingUp(id string) (done func(ended bool)) {
+	ctl.mu.Lock()
+	s := ctl.sessions[id]
+	ctl.mu.Unlock()
+	if s == nil {
+		return func(bool) {}
+	}
+	ch := make(chan struct{})
+	s.mu.Lock()
+	s.hangup = ch
+	s.mu.Unlock()
+	return func(ended bool) {
+		s.mu.Lock()
+		if ended {
+			s.ending = true
+		}
+		if s.hangup == ch {
+			s.hangup = nil
+		}
+		s.mu.Unlock()
+		close(ch)
+	}
 }
 
 // ForgetGrace is how long Forget lets a sideband run on for its last
@@ -599,6 +631,15 @@ func (s *session) read(sb Sideband) (lost bool) {
 	for {
 		b, err := sb.Read(s.ctx)
 		if err != nil {
+			s.mu.Lock()
+			hangup := s.hangup
+			s.mu.Unlock()
+			if hangup != nil {
+				select {
+				case <-hangup:
+				case <-s.ctx.Done():
+				}
+			}
 			s.mu.Lock()
 			ending := s.ending
 			s.mu.Unlock()

@@ -269,10 +269,15 @@ func (r *ctlRig) start(name string, opt func(*calls.ControllerOptions)) *instanc
 	reg, err := calls.NewRegistry(calls.Options{
 		Store: r.store, Instance: name, Clock: r.clock, Logger: log,
 		Hangup: func(ctx context.Context, c calls.Call) error {
+			done := ctl.HangingUp(c.ID)
+			var err error
 			if c.Kind == calls.KindLive {
-				return gone(r.up.EndLive(ctx, c.UpstreamID))
+				err = gone(r.up.EndLive(ctx, c.UpstreamID))
+			} else {
+				err = gone(r.up.Hangup(ctx, c.UpstreamID))
 			}
-			return gone(r.up.Hangup(ctx, c.UpstreamID))
+			done(err == nil || errors.Is(err, calls.ErrGone))
+			return err
 		},
 		OnEnded: func(_ context.Context, c calls.Call, reason string) error {
 			ctl.Forget(c.ID)
@@ -445,6 +450,10 @@ func TestControllerHangsUpUnderPolicyHangup(t *testing.T) {
 		t.Errorf("policy events %v", in.sink.policy)
 	}
 	waitFor(t, "the control to stop", func() bool { return in.ctl.Count() == 0 })
+	// Its own hang-up closing the sideband is not a loss: no re-dial.
+	if n := in.sink.count(in.sink.attaches, "realtime:gone") + in.sink.count(in.sink.attaches, "realtime:ok"); n != 1 {
+		t.Errorf("attaches %v, want the first alone", in.sink.attaches)
+	}
 }
 
 func TestControllerHangsUpWhenARevertCannotWork(t *testing.T) {

@@ -108,6 +108,7 @@ type Config struct {
 	Auth     AuthConfig     // auth.go: JWT, forward auth, user controls
 	Web      WebConfig      // web.go: demo page, SDP proxy
 	Conns    ConnsConfig    // conns.go: connection caps per client address and in total
+	Control  ControlConfig  // control.go: GPT-Live's session, sideband control of proxied calls
 
 	// Simulated is true when no OPENAI_API_KEY was given in development:
 	// serve starts the built-in simulator and points OpenAIBaseURL at it.
@@ -171,6 +172,7 @@ func Load(getenv func(string) string) (*Config, []string, error) {
 	p.loadAuth(c)
 	p.loadWeb(c)
 	p.loadConns(c)
+	p.loadControl(c)
 
 	c.RateLimitMax = p.integer("RATE_LIMIT_MAX_REQUESTS", 10, 1, 1_000_000)
 	c.RateLimitWindow = p.millis("RATE_LIMIT_WINDOW_MS", 60000, 1000, 24*3600*1000)
@@ -263,6 +265,7 @@ func (c *Config) Masked() [][2]string {
 	out = append(out, c.maskedAuth()...)
 	out = append(out, c.maskedWeb()...)
 	out = append(out, c.maskedConns()...)
+	out = append(out, c.maskedControl()...)
 	return out
 }
 

@@ -67,6 +67,8 @@ type SessionPolicy struct {
 	TTL           time.Duration
 	AllowedModels []string
 	AllowedVoices []string
+	// Live is the server's GPT-Live session (session.go).
+	Live LiveSession
 }
 
 // Options wires a Gateway.

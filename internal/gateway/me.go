@@ -59,7 +59,8 @@ func (g *Gateway) exportData(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	httpx.WriteJSON(w, http.StatusOK, d)
+	// OpenAI's ids of the user's calls are for operators only.
+	httpx.WriteJSON(w, http.StatusOK, d.ForUser())
 	return nil
 }
 
