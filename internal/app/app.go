@@ -122,14 +122,14 @@ func New(cfg *config.Config, log *slog.Logger) (_ *App, err error) {
 	}
 
 	o := gateway.Options{
-		Logger:       log,
-		Upstream:     up,
-		Limiter:      limiter,
-		Resolver:     resolver,
-		Observer:     m,
-		Origins:      c.AllowedOrigins,
-		MaxBodyBytes: c.MaxBodyBytes,
-		Session:      session,
+		Logger:           log,
+		Upstream:         up,
+		Limiter:          limiter,
+		Resolver:         resolver,
+		Observer:         m,
+		Origins:          c.AllowedOrigins,
+		MaxBodyBytes:     c.MaxBodyBytes,
+		Session:          session,
 		Ready:            slices.Concat(rlChecks, upChecks, authChecks, userChecks, callChecks),
 		Transport:        a.transportGuard(),
 		UpstreamDeadline: c.Upstream.QueueTimeout + c.UpstreamTimeout,
