@@ -214,7 +214,7 @@ func TestUserDataShowsRtgateIDsAndUsage(t *testing.T) {
 		Usage      map[string]int `json:"usage"`
 	}
 	var data struct {
-		Sessions []record      `json:"sessions"`
+		Sessions []record       `json:"sessions"`
 		Usage    map[string]int `json:"usage"`
 	}
 	var raw string
