@@ -3,6 +3,7 @@ package calls
 import (
 	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/rtgate/rtgate/internal/usage"
@@ -189,4 +190,44 @@ func FuzzServerEvent(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkSessionUpdated is the controller's work for one session.updated
+// of a realistic size (instructions of 2 KB, five tools): decode the event,
+// compare the locked fields.
+func BenchmarkSessionUpdated(b *testing.B) {
+	tools := `[` + strings.Repeat(`{"type":"function","name":"lookup","description":"Look a record up by its id.","parameters":{"type":"object","properties":{"id":{"type":"string"}}}},`, 4) +
+		`{"type":"function","name":"last","parameters":{}}]`
+	instr := strings.Repeat("Be helpful and brief. ", 100)
+	server := `{"type":"realtime","model":"gpt-realtime-2","instructions":"` + instr + `","tools":` + tools + `,"audio":{"output":{"voice":"marin"}}}`
+	ev := []byte(`{"type":"session.updated","event_id":"event_1","session":{"type":"realtime","object":"realtime.session","id":"sess_1","model":"gpt-realtime-2","output_modalities":["audio"],"instructions":"` + instr + `","tools":` + tools + `,"tool_choice":"auto","max_output_tokens":"inf","prompt":null,"audio":{"input":{"format":{"type":"audio/pcm","rate":24000},"turn_detection":{"type":"server_vad","threshold":0.5,"prefix_padding_ms":300,"silence_duration_ms":200,"create_response":true,"interrupt_response":true,"idle_timeout_ms":null}},"output":{"format":{"type":"audio/pcm","rate":24000},"voice":"marin","speed":1}}}}`)
+	ref, err := newReference(KindRealtime, json.RawMessage(server))
+	if err != nil {
+		b.Fatal(err)
+	}
+	first, _ := parseEvent(ev)
+	ref.learn(first.Session)
+	b.SetBytes(int64(len(ev)))
+	b.ReportAllocs()
+	for b.Loop() {
+		e, err := parseEvent(ev)
+		if err != nil || len(ref.changed(e.Session)) != 0 {
+			b.Fatal("unexpected change")
+		}
+	}
+}
+
+// BenchmarkSkimmedEvent is the controller's work for an event it only
+// skims: a GPT-Live sideband's reflected input audio (100 ms of 24 kHz
+// PCM16, base64), which arrives all the time.
+func BenchmarkSkimmedEvent(b *testing.B) {
+	ev := []byte(`{"audio":"` + strings.Repeat("QUJD", 1600) + `","type":"session.input_audio.append"}`)
+	b.SetBytes(int64(len(ev)))
+	b.ReportAllocs()
+	for b.Loop() {
+		e, err := parseEvent(ev)
+		if err != nil || activityOf(KindLive, e.Type) != activityNone {
+			b.Fatal("unexpected")
+		}
+	}
 }
