@@ -63,10 +63,12 @@ func (a *App) newCalls(up gateway.CallUpstreams, u gateway.UserControls, session
 	}
 	k := a.cfg.Control
 	ctl, err = calls.NewController(calls.ControllerOptions{
-		Registry:      reg,
-		Dialers:       up.Dialers(),
-		Sessions:      gateway.ServerSessions{Policy: session},
-		Usage:         gateway.CallUsage(u),
+		Registry: reg,
+		Dialers:  up.Dialers(),
+		Sessions: gateway.ServerSessions{Policy: session},
+		// Every usage increment of a call: the user's record (a budget
+		// would be one more sink).
+		Usage:         calls.UsageSinks{gateway.CallUsage(u)},
 		Metrics:       cm,
 		Policy:        calls.Policy(k.Policy),
 		Idle:          k.Idle,

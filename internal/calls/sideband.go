@@ -81,6 +81,22 @@ type UsageSink interface {
 	AddUsage(ctx context.Context, c Call, delta usage.Usage) error
 }
 
+// UsageSinks is a UsageSink that passes each increment to every sink in
+// order (the per-user records, a budget, ...): their errors are joined, so
+// any sink's EndCall ends the call.
+type UsageSinks []UsageSink
+
+// AddUsage implements UsageSink.
+func (ss UsageSinks) AddUsage(ctx context.Context, c Call, delta usage.Usage) error {
+	var errs []error
+	for _, s := range ss {
+		if err := s.AddUsage(ctx, c, delta); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // EndCall is the error a UsageSink returns to have the call ended (for
 // example, its user's budget is spent). Reason names why, as a registry
 // reason (1-64 characters of [a-z0-9_]).

@@ -238,7 +238,9 @@ func newCtlRig(t *testing.T) *ctlRig {
 	t.Helper()
 	key := "sk-test-ctl-0123456789abcdef"
 	r := &ctlRig{t: t, store: calls.NewMemory(), clock: callstest.NewClock(time.Now().Truncate(time.Millisecond)), links: map[string]*simulator.Link{}}
-	r.sim = simulator.New(simulator.Options{APIKeys: []string{key}, Answerer: simulator.AnswererFunc(func(ctx context.Context, offer string, link *simulator.Link) (string, error) {
+	// The simulator shares the test's clock: Live seconds and expiry move
+	// only when the test advances it.
+	r.sim = simulator.New(simulator.Options{APIKeys: []string{key}, Now: r.clock.Now, Answerer: simulator.AnswererFunc(func(ctx context.Context, offer string, link *simulator.Link) (string, error) {
 		r.mu.Lock()
 		r.links[link.ID()] = link
 		r.mu.Unlock()
@@ -290,7 +292,7 @@ func (r *ctlRig) start(name string, opt func(*calls.ControllerOptions)) *instanc
 		t.Fatal(err)
 	}
 	o := calls.ControllerOptions{Registry: reg, Dialers: dialers(r.up), Sessions: sessions{tools: true},
-		Usage: in.sink, Metrics: in.sink, Clock: r.clock, Logger: log}
+		Usage: calls.UsageSinks{newSink(), in.sink}, Metrics: in.sink, Clock: r.clock, Logger: log}
 	if opt != nil {
 		opt(&o)
 	}
@@ -566,30 +568,27 @@ func TestControllerMetersLiveSecondsCumulatively(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Cumulative: what was counted equals the last figure, never the sum
-	// of the figures.
-	waitFor(t, "usage", func() bool { return in.sink.total().LiveMillis >= 3500 })
-	ls, _ := r.sim.LookupLive(c.UpstreamID)
-	before := int64(ls.UsageSeconds * 1000)
+	// Cumulative: 2.5 s then 3.5 s is 3.5 s, not 6 s.
+	waitFor(t, "usage", func() bool { return in.sink.total().LiveMillis == 3500 })
+	// 250 ms later (less than the periodic usage interval) the session is
+	// hung up: session.closed carries the final figure, counted after the
+	// end.
+	r.clock.Advance(250 * time.Millisecond)
 	if err := in.reg.End(t.Context(), c.ID, calls.ReasonHangup); err != nil {
 		t.Fatal(err)
 	}
-	e := in.waitEnded(t, c)
-	// session.closed carries the final figure, counted after the end.
-	waitFor(t, "the final usage", func() bool { return in.sink.total().LiveMillis > before })
-	waitFor(t, "the control to stop", func() bool { return in.ctl.Count() == 0 })
-	final := in.sink.total().LiveMillis
-	if final > before+60_000 {
-		t.Fatalf("counted %d ms; the simulator was at %d ms before the end", final, before)
-	}
-	if e.reason != calls.ReasonHangup {
+	if e := in.waitEnded(t, c); e.reason != calls.ReasonHangup {
 		t.Fatalf("ended with %q", e.reason)
 	}
+	waitFor(t, "the final usage", func() bool { return in.sink.total().LiveMillis == 3750 })
+	waitFor(t, "the control to stop", func() bool { return in.ctl.Count() == 0 })
 	if reason, _ := r.sim.EndReason(c.UpstreamID); reason != "close_requested" {
 		t.Errorf("upstream end reason %q", reason)
 	}
-	if in.sink.byModel["live:gpt-live-1"].LiveMillis != final {
-		t.Errorf("metrics %+v", in.sink.byModel)
+	in.sink.mu.Lock()
+	defer in.sink.mu.Unlock()
+	if in.sink.byModel["live:gpt-live-1"].LiveMillis != 3750 || len(in.sink.deltas) != 3 {
+		t.Errorf("metrics %+v, deltas %+v", in.sink.byModel, in.sink.deltas)
 	}
 }
 
@@ -789,9 +788,7 @@ func TestControllerReleasesACallAdoptedElsewhere(t *testing.T) {
 	if _, ok := r.sim.LookupCall(c.UpstreamID); !ok || !b.ctl.Controlled(c.ID) {
 		t.Fatal("letting go ended the call")
 	}
-	if r.sim.Sidebands(c.UpstreamID) != 1 {
-		t.Fatalf("simulator sidebands %d, want B's alone", r.sim.Sidebands(c.UpstreamID))
-	}
+	waitFor(t, "B's sideband alone upstream", func() bool { return r.sim.Sidebands(c.UpstreamID) == 1 })
 }
 
 // TestControllerStopsWhenAnotherInstanceEndsTheCall: B ends A's call (the

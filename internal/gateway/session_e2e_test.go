@@ -245,6 +245,13 @@ func TestUserDataShowsRtgateIDsAndUsage(t *testing.T) {
 	assertRefused(t, in, r, http.StatusNotFound, httpx.CodeNotFound, before)
 	_, r = statusOf(t, in, rt.Header.Get("Location"))
 	assertRefused(t, in, r, http.StatusUnauthorized, httpx.CodeUnauthorized, before)
+	r = in.Do(t, "POST", lv.Header.Get("Location")+"/hangup", "", bob) // not bob's session
+	assertRefused(t, in, r, http.StatusNotFound, httpx.CodeNotFound, before)
+	r = in.Do(t, "POST", "/api/live-session/"+rtID+"/hangup", "", alice) // alice's, but a Realtime call
+	assertRefused(t, in, r, http.StatusNotFound, httpx.CodeNotFound, before)
+	if len(in.Sim.LiveSessions()) != 1 || len(in.Sim.Calls()) != 1 {
+		t.Fatal("a refused hang-up ended something")
+	}
 
 	// Operators see OpenAI's ids, for support.
 	a := apptest.DoURL(t, in.Client, "GET", in.AdminURL+"/admin/users/alice/data", "", "Authorization: Bearer "+admin)
