@@ -431,23 +431,14 @@ func (c *Client) attempts(ctx context.Context, r request, handle func(*http.Resp
 		if err == nil {
 			outcome, err = handle(resp, raw)
 		}
-		elapsed := c.now().Sub(start)
-		var se *StatusError
-		if errors.As(err, &se) && (se.Status == http.StatusUnauthorized || se.Status == http.StatusForbidden) {
-			next, switched := c.keys.reject(k, func(key string) bool { return tried[key] })
-			if switched {
-				outcome = OutcomeKeyFailover
-			}
-			c.observe(outcome, elapsed)
+		if next, refused := c.observeAttempt(k, tried, outcome, err, c.now().Sub(start)); refused {
 			if next.value == "" {
 				return err
 			}
 			k = next
 			continue
 		}
-		c.observe(outcome, elapsed)
 		if err == nil {
-			c.keys.accept(k)
 			return nil
 		}
 		if retry >= c.retries {
@@ -463,6 +454,27 @@ func (c *Client) attempts(ctx context.Context, r request, handle func(*http.Resp
 			return err
 		}
 	}
+}
+
+// observeAttempt records one attempt with k that ended with outcome and
+// err. When the upstream refused the key (401/403), it reports refused
+// and the key to try next (none when every key not yet tried is
+// rejected); a key that worked is accepted again.
+func (c *Client) observeAttempt(k keyRef, tried map[string]bool, outcome string, err error, elapsed time.Duration) (next keyRef, refused bool) {
+	var se *StatusError
+	if errors.As(err, &se) && (se.Status == http.StatusUnauthorized || se.Status == http.StatusForbidden) {
+		next, switched := c.keys.reject(k, func(key string) bool { return tried[key] })
+		if switched {
+			outcome = OutcomeKeyFailover
+		}
+		c.observe(outcome, elapsed)
+		return next, true
+	}
+	c.observe(outcome, elapsed)
+	if err == nil {
+		c.keys.accept(k)
+	}
+	return keyRef{}, false
 }
 
 // attempt is one round trip with key.

@@ -106,25 +106,16 @@ func (c *Client) dialSideband(ctx context.Context, path string) (*Sideband, erro
 		tried[k.value] = true
 		start := c.now()
 		conn, outcome, err := c.handshake(ctx, path, k.value)
-		elapsed := c.now().Sub(start)
-		var se *StatusError
-		if errors.As(err, &se) && (se.Status == http.StatusUnauthorized || se.Status == http.StatusForbidden) {
-			next, switched := c.keys.reject(k, func(key string) bool { return tried[key] })
-			if switched {
-				outcome = OutcomeKeyFailover
-			}
-			c.observe(outcome, elapsed)
+		if next, refused := c.observeAttempt(k, tried, outcome, err, c.now().Sub(start)); refused {
 			if next.value == "" {
 				return nil, err
 			}
 			k = next
 			continue
 		}
-		c.observe(outcome, elapsed)
 		if err != nil {
 			return nil, err
 		}
-		c.keys.accept(k)
 		conn.SetReadLimit(SidebandReadLimit)
 		return &Sideband{conn: conn}, nil
 	}
