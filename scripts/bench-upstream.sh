@@ -11,7 +11,8 @@
 #
 # Usage: scripts/bench-upstream.sh [-n requests] [-c concurrency]
 # Env:   SIM_PORT (18089), GW_PORT (18080), ADMIN_PORT (19090)
-# Needs: go, hey (Debian package hey).
+# Needs: go, curl; installs hey (Debian package hey) with apt-get when it is
+# missing (as root, or through sudo).
 set -euo pipefail
 
 N=20000
@@ -28,7 +29,13 @@ GW_PORT=${GW_PORT:-18080}
 ADMIN_PORT=${ADMIN_PORT:-19090}
 HOST=127.0.0.1
 
-command -v hey >/dev/null || { echo "hey not found: apt-get install hey" >&2; exit 1; }
+if ! command -v hey >/dev/null; then
+	echo "hey not found: installing the Debian package hey" >&2
+	sudo=""
+	[ "$(id -u)" -eq 0 ] || sudo=sudo
+	$sudo apt-get update -qq && $sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hey >/dev/null
+	command -v hey >/dev/null || { echo "could not install hey: apt-get install hey" >&2; exit 1; }
+fi
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
 pids=()
@@ -62,7 +69,7 @@ wait_up() {
 wait_up "http://$HOST:$ADMIN_PORT/healthz"
 curl -sS -o /dev/null -X POST "http://$HOST:$SIM_PORT/v1/realtime/client_secrets" || true
 
-body='{"expires_after":{"anchor":"created_at","seconds":60},"session":{"type":"realtime","model":"gpt-realtime","audio":{"output":{"voice":"marin"}}}}'
+body='{"expires_after":{"anchor":"created_at","seconds":60},"session":{"type":"realtime","model":"gpt-realtime-2.1","audio":{"output":{"voice":"marin"}}}}'
 direct=(hey -n "$N" -c "$C" -m POST -T application/json -H "Authorization: Bearer $key" -d "$body"
 	"http://$HOST:$SIM_PORT/v1/realtime/client_secrets")
 gateway=(hey -n "$N" -c "$C" -m POST "http://$HOST:$GW_PORT/api/realtime-session")

@@ -29,6 +29,12 @@ export type RtgateCode =
   | "payload_too_large"
   | "unsupported_media_type"
   | "rate_limited"
+  /** The user already holds USER_MAX_ACTIVE_SESSIONS sessions; `retryAfter` is when the earliest ends. */
+  | "session_limit"
+  /** The user's USER_DAILY_QUOTA is used up; `retryAfter` is the next UTC midnight. */
+  | "quota_exceeded"
+  /** A spend budget (USER_DAILY_BUDGET_USD, DAILY_BUDGET_USD, ...) cannot cover a minimum call; `retryAfter` is the reset that frees enough. */
+  | "budget_exhausted"
   | "upstream_error"
   | "upstream_timeout"
   | "unavailable"

@@ -71,12 +71,12 @@ func errorsAs(err error, target **exec.ExitError) bool {
 	return ok
 }
 
-// TestDevelopmentRunsWithNoKeyAndNoFlags is the README quick start: no key,
-// no flags, and a token from the built-in simulator.
-func TestDevelopmentRunsWithNoKeyAndNoFlags(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := command(ctx, map[string]string{"PORT": "0", "ADMIN_ADDR": "127.0.0.1:0", "HOST": "127.0.0.1"})
+// start runs the binary with env and returns it with its JSON log lines up
+// to "rtgate listening" (the last one); the rest of its log is discarded.
+// It is killed at the end of the test unless the test waited for it.
+func start(t *testing.T, ctx context.Context, env map[string]string) (*exec.Cmd, []map[string]any) {
+	t.Helper()
+	cmd := command(ctx, env)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -84,27 +84,39 @@ func TestDevelopmentRunsWithNoKeyAndNoFlags(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer cmd.Process.Kill()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
 	sc := bufio.NewScanner(stderr)
 	var lines []map[string]any
-	addr := ""
-	for addr == "" && sc.Scan() {
+	for sc.Scan() {
 		var m map[string]any
 		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
 			t.Fatalf("log line is not JSON: %s", sc.Text())
 		}
 		lines = append(lines, m)
 		if m["msg"] == "rtgate listening" {
-			addr, _ = m["addr"].(string)
+			go io.Copy(io.Discard, stderr)
+			return cmd, lines
 		}
 	}
-	if addr == "" {
-		t.Fatal("never listened")
-	}
+	t.Fatalf("never listened: %v", lines)
+	return nil, nil
+}
+
+// TestDevelopmentRunsWithNoKeyAndNoFlags is the README quick start: no key,
+// no flags, and a token from the built-in simulator.
+func TestDevelopmentRunsWithNoKeyAndNoFlags(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd, lines := start(t, ctx, map[string]string{"PORT": "0", "ADMIN_ADDR": "127.0.0.1:0", "HOST": "127.0.0.1"})
+	addr, _ := lines[len(lines)-1]["addr"].(string)
 	if msg, _ := lines[0]["msg"].(string); !strings.Contains(msg, "simulator") {
 		t.Errorf("first log line does not say the simulator is in use: %v", lines[0])
 	}
-	go io.Copy(io.Discard, stderr)
 
 	resp, err := http.Post("http://"+addr+"/api/realtime-session", "", nil)
 	if err != nil {
@@ -154,4 +166,77 @@ func TestSubcommands(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestProductionRefusesSettingsThatSwitchLimitsOff is issue 11, item 8 on
+// the real binary: with TRUSTED_PROXIES=0.0.0.0/0 any client could name
+// its own address (the attack minted 50 of 50 at a limit of 10), so
+// production does not start; neither does it with the other settings that
+// make the limits meaningless, unless acknowledged. An acknowledged one
+// starts with a loud warning and shows in the admin /readyz detail.
+func TestProductionRefusesSettingsThatSwitchLimitsOff(t *testing.T) {
+	prod := func(extra map[string]string) map[string]string {
+		env := map[string]string{"APP_ENV": "production", "OPENAI_API_KEY": "sk-proj-0123456789abcdef0123", "ALLOWED_ORIGINS": "https://app.example.com",
+			"AUTH_MODE": "none", "HOST": "127.0.0.1", "PORT": "0", "ADMIN_ADDR": "127.0.0.1:0"}
+		for k, v := range extra {
+			env[k] = v
+		}
+		return env
+	}
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"catch-all trusted proxies", map[string]string{"TRUSTED_PROXIES": "0.0.0.0/0"}, "TRUSTED_PROXIES"},
+		{"catch-all IPv6 trusted proxies", map[string]string{"TRUSTED_PROXIES": "::/0"}, "TRUSTED_PROXIES"},
+		{"catch-all whitelist", map[string]string{"RATE_LIMIT_WHITELIST": "0.0.0.0/0"}, "RATE_LIMIT_WHITELIST"},
+		{"shadow mode", map[string]string{"RATE_LIMIT_SHADOW": "true"}, "PRODUCTION_OVERRIDES"},
+		{"fail open on a Redis outage", map[string]string{"REDIS_URL": "redis://127.0.0.1:1", "RECORD_HASH_SECRET": strings.Repeat("r", 32), "RATE_LIMIT_REDIS_FAILURE": "open"}, "RATE_LIMIT_REDIS_FAILURE"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			var stderr bytes.Buffer
+			cmd := command(ctx, prod(tc.env))
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			var ee *exec.ExitError
+			if !errorsAs(err, &ee) || ee.ExitCode() != 2 {
+				t.Fatalf("exit: %v, want 2 (stderr %s)", err, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), tc.want) {
+				t.Errorf("message does not name %s:\n%s", tc.want, stderr.String())
+			}
+		})
+	}
+	t.Run("acknowledged shadow mode starts, warns and shows in readiness", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		_, lines := start(t, ctx, prod(map[string]string{"RATE_LIMIT_SHADOW": "true", "PRODUCTION_OVERRIDES": "RATE_LIMIT_SHADOW"}))
+		admin, _ := lines[len(lines)-1]["admin_addr"].(string)
+		warned := false
+		for _, m := range lines {
+			if msg, _ := m["msg"].(string); strings.HasPrefix(msg, "WARNING: ") && strings.Contains(msg, "RATE_LIMIT_SHADOW=true") && m["level"] == "WARN" {
+				warned = true
+			}
+		}
+		if admin == "" || !warned {
+			t.Fatalf("admin %q, warned %v", admin, warned)
+		}
+		resp, err := http.Get("http://" + admin + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var ready struct {
+			Status string            `json:"status"`
+			Checks map[string]string `json:"checks"`
+		}
+		if err := json.Unmarshal(body, &ready); err != nil || resp.StatusCode != 200 || ready.Status != "ready" ||
+			!strings.Contains(ready.Checks["unsafe_settings"], "RATE_LIMIT_SHADOW=true") {
+			t.Fatalf("readyz %d %s", resp.StatusCode, body)
+		}
+	})
 }

@@ -7,6 +7,8 @@
 //	POST   /admin/users/{user}/block      block ({"reason":"..."} optional), and hang up the user's live calls
 //	DELETE /admin/users/{user}/block      unblock
 //
+// and, with spend budgets, the endpoints in budget.go.
+//
 // Every call needs "Authorization: Bearer $ADMIN_TOKEN"; failed attempts
 // are limited per client address. The per-user state comes from Users
 // (*users.Manager), the live calls from Calls; both are interfaces owned
@@ -59,6 +61,8 @@ type Options struct {
 	Users Users
 	// Calls ends a blocked user's calls; nil when there are none to end.
 	Calls CallEnder
+	// Budgets serves the spend-budget endpoints (budget.go); nil: none.
+	Budgets Budgets
 	// FailureMax failed token checks per FailureWindow and client address
 	// are allowed (AUTH_FAILURE_MAX, AUTH_FAILURE_WINDOW_MS); 0 is no limit.
 	FailureMax    int
@@ -92,12 +96,25 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.Handle("DELETE /admin/users/{user}/data", a.handle(a.erase))
 	mux.Handle("POST /admin/users/{user}/block", a.handle(a.block))
 	mux.Handle("DELETE /admin/users/{user}/block", a.handle(a.unblock))
+	a.registerBudgets(mux)
 }
 
-// handle checks the admin token (constant time, over digests so the length
-// does not leak either) and the user id, then runs fn; what the client
-// sees of fn's error is decided by refusal.
+// handle checks the admin token (see handleAny) and the user id, then runs
+// fn.
 func (a *API) handle(fn func(w http.ResponseWriter, r *http.Request, user string) error) http.Handler {
+	return a.handleAny(func(w http.ResponseWriter, r *http.Request) error {
+		user := r.PathValue("user")
+		if !auth.ValidUserID(user) {
+			return httpx.BadRequest("The user id is not valid.", nil)
+		}
+		return fn(w, r, user)
+	})
+}
+
+// handleAny checks the admin token (constant time, over digests so the
+// length does not leak either), then runs fn; what the client sees of fn's
+// error is decided by refusal.
+func (a *API) handleAny(fn func(w http.ResponseWriter, r *http.Request) error) http.Handler {
 	return httpx.Handle(a.log, func(w http.ResponseWriter, r *http.Request) error {
 		ip := remoteIP(r)
 		if blocked, wait := a.failures.Blocked(ip); blocked {
@@ -113,11 +130,7 @@ func (a *API) handle(fn func(w http.ResponseWriter, r *http.Request, user string
 			e.Header.Set("WWW-Authenticate", `Bearer realm="rtgate-admin"`)
 			return e
 		}
-		user := r.PathValue("user")
-		if !auth.ValidUserID(user) {
-			return httpx.BadRequest("The user id is not valid.", nil)
-		}
-		if err := fn(w, r, user); err != nil {
+		if err := fn(w, r); err != nil {
 			return refusal(err)
 		}
 		return nil

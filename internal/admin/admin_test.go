@@ -94,8 +94,13 @@ func newAPI(u admin.Users, calls admin.CallEnder, failureMax int) (http.Handler,
 func do(h http.Handler, method, path, body string, header ...string) *httptest.ResponseRecorder {
 	r := httptest.NewRequest(method, path, strings.NewReader(body))
 	r.RemoteAddr = "192.0.2.10:4444"
+	r.Host = "127.0.0.1:9090"
 	for _, kv := range header {
 		k, v, _ := strings.Cut(kv, ":")
+		if k == "Host" {
+			r.Host = strings.TrimSpace(v)
+			continue
+		}
 		r.Header.Add(k, strings.TrimSpace(v))
 	}
 	w := httptest.NewRecorder()
@@ -255,5 +260,50 @@ func TestListenerHandler(t *testing.T) {
 				t.Error("no request id or security headers")
 			}
 		})
+	}
+}
+
+// TestAdminListenerAnswersOnlyItsOwnNames is issue 11, item 11: a page on
+// evil.example whose name an attacker re-points at 127.0.0.1 (DNS
+// rebinding) must not read /metrics, /readyz or the operator API. The
+// admin listener answers only requests addressed to an IP literal,
+// localhost, or a name in ADMIN_HOSTS.
+func TestAdminListenerAnswersOnlyItsOwnNames(t *testing.T) {
+	served := 0
+	metrics := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { served++; _, _ = w.Write([]byte("rtgate_up 1")) })
+	h := admin.Handler(admin.ListenerOptions{Metrics: metrics, Ready: metrics, API: admin.New(admin.Options{Token: token, Users: &fakeUsers{}}),
+		Hosts: []string{"rtgate-admin.internal"}})
+	for _, tc := range []struct {
+		host string
+		ok   bool
+	}{
+		{"127.0.0.1:9090", true},
+		{"[::1]:9090", true},
+		{"10.0.0.5:9090", true},
+		{"localhost:9090", true},
+		{"LOCALHOST", true},
+		{"rtgate-admin.internal:9090", true},
+		{"Rtgate-Admin.Internal", true},
+		{"evil.example:9090", false},
+		{"evil.example", false},
+		{"localhost.evil.example:9090", false},
+		{"rtgate-admin.internal.evil.example", false},
+		{"127.0.0.1.nip.io:9090", false},
+	} {
+		for _, path := range []string{"/metrics", "/readyz", "/healthz", "/admin/users/alice/data"} {
+			t.Run(tc.host+path, func(t *testing.T) {
+				before := served
+				w := do(h, "GET", path, "", bearer, "Host: "+tc.host)
+				if tc.ok {
+					if w.Code != 200 {
+						t.Fatalf("%d %s", w.Code, w.Body)
+					}
+					return
+				}
+				if w.Code != http.StatusMisdirectedRequest || code(t, w) != httpx.CodeForbidden || served != before || strings.Contains(w.Body.String(), "rtgate_up") || strings.Contains(w.Body.String(), "alice") {
+					t.Fatalf("%d %s (served %d)", w.Code, w.Body, served-before)
+				}
+			})
+		}
 	}
 }

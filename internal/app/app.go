@@ -15,9 +15,9 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/rtgate/rtgate/internal/admin"
@@ -41,7 +41,7 @@ type App struct {
 	cfg      *config.Config
 	log      *slog.Logger
 	gw       *gateway.Gateway
-	registry *prometheus.Registry
+	registry *metrics.Registry
 	public   net.Listener
 	admin    net.Listener
 	limits   server.Limits
@@ -61,7 +61,11 @@ type App struct {
 
 // New builds an App from cfg and binds its listeners. cfg is not modified.
 // Close releases everything New acquired if Run is never called.
-func New(cfg *config.Config, log *slog.Logger) (_ *App, err error) {
+func New(cfg *config.Config, log *slog.Logger) (*App, error) { return build(cfg, log, false) }
+
+// build is New; embedded (NewEmbedded) leaves the listeners, and so TLS,
+// to the program that mounts the gateway.
+func build(cfg *config.Config, log *slog.Logger, embedded bool) (_ *App, err error) {
 	c := *cfg
 	a := &App{cfg: &c, log: log}
 	defer func() {
@@ -106,6 +110,10 @@ func New(cfg *config.Config, log *slog.Logger) (_ *App, err error) {
 	if um != nil {
 		uc = um
 	}
+	sessions, err := a.newSessions()
+	if err != nil {
+		return nil, err
+	}
 	session := gateway.SessionPolicy{
 		Model:         c.RealtimeModel,
 		Voice:         c.RealtimeVoice,
@@ -113,12 +121,28 @@ func New(cfg *config.Config, log *slog.Logger) (_ *App, err error) {
 		TTL:           c.TokenTTL,
 		AllowedModels: c.AllowedModels,
 		AllowedVoices: c.AllowedVoices,
-		Live:          gateway.LiveSession{Model: c.Control.LiveModel, Voice: c.Control.LiveVoice, Instructions: c.Control.LiveInstructions},
+		Sessions:      sessions,
 	}
-	callUpstreams := gateway.CallUpstreams{Realtime: up, Live: up, Sidebands: up}
-	reg, ctl, callChecks, err := a.newCalls(callUpstreams, uc, session)
+	bud, budgetChecks, err := a.newBudget()
 	if err != nil {
 		return nil, err
+	}
+	callUpstreams := gateway.CallUpstreams{Realtime: up, Live: up, Sidebands: up}
+	reg, ctl, callChecks, err := a.newCalls(callUpstreams, uc, session, bud)
+	if err != nil {
+		return nil, err
+	}
+
+	// The public listener is bound before the gateway is built, so that
+	// development's default origins (config.DevOrigins) name the port
+	// PORT=0 picked.
+	if embedded {
+		// The host's server owns the connections.
+	} else if a.public, err = net.Listen("tcp", c.Addr()); err != nil {
+		return nil, fmt.Errorf("listen on %s (HOST/PORT): %w", c.Addr(), err)
+	}
+	if c.DevOrigins && c.Port == 0 && !embedded {
+		c.AllowedOrigins = config.DevOrigins(c.Host, a.publicPort(), c.TLS.Native())
 	}
 
 	o := gateway.Options{
@@ -130,10 +154,12 @@ func New(cfg *config.Config, log *slog.Logger) (_ *App, err error) {
 		Origins:          c.AllowedOrigins,
 		MaxBodyBytes:     c.MaxBodyBytes,
 		Session:          session,
-		Ready:            slices.Concat(rlChecks, upChecks, authChecks, userChecks, callChecks),
+		Ready:            slices.Concat(rlChecks, upChecks, authChecks, userChecks, callChecks, budgetChecks, unsafeChecks(c.Abuse.Unsafe)),
 		Transport:        a.transportGuard(),
 		UpstreamDeadline: c.Upstream.QueueTimeout + c.UpstreamTimeout,
+		NoGetMint:        !c.Abuse.AllowGetMint,
 		Users:            uc,
+		Budgets:          bud,
 		Web: gateway.WebOptions{DemoPage: c.Web.DemoPage, RealtimeURL: c.OpenAIBaseURL, RealtimeOrigin: c.RealtimeOrigin(), MaxSDPBytes: c.Web.MaxSDPBytes, SessionMax: c.Auth.SessionMax,
 			Upstreams: callUpstreams, Calls: reg, Control: ctl},
 	}
@@ -141,14 +167,14 @@ func New(cfg *config.Config, log *slog.Logger) (_ *App, err error) {
 		o.Auth = guard
 	}
 	a.gw = gateway.New(o)
-	a.operator = a.newAdmin(um, reg)
+	a.operator = a.newAdmin(um, reg, bud)
 	a.limits = server.DefaultLimits(c.UpstreamTimeout, c.MaxHeaderBytes)
 
+	if embedded {
+		return a, nil
+	}
 	if err := a.setupTLS(); err != nil {
 		return nil, err
-	}
-	if a.public, err = net.Listen("tcp", c.Addr()); err != nil {
-		return nil, fmt.Errorf("listen on %s (HOST/PORT): %w", c.Addr(), err)
 	}
 	if c.AdminAddr != "" {
 		if a.admin, err = net.Listen("tcp", c.AdminAddr); err != nil {
@@ -176,7 +202,7 @@ func (a *App) newLimiter() (*ratelimit.Limiter, []gateway.Check, error) {
 		return nil, nil, err
 	}
 	lim, err := ratelimit.New(ratelimit.Options{
-		IP:         ratelimit.Policy{Limit: c.RateLimitMax, Window: c.RateLimitWindow},
+		IP:         ratelimit.Policy{Limit: c.RateLimitMax, Window: c.RateLimitWindow, Burst: c.Abuse.RateLimitBurst},
 		User:       ratelimit.Policy{Limit: c.UserRateLimitMax, Window: c.UserRateLimitWindow},
 		IPv6Prefix: c.RateLimitIPv6Prefix,
 		Whitelist:  c.RateLimitWhitelist,
@@ -189,6 +215,17 @@ func (a *App) newLimiter() (*ratelimit.Limiter, []gateway.Check, error) {
 	return lim, checks, err
 }
 
+// unsafeChecks shows the production settings accepted although they weaken
+// the limits (config's Abuse.Unsafe) in the admin /readyz detail, every
+// time someone looks, without making the instance unready.
+func unsafeChecks(unsafe []string) []gateway.Check {
+	if len(unsafe) == 0 {
+		return nil
+	}
+	detail := strings.Join(unsafe, "; ")
+	return []gateway.Check{{Name: "unsafe_settings", Check: func(context.Context) error { return gateway.Degraded(detail) }}}
+}
+
 // startSimulator runs the OpenAI simulator on a loopback port with a fresh
 // random key, and points the upstream at it. This is development only.
 func (a *App) startSimulator() error {
@@ -199,11 +236,15 @@ func (a *App) startSimulator() error {
 	if err != nil {
 		return fmt.Errorf("start built-in simulator: %w", err)
 	}
-	sim := simulator.New(simulator.Options{APIKeys: []string{key}, Logger: a.log.With("component", "simulator"), Answerer: simulatorAnswerer(a.log.With("component", "simulator"))})
+	azure := a.cfg.Provider.Azure() // OPENAI_API_FLAVOR=azure without a key: Azure's shape, locally
+	sim := simulator.New(simulator.Options{APIKeys: []string{key}, Logger: a.log.With("component", "simulator"), Answerer: simulatorAnswerer(a.log.With("component", "simulator")), Azure: azure})
 	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	a.closers = append(a.closers, func() { _ = srv.Close(); sim.Close() })
 	a.simURL = "http://" + ln.Addr().String() + "/v1"
+	if azure {
+		a.simURL = "http://" + ln.Addr().String() + "/openai/v1"
+	}
 	a.cfg.OpenAIBaseURL = a.simURL
 	a.cfg.OpenAIAPIKey = key
 	a.log.Warn("development mode without OPENAI_API_KEY: using the built-in OpenAI simulator; no real tokens are minted",
@@ -242,21 +283,32 @@ func (a *App) Close() {
 // in-flight requests get up to SHUTDOWN_TIMEOUT_MS to finish.
 func (a *App) Run(ctx context.Context) error {
 	defer a.Close()
-	bg, stop := context.WithCancel(context.Background())
-	defer stop()
-	for _, f := range a.background {
-		go f(bg)
-	}
+	stop := a.startBackground()
 	lns := []server.Listener{{Name: "public", Net: a.public, Handler: a.gw.Handler(), Limits: a.limits, ServeFunc: a.publicServe, Conns: a.conns}}
 	lns = append(lns, a.extraListeners()...)
 	if a.admin != nil {
-		lns = append(lns, server.Listener{Name: "admin", Net: a.admin, Handler: admin.Handler(admin.ListenerOptions{Metrics: metrics.Handler(a.registry), Ready: a.gw.ReadyHandler(), API: a.operator, Logger: a.log}), Limits: server.DefaultLimits(5*time.Second, 16384), Conns: a.adminConns})
+		lns = append(lns, server.Listener{Name: "admin", Net: a.admin, Handler: a.AdminHandler(), Limits: server.DefaultLimits(5*time.Second, 16384), Conns: a.adminConns})
 	}
 	a.log.Info("rtgate listening", "mode", string(a.cfg.Mode), "addr", a.PublicAddr(), "admin_addr", a.AdminAddr(), "auth_mode", a.cfg.AuthMode)
+	if a.cfg.Web.DemoPage {
+		a.log.Info("demo page: open "+a.demoURL()+" in a browser", "url", a.demoURL(), "allowed_origins", strings.Join(a.cfg.AllowedOrigins, ","))
+	}
 	err := server.Run(ctx, a.log, a.cfg.ShutdownTimeout, a.gw.SetDraining, lns...)
 	stop()
-	for _, f := range a.onStop {
-		f()
-	}
 	return err
+}
+
+// startBackground starts the App's background work; the function it
+// returns cancels that work and runs the onStop hooks.
+func (a *App) startBackground() (stop func()) {
+	bg, cancel := context.WithCancel(context.Background())
+	for _, f := range a.background {
+		go f(bg)
+	}
+	return func() {
+		cancel()
+		for _, f := range a.onStop {
+			f()
+		}
+	}
 }

@@ -98,11 +98,10 @@ func (a *App) newUsers(limiter *ratelimit.Limiter) (*users.Manager, []gateway.Ch
 		Store:       store,
 		Limits:      users.Limits{MaxActive: ac.MaxActiveSessions, DailyQuota: ac.DailyQuota},
 		RateLimiter: limiter,
-		SessionMax:  ac.SessionMax,
 		Retention:   ac.Retention,
 		// A reservation whose mint never completes frees itself once the
 		// upstream call surely ended.
-		PendingTTL: c.UpstreamTimeout + 5*time.Second,
+		PendingTTL: c.Upstream.QueueTimeout + c.UpstreamTimeout + 5*time.Second,
 		IPHashKey:  []byte(ac.IPHashSecret),
 		SafetyKey:  []byte(ac.SafetyIDSecret),
 		Registerer: a.registry,
@@ -115,13 +114,13 @@ func (a *App) newUsers(limiter *ratelimit.Limiter) (*users.Manager, []gateway.Ch
 	return m, checks, nil
 }
 
-// newAdmin builds the operator API over the per-user controls and the
-// registry of live calls (a block ends the user's calls on every instance);
-// nil without ADMIN_TOKEN or without users.
-func (a *App) newAdmin(m *users.Manager, calls admin.CallEnder) *admin.API {
+// newAdmin builds the operator API over the per-user controls, the
+// registry of live calls (a block ends the user's calls on every instance)
+// and the spend budgets; nil without ADMIN_TOKEN or without users.
+func (a *App) newAdmin(m *users.Manager, calls admin.CallEnder, budgets admin.Budgets) *admin.API {
 	if a.cfg.Auth.AdminToken == "" || m == nil {
 		return nil
 	}
-	return admin.New(admin.Options{Token: a.cfg.Auth.AdminToken, Users: m, Calls: calls,
+	return admin.New(admin.Options{Token: a.cfg.Auth.AdminToken, Users: m, Calls: calls, Budgets: budgets,
 		FailureMax: a.cfg.Auth.FailureMax, FailureWindow: a.cfg.Auth.FailureWindow, Logger: a.log})
 }

@@ -323,8 +323,8 @@ func TestExportAndErase(t *testing.T) {
 			t.Fatalf("alice: %+v", d)
 		}
 		for i, s := range d.Sessions {
-			if s.UserID != "alice" || s.SessionID != aliceSessions[i] || s.Kind != "token" || s.Model != "gpt-realtime" ||
-				s.ClientNet != "127.0.0.0/24" || len(s.ClientIPHash) != 32 || !s.ActiveUntil.Equal(s.ExpiresAt.Add(time.Hour)) {
+			if s.UserID != "alice" || s.SessionID != aliceSessions[i] || s.Kind != "token" || s.Model != "gpt-realtime-2.1" ||
+				s.ClientNet != "127.0.0.0/24" || len(s.ClientIPHash) != 32 || !s.ActiveUntil.Equal(s.ExpiresAt) {
 				t.Errorf("record %d: %+v", i, s)
 			}
 		}
@@ -462,7 +462,7 @@ func TestOperatorEndpoints(t *testing.T) {
 	t.Run("operator erasure resets the counters too", func(t *testing.T) {
 		before := in.Sim.Requests()
 		r, _ := mint(t, in, bearer(alice))
-		mustRefuse(t, in, r, 429, "rate_limited", before)
+		mustRefuse(t, in, r, 429, "session_limit", before)
 		r = adminDo(t, in, "DELETE", "/admin/users/alice/data", "", auth)
 		if r.StatusCode != 200 || !strings.Contains(r.Body, `"sessions":2`) {
 			t.Fatalf("erase: %d %s", r.StatusCode, r.Body)
@@ -538,7 +538,7 @@ func TestLimitsAcrossTwoInstancesSharingRedis(t *testing.T) {
 		for _, in := range []*apptest.Instance{a, b} {
 			before := in.Sim.Requests()
 			r, _ := mint(t, in, bearer(tok))
-			mustRefuse(t, in, r, 429, "rate_limited", before)
+			mustRefuse(t, in, r, 429, "quota_exceeded", before)
 			if r.Header.Get("Retry-After") == "" {
 				t.Error("no Retry-After")
 			}
@@ -626,7 +626,7 @@ func TestHangupFreesTheActiveSlot(t *testing.T) {
 		t.Fatalf("first call: %d %s", r.StatusCode, r.Body)
 	}
 	before := in.Sim.Requests()
-	mustRefuse(t, in, call(), 429, "rate_limited", before)
+	mustRefuse(t, in, call(), 429, "session_limit", before)
 	if h := in.Do(t, "POST", r.Header.Get("Location")+"/hangup", "", alice); h.StatusCode != 204 {
 		t.Fatalf("hangup: %d %s", h.StatusCode, h.Body)
 	}
@@ -634,5 +634,5 @@ func TestHangupFreesTheActiveSlot(t *testing.T) {
 		t.Fatalf("after hangup the slot is still taken: %d %s", r.StatusCode, r.Body)
 	}
 	before = in.Sim.Requests()
-	mustRefuse(t, in, call(), 429, "rate_limited", before) // the day's quota of 2 is used
+	mustRefuse(t, in, call(), 429, "quota_exceeded", before) // the day's quota of 2 is used
 }

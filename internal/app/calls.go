@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/rtgate/rtgate/internal/budget"
 	"github.com/rtgate/rtgate/internal/calls"
 	"github.com/rtgate/rtgate/internal/gateway"
 	"github.com/rtgate/rtgate/internal/metrics"
@@ -12,6 +13,17 @@ import (
 
 // leaveTimeout bounds the registry's Leave on a graceful shutdown.
 const leaveTimeout = 5 * time.Second
+
+// lateControl is the sideband controller for the budget's Ender, which is
+// built before it (budget.CallControl).
+type lateControl struct{ ctl **calls.Controller }
+
+func (l lateControl) Say(ctx context.Context, id, text string) error {
+	return (*l.ctl).Say(ctx, id, text)
+}
+func (l lateControl) End(ctx context.Context, id, reason string) error {
+	return (*l.ctl).End(ctx, id, reason)
+}
 
 // newCalls builds the registry of live proxied calls over the memory store,
 // or with REDIS_URL the Redis store (keys <prefix>c:) shared by every
@@ -24,12 +36,19 @@ const leaveTimeout = 5 * time.Second
 // (the calls go on) and the instance leaves, so another adopts its calls at
 // once. With Redis, a readiness check reports the store: degraded, not
 // unready, when it fails (tokens are still minted; calls answer 503).
-func (a *App) newCalls(up gateway.CallUpstreams, u gateway.UserControls, session gateway.SessionPolicy) (*calls.Registry, *calls.Controller, []gateway.Check, error) {
+func (a *App) newCalls(up gateway.CallUpstreams, u gateway.UserControls, session gateway.SessionPolicy, bud *budget.Budget) (*calls.Registry, *calls.Controller, []gateway.Check, error) {
 	var (
 		store  calls.Store = calls.NewMemory()
 		checks []gateway.Check
 		ctl    *calls.Controller
 	)
+	// The budget charges every usage increment and, when a budget runs
+	// out, ends the call through the controller (built below).
+	meter, err := bud.NewMeter(budget.EnderOptions{Control: lateControl{&ctl}, ClosingLine: a.cfg.Budget.ClosingLine, Grace: a.cfg.Budget.Grace})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	charge := &gateway.CallBudget{Meter: meter, Now: time.Now}
 	client, err := a.redisClient()
 	if err != nil {
 		return nil, nil, nil, err
@@ -52,6 +71,7 @@ func (a *App) newCalls(up gateway.CallUpstreams, u gateway.UserControls, session
 		},
 		OnEnded: func(ctx context.Context, c calls.Call, reason string) error {
 			ctl.Forget(c.ID)
+			charge.Ended(c.ID)
 			cm.CallEnded(c.Kind, reason, time.Since(c.CreatedAt))
 			return slotFreed(ctx, c, reason)
 		},
@@ -66,9 +86,8 @@ func (a *App) newCalls(up gateway.CallUpstreams, u gateway.UserControls, session
 		Registry: reg,
 		Dialers:  up.Dialers(),
 		Sessions: gateway.ServerSessions{Policy: session},
-		// Every usage increment of a call: the user's record (a budget
-		// would be one more sink).
-		Usage:         calls.UsageSinks{gateway.CallUsage(u)},
+		// Every usage increment of a call: the user's record, the budgets.
+		Usage:         calls.UsageSinks{gateway.CallUsage(u), charge},
 		Metrics:       cm,
 		Policy:        calls.Policy(k.Policy),
 		Idle:          k.Idle,

@@ -31,7 +31,7 @@ func Serve(ctx context.Context, getenv func(string) string, stderr io.Writer) in
 		fmt.Fprintf(stderr, "rtgate: invalid configuration:\n  %s\n", strings.ReplaceAll(err.Error(), "\n", "\n  "))
 		return ExitConfig
 	}
-	log := NewLogger(stderr, cfg.LogLevel)
+	log := NewLoggerFormat(stderr, cfg.LogLevel, cfg.LogFormat)
 	a, err := New(cfg, log)
 	if err != nil {
 		log.Error("start-up failed", "error", err.Error())

@@ -41,7 +41,13 @@ func (a *App) limiterStore(mem *ratelimit.Memory, m *ratelimit.Metrics) (ratelim
 	if err != nil {
 		return nil, nil, fmt.Errorf("RATE_LIMIT_REDIS_FAILURE: %w", err)
 	}
-	fb, err := ratelimit.NewFallback(ratelimit.NewRedis(rc, a.cfg.RedisKeyPrefix+"rl:"), mem, ratelimit.FallbackOptions{
+	// Redis holds keyed hashes of addresses and user ids, never the raw
+	// values; IP_HASH_SECRET keys them (required in production with Redis).
+	var opts []ratelimit.RedisOption
+	if s := a.cfg.Auth.IPHashSecret; s != "" {
+		opts = append(opts, ratelimit.WithKeySecret([]byte(s)))
+	}
+	fb, err := ratelimit.NewFallback(ratelimit.NewRedis(rc, a.cfg.RedisKeyPrefix+"rl:", opts...), mem, ratelimit.FallbackOptions{
 		Policy:  policy,
 		Logger:  a.log,
 		Metrics: m,

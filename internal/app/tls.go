@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -105,13 +106,25 @@ func (a *App) extraListeners() []server.Listener {
 	if a.tls == nil || a.tls.redirect == nil {
 		return nil
 	}
-	var h http.Handler = httpx.RedirectToHTTPS(a.publicPort(), a.cfg.TLS.ACMEDomains)
+	var h http.Handler = httpx.RedirectToHTTPS(a.publicPort(), a.servedName)
 	if a.tls.acme != nil {
 		// http-01 challenges are answered here too; everything else redirects.
 		h = a.tls.acme.HTTPHandler(h)
 	}
 	h = httpx.Chain(h, httpx.RequestIDs, httpx.Secure, httpx.Recover(a.log))
 	return []server.Listener{{Name: "redirect", Net: a.tls.redirect, Handler: h, Limits: server.DefaultLimits(5*time.Second, 16384), Conns: a.conns}}
+}
+
+// servedName reports whether rtgate serves HTTPS for host: one of
+// ACME_DOMAINS, or a name (or IP) the current certificate from
+// TLS_CERT_FILE is valid for, wildcards included. The redirect listener
+// sends nobody anywhere else.
+func (a *App) servedName(host string) bool {
+	if a.tls.acme != nil {
+		return slices.Contains(a.cfg.TLS.ACMEDomains, host)
+	}
+	cert := a.TLSCertificate()
+	return cert != nil && cert.Leaf != nil && cert.Leaf.VerifyHostname(host) == nil
 }
 
 // RedirectAddr is the plain-HTTP redirect listener's address, or "".

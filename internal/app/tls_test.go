@@ -85,6 +85,23 @@ func TestNativeTLSServesHTTP2AndRedirectsPlainHTTP(t *testing.T) {
 			t.Errorf("%s %s → %d Location %q, want 308 %q", tc.method, tc.path, r.StatusCode, r.Header.Get("Location"), tc.want)
 		}
 	}
+	// A Host the certificate does not cover is not redirected: the
+	// listener is no open redirect even without ACME_DOMAINS.
+	for _, host := range []string{"evil.example", "evil.example:80", "localhost.evil.example"} {
+		req, err := http.NewRequest("GET", d.RedirectURL+"/api/realtime-session", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = host
+		resp, err := plain.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound || resp.Header.Get("Location") != "" {
+			t.Errorf("Host %s → %d Location %q, want 404 and no Location", host, resp.StatusCode, resp.Header.Get("Location"))
+		}
+	}
 	if n := d.Sim.Requests() - before; n != 0 {
 		t.Errorf("the redirect listener reached the upstream %d times", n)
 	}

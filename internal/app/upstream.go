@@ -2,11 +2,15 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
+	"github.com/rtgate/rtgate/internal/config"
 	"github.com/rtgate/rtgate/internal/gateway"
 	"github.com/rtgate/rtgate/internal/metrics"
 	"github.com/rtgate/rtgate/internal/openai"
@@ -30,6 +34,8 @@ func (a *App) newUpstream(m *metrics.Metrics) (*openai.Client, []gateway.Check, 
 		return nil, nil, fmt.Errorf("upstream keys: %w", err)
 	}
 	up := openai.New(openai.Options{
+		HTTP:           upstreamHTTP(c),
+		Azure:          c.Provider.Azure(),
 		BaseURL:        c.OpenAIBaseURL,
 		Keys:           keys,
 		Timeout:        c.UpstreamTimeout,
@@ -59,7 +65,27 @@ func (a *App) newUpstream(m *metrics.Metrics) (*openai.Client, []gateway.Check, 
 		gateway.HealthCheck("upstream_keys", keys.Health),
 		gateway.HealthCheck("upstream_breaker", up.Breaker().Health),
 	}
+	if probe := openai.NewTLSProbe(c.OpenAIBaseURL, c.Provider.RootCAs, nil); probe != nil {
+		// Said at start-up too: a certificate rtgate does not trust fails
+		// every mint with 502, and /readyz stays unready until it is.
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		if _, err := probe.Health(ctx); err != nil {
+			log.Error("the upstream's TLS certificate is not trusted: every upstream call will fail until it is; /readyz is unready meanwhile", "error", err.Error())
+		}
+		cancel()
+		checks = append(checks, gateway.HealthCheck("upstream_tls", probe.Health))
+	}
 	return up, checks, nil
+}
+
+// upstreamHTTP is the upstream client's pooled transport, trusting
+// OPENAI_CA_FILE's certificates besides the system roots when it is set.
+func upstreamHTTP(c *config.Config) *http.Client {
+	tr := openai.NewTransport(c.Upstream.MaxConcurrency)
+	if c.Provider.RootCAs != nil {
+		tr.TLSClientConfig = &tls.Config{RootCAs: c.Provider.RootCAs, MinVersion: tls.VersionTLS12}
+	}
+	return &http.Client{Transport: tr}
 }
 
 func upstreamState(up *openai.Client) metrics.UpstreamState {

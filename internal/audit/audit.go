@@ -110,7 +110,9 @@ const OversizeBody = 1<<20 + 1024
 // code: 0 when nothing failed, 1 when a check failed, 2 on a usage error.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("rtgate audit", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	// Help goes to stdout (exit 0), errors to stderr (exit 2): usage
+	// writes to whichever fs.Output() is when it is called.
+	fs.SetOutput(io.Discard)
 	origin := fs.String("origin", "", "an origin the deployment allows (enables the look-alike and preflight checks)")
 	httpURL := fs.String("http", "", "plain-HTTP URL expected to redirect to https (default http://host when the URL uses port 443)")
 	caFile := fs.String("ca", "", "PEM file of CA certificates to trust instead of the system roots")
@@ -118,16 +120,22 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	burst := fs.Int("burst-cap", 60, "most requests the rate-limit check sends")
 	minDays := fs.Int("min-days", 14, "fail when the certificate expires within this many days")
 	timeout := fs.Duration("timeout", 10*time.Second, "timeout of each request")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: rtgate audit URL [--origin O] [--http URL] [--ca FILE] [--json] [--burst-cap N] [--min-days N]")
+	usage := func(w io.Writer) {
+		fs.SetOutput(w)
+		fmt.Fprintln(w, "usage: rtgate audit URL [--origin O] [--http URL] [--ca FILE] [--json] [--burst-cap N] [--min-days N] [--timeout D]")
 		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
 	}
+	fs.Usage = func() {}
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
+				usage(stdout)
 				return 0
 			}
+			fmt.Fprintf(stderr, "rtgate audit: %v\n", err)
+			usage(stderr)
 			return 2
 		}
 		if fs.NArg() == 0 {
@@ -137,7 +145,12 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		args = fs.Args()[1:]
 	}
 	if len(pos) != 1 {
-		fs.Usage()
+		if len(pos) > 1 {
+			fmt.Fprintf(stderr, "rtgate audit: unexpected argument %q (one URL only)\n", pos[1])
+		} else {
+			fmt.Fprintln(stderr, "rtgate audit: missing the URL to audit")
+		}
+		usage(stderr)
 		return 2
 	}
 	o := Options{URL: pos[0], Origin: *origin, HTTPURL: *httpURL, BurstCap: *burst,
@@ -161,9 +174,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// Said before anything is sent; with --json on stderr, so stdout stays
 	// one JSON document (which repeats it in "notice").
 	if *asJSON {
-		fmt.Fprintf(stderr, "rtgate audit %s\nnote: %s\n", o.URL, notice(o))
+		fmt.Fprintf(stderr, "%s\nnote: %s\n", commandLine(o, *caFile), notice(o))
 	} else {
-		fmt.Fprintf(stdout, "rtgate audit %s\nnote: %s\n\n", o.URL, notice(o))
+		fmt.Fprintf(stdout, "%s\nnote: %s\n\n", commandLine(o, *caFile), notice(o))
 	}
 	rep := Run(ctx, o)
 	if *asJSON {
@@ -380,4 +393,21 @@ func short(err error) string {
 		s = s[:160] + "…"
 	}
 	return s
+}
+
+// commandLine is the report's first line: the audit as it was asked for,
+// with the options that change what is checked, so a saved transcript
+// shows why, say, http-redirect was checked at all.
+func commandLine(o Options, caFile string) string {
+	parts := []string{"rtgate audit", o.URL}
+	if o.Origin != "" {
+		parts = append(parts, "--origin", o.Origin)
+	}
+	if o.HTTPURL != "" {
+		parts = append(parts, "--http", o.HTTPURL)
+	}
+	if caFile != "" {
+		parts = append(parts, "--ca", caFile)
+	}
+	return strings.Join(parts, " ")
 }

@@ -102,6 +102,11 @@ func TestAuditFlagsAnonymousMinting(t *testing.T) {
 	if code != 1 {
 		t.Errorf("exit code %d, want 1", code)
 	}
+	// The report starts with the audit as asked for, so a saved transcript
+	// shows which options (--http) made which checks run.
+	if first, _, _ := strings.Cut(text, "\n"); first != "rtgate audit "+d.URL+" --origin https://app.example.com --http "+d.RedirectURL+" --ca "+d.CAFile {
+		t.Errorf("first line %q does not repeat the command", first)
+	}
 	for _, name := range allChecks {
 		line := lineOf(text, name)
 		switch {

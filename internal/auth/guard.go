@@ -18,10 +18,17 @@ import (
 // IPv6 prefix): at most Max failures per Window, as a GCRA like the request
 // limiter, so a client that keeps failing gets 429 before its credentials
 // are even looked at. It is per instance (an attacker spread over N
-// instances gets N times the budget, still bounded), holds at most MaxKeys
-// clients, and when full puts new clients into one shared overflow budget
-// rather than forgetting anybody: flooding it with addresses cannot reset an
-// offender, and only makes the flooder share one small budget.
+// instances gets N times the budget, still bounded) and holds at most
+// MaxKeys clients.
+//
+// A flood may only cost the flooders. A client with no failure on record is
+// never refused unchecked, whatever others did: Blocked looks at the
+// client's own record only. When the table is full (and nothing in it has
+// drained), a failure from a client not in it is counted in one shared
+// overflow budget instead; once that is spent, such failures are answered
+// with 429 (Fail reports it) — after their credentials were checked, so a
+// valid credential from a fresh address still passes. Flooding cannot reset
+// an offender either: entries are never evicted before they drain.
 type FailureLimiter struct {
 	max        int
 	interval   time.Duration // Window / Max
@@ -31,13 +38,13 @@ type FailureLimiter struct {
 	now        func() time.Time
 	mu         sync.Mutex
 	tat        map[string]time.Time // theoretical arrival time per client
+	overflow   time.Time            // the shared TAT of failures the table had no room for
 	sweepAfter time.Time
 }
 
-const overflowKey = "overflow"
-
 // NewFailureLimiter returns a limiter of max failures per window, or nil
-// (no limit) when max is 0. v6Prefix folds IPv6 clients (64 by default).
+// (no limit) when max is 0. v6Prefix folds IPv6 clients (64 by default);
+// maxKeys bounds the clients tracked (100,000 by default).
 func NewFailureLimiter(max int, window time.Duration, v6Prefix, maxKeys int, now func() time.Time) *FailureLimiter {
 	if max <= 0 || window <= 0 {
 		return nil
@@ -63,22 +70,9 @@ func (l *FailureLimiter) key(ip netip.Addr) string {
 	return k
 }
 
-// Blocked reports whether ip has used up its failures, and how long until
-// its next failure would be allowed again.
-func (l *FailureLimiter) Blocked(ip netip.Addr) (bool, time.Duration) {
-	if l == nil {
-		return false, 0
-	}
-	now := l.now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	tat, ok := l.tat[l.key(ip)]
-	if !ok {
-		tat, ok = l.tat[overflowKey]
-		if !ok || len(l.tat) < l.maxKeys {
-			return false, 0
-		}
-	}
+// over reports whether one more failure on tat would pass the budget, and
+// how long until it would not.
+func (l *FailureLimiter) over(tat, now time.Time) (bool, time.Duration) {
 	// A failure now would move tat to max(tat, now)+interval; it is
 	// allowed while that stays within one window of now.
 	next := maxTime(tat, now).Add(l.interval)
@@ -88,30 +82,51 @@ func (l *FailureLimiter) Blocked(ip netip.Addr) (bool, time.Duration) {
 	return true, next.Add(-l.window).Sub(now)
 }
 
-// Fail records one failure of ip and reports whether it used up the last
-// allowed one (the client is blocked from now on).
-func (l *FailureLimiter) Fail(ip netip.Addr) (nowBlocked bool) {
+// Blocked reports whether ip has used up its own failures, and how long
+// until its next failure would be allowed again. A client without a
+// failure on record is never blocked.
+func (l *FailureLimiter) Blocked(ip netip.Addr) (bool, time.Duration) {
 	if l == nil {
-		return false
+		return false, 0
+	}
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	tat, ok := l.tat[l.key(ip)]
+	if !ok {
+		return false, 0
+	}
+	return l.over(tat, now)
+}
+
+// Fail records one failure of ip, in ip's own budget or, when the table
+// has no room for ip, in the shared overflow budget. limited reports that
+// this budget was already used up, so the failure could not be counted and
+// the client is to be refused (429) for wait; exhausted that it is used up
+// now (the next failure will be limited).
+func (l *FailureLimiter) Fail(ip netip.Addr) (limited, exhausted bool, wait time.Duration) {
+	if l == nil {
+		return false, false, 0
 	}
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	k := l.key(ip)
 	tat, ok := l.tat[k]
+	slot := func(t time.Time) { l.tat[k] = t }
 	if !ok && len(l.tat) >= l.maxKeys {
 		l.sweep(now)
 		if len(l.tat) >= l.maxKeys {
-			k = overflowKey
-			tat = l.tat[k]
+			tat, slot = l.overflow, func(t time.Time) { l.overflow = t }
 		}
 	}
-	next := maxTime(tat, now).Add(l.interval)
-	if next.Sub(now) > l.window {
-		return true // already blocked; nothing to add
+	if over, wait := l.over(tat, now); over {
+		return true, true, wait
 	}
-	l.tat[k] = next
-	return next.Add(l.interval).Sub(now) > l.window
+	tat = maxTime(tat, now).Add(l.interval)
+	slot(tat)
+	exhausted, _ = l.over(tat, now)
+	return false, exhausted, 0
 }
 
 // sweep drops clients whose failures have fully drained: such an entry is
@@ -231,7 +246,8 @@ func NewGuard(o GuardOptions) *Guard {
 
 // Authenticate returns the user id behind r, or why not: a *FailureLimited
 // when r's client has failed too often (its credentials are not even
-// checked), a *Failure for missing or refused credentials (with a Challenge
+// checked), or when its failure could only be counted in the spent
+// overflow budget (FailureLimiter), a *Failure for missing or refused credentials (with a Challenge
 // in bearer mode), an *Unavailable when credentials cannot be checked right
 // now. The client address and request id come from r's context (reqctx).
 // Failures are counted and written as audit lines with their reason, never
@@ -276,9 +292,18 @@ func (g *Guard) Authenticate(r *http.Request) (string, error) {
 		attrs = append(attrs, slog.String("detail", f.Err.Error()))
 	}
 	g.log.LogAttrs(ctx, slog.LevelWarn, "auth failure", attrs...)
-	if g.o.Failures.Fail(ip) {
+	limited, exhausted, wait := g.o.Failures.Fail(ip)
+	if exhausted && !limited {
 		g.log.LogAttrs(ctx, slog.LevelWarn, "auth failures from one client over the limit: refusing it for a while",
 			slog.String("event", "auth_failure_limit_reached"), slog.String("request_id", rid), slog.String("client_ip", ip.String()))
+	}
+	if limited {
+		// Its budget was spent already (the shared overflow one, or its own
+		// by a concurrent failure): the credentials were checked and wrong.
+		if g.o.Metrics != nil {
+			g.o.Metrics.limited.Inc()
+		}
+		return "", &FailureLimited{RetryAfter: max(wait, time.Second)}
 	}
 	if g.o.Bearer {
 		f.Challenge = &Challenge{Scheme: "Bearer", Realm: Realm}

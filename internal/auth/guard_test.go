@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/rtgate/rtgate/internal/auth"
+	"github.com/rtgate/rtgate/internal/auth/authtest"
 	"github.com/rtgate/rtgate/internal/reqctx"
 )
 
@@ -194,17 +195,30 @@ func TestFailureLimiterBound(t *testing.T) {
 	}
 	// A flood of new addresses fills the table; the offender stays
 	// blocked and the flood shares one overflow budget.
+	limited := 0
 	for i := range 50 {
-		l.Fail(netip.AddrFrom4([4]byte{10, 0, byte(i / 256), byte(i)}))
+		if lim, _, _ := l.Fail(netip.AddrFrom4([4]byte{10, 0, byte(i / 256), byte(i)})); lim {
+			limited++
+		}
 	}
-	if n := l.Len(); n > 5 {
-		t.Fatalf("table grew to %d entries, bound 4 (+overflow)", n)
+	if n := l.Len(); n > 4 {
+		t.Fatalf("table grew to %d entries, bound 4", n)
 	}
 	if b, _ := l.Blocked(offender); !b {
 		t.Fatal("flooding reset the offender")
 	}
-	if b, _ := l.Blocked(netip.MustParseAddr("10.9.9.9")); !b {
-		t.Fatal("an untracked client at the bound is not under the overflow budget")
+	// 3 addresses fit beside the offender, 2 failures fit the overflow
+	// budget: the other 45 are limited.
+	if limited != 45 {
+		t.Fatalf("%d flood failures limited, want 45", limited)
+	}
+	// An untracked client is never refused unchecked; its failure is.
+	fresh := netip.MustParseAddr("10.9.9.9")
+	if b, _ := l.Blocked(fresh); b {
+		t.Fatal("an untracked client is blocked before it failed")
+	}
+	if lim, _, wait := l.Fail(fresh); !lim || wait <= 0 {
+		t.Fatal("a failure beyond the bound escaped the spent overflow budget")
 	}
 	// Drained entries are equivalent to none and make room again.
 	clock.Advance(time.Minute)
@@ -219,7 +233,56 @@ func TestFailureLimiterOffIsNil(t *testing.T) {
 	if l != nil {
 		t.Fatal("max 0 gave a limiter")
 	}
-	if b, _ := l.Blocked(netip.MustParseAddr("192.0.2.1")); b || l.Fail(netip.MustParseAddr("192.0.2.1")) {
+	if lim, exhausted, _ := l.Fail(netip.MustParseAddr("192.0.2.1")); lim || exhausted {
 		t.Fatal("nil limiter limits")
+	}
+	if b, _ := l.Blocked(netip.MustParseAddr("192.0.2.1")); b {
+		t.Fatal("nil limiter limits")
+	}
+}
+
+// TestFailureFloodCostsOnlyTheFlooders is the attack of issue 11, item 4:
+// failing credentials from 100,000 addresses fill the failure table, yet a
+// valid token from an address that never failed is admitted; the flooders
+// are the ones limited (each over its own budget, and the addresses beyond
+// the table's bound in one shared overflow budget).
+func TestFailureFloodCostsOnlyTheFlooders(t *testing.T) {
+	secret := []byte(strings.Repeat("s", 32))
+	clock := &manualClock{now: t0}
+	v, err := auth.NewJWT(auth.JWTOptions{Secret: secret, Algorithms: []string{"HS256"}, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const flood = 100_000
+	g := auth.NewGuard(auth.GuardOptions{Verifier: v, Mode: "jwt", Bearer: true,
+		Failures: auth.NewFailureLimiter(10, time.Minute, 64, flood, clock.Now)})
+	forged := request("Authorization: Bearer forged")
+	addr := func(i int) string { return netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}).String() }
+	limited := 0
+	for i := range flood + 50 {
+		_, err := g.Authenticate(fromIP(forged, addr(i)))
+		switch kind(err) {
+		case "failure":
+		case "limited":
+			limited++
+		default:
+			t.Fatalf("flooder %d: %v", i, err)
+		}
+	}
+	good := request("Authorization: Bearer " + authtest.HS256(t, secret, "", authtest.Claims("alice", "", "", t0)))
+	if u, err := g.Authenticate(fromIP(good, "203.0.113.7")); u != "alice" || err != nil {
+		t.Fatalf("a valid token from a fresh address after the flood: %q %v", u, err)
+	}
+	if limited == 0 {
+		t.Error("the flood beyond the table's bound was never limited")
+	}
+	t.Logf("after %d failing addresses: the valid token from a fresh address admitted (refused 0 of 1); %d flood failures limited (429)", flood+50, limited)
+	// A flooder past its own budget is refused without a check, even with
+	// a valid token: a credential stuffer on one address stays slowed.
+	for range 10 {
+		_, _ = g.Authenticate(fromIP(forged, addr(7)))
+	}
+	if _, err := g.Authenticate(fromIP(good, addr(7))); kind(err) != "limited" {
+		t.Fatalf("a flooder over its budget: %v", err)
 	}
 }

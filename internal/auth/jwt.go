@@ -34,9 +34,9 @@ type JWTOptions struct {
 	Now func() time.Time
 }
 
-// JWT verifies bearer tokens (or a named cookie): signature with an
-// allowlisted algorithm whose key kind matches (no "none", no HS/RS
-// confusion), exp required, nbf and iat not in the future, iss and aud when
+// JWT verifies bearer tokens (or a named cookie): no "crit" header,
+// signature with an allowlisted algorithm whose key kind matches (no
+// "none", no HS/RS confusion), exp required, nbf and iat not in the future, iss and aud when
 // configured, and a user id in UserClaim.
 type JWT struct {
 	o      JWTOptions
@@ -109,7 +109,15 @@ func (v *JWT) Verify(r *http.Request) (string, error) {
 	if v.o.Keys != nil {
 		keyFor = v.o.Keys.Keyfunc(r.Context())
 	}
-	_, err = v.parser.ParseWithClaims(raw, claims, keyFor)
+	_, err = v.parser.ParseWithClaims(raw, claims, func(t *jwt.Token) (any, error) {
+		// RFC 7515 §4.1.11: a "crit" header names extensions the recipient
+		// must understand or refuse the token; rtgate understands none
+		// (golang-jwt ignores the parameter). An empty list is invalid too.
+		if _, ok := t.Header["crit"]; ok {
+			return nil, fail(ReasonMalformed, errors.New(`"crit" header: extensions not supported`))
+		}
+		return keyFor(t)
+	})
 	if err != nil {
 		return "", classify(err)
 	}

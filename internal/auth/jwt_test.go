@@ -67,6 +67,18 @@ func TestJWTWithASharedSecret(t *testing.T) {
 		return c
 	}
 	hs := func(c jwt.MapClaims) string { return authtest.HS256(t, secret, "", c) }
+	// withHeader signs good with extra JOSE header parameters.
+	withHeader := func(h map[string]any) string {
+		tok := jwt.NewWithClaims(jwt.SigningMethodHS256, good)
+		for k, v := range h {
+			tok.Header[k] = v
+		}
+		s, err := tok.SignedString(secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
 	cases := []struct {
 		name   string
 		header []string
@@ -92,6 +104,12 @@ func TestJWTWithASharedSecret(t *testing.T) {
 		{"missing sub", []string{"Authorization: Bearer " + hs(with("sub", nil))}, "", auth.ReasonNoUser},
 		{"numeric sub", []string{"Authorization: Bearer " + hs(with("sub", 42))}, "", auth.ReasonNoUser},
 		{"sub with a control character", []string{"Authorization: Bearer " + hs(with("sub", "a\nb"))}, "", auth.ReasonNoUser},
+		// RFC 7515 §4.1.11: a recipient must refuse a token whose "crit"
+		// names an extension it does not understand; rtgate understands none.
+		{"crit naming an unknown extension", []string{"Authorization: Bearer " + withHeader(map[string]any{"crit": []string{"urn:example:policy"}, "urn:example:policy": "x"})}, "", auth.ReasonMalformed},
+		{"crit b64 (unencoded payload)", []string{"Authorization: Bearer " + withHeader(map[string]any{"crit": []string{"b64"}, "b64": false})}, "", auth.ReasonMalformed},
+		{"crit empty (itself invalid)", []string{"Authorization: Bearer " + withHeader(map[string]any{"crit": []string{}})}, "", auth.ReasonMalformed},
+		{"unknown non-critical header is ignored", []string{"Authorization: Bearer " + withHeader(map[string]any{"x-note": "hi"})}, "alice", ""},
 		{"garbage", []string{"Authorization: Bearer not-a-token"}, "", auth.ReasonMalformed},
 		{"three garbage segments", []string{"Authorization: Bearer a.b.c"}, "", auth.ReasonMalformed},
 		{"basic auth", []string{"Authorization: Basic YWxpY2U6cHc="}, "", auth.ReasonMalformed},

@@ -363,6 +363,50 @@ func (ctl *Controller) Forget(id string) {
 	})
 }
 
+// ErrNotControlled is a Say about a call that has no open sideband on this
+// instance.
+var ErrNotControlled = errors.New("calls: the call has no sideband here")
+
+// Say has the model of the call id (controlled here) say text now: a
+// Realtime response.create whose instructions ask for exactly text, sent
+// on the call's sideband. A GPT-Live session takes no such event without
+// Responses delegation, so for one Say is an error (the caller ends the
+// call at once instead). Budgets use it for their closing line.
+func (ctl *Controller) Say(ctx context.Context, id, text string) error {
+	ctl.mu.Lock()
+	s := ctl.sessions[id]
+	ctl.mu.Unlock()
+	if s == nil {
+		return ErrNotControlled
+	}
+	s.mu.Lock()
+	sb, kind := s.sb, s.call.Kind
+	s.mu.Unlock()
+	switch {
+	case sb == nil:
+		return ErrNotControlled
+	case kind != KindRealtime:
+		return fmt.Errorf("calls: a %s session cannot be made to say a line", kind)
+	}
+	ev, err := json.Marshal(map[string]any{"type": "response.create", "event_id": ctl.eventID("say"),
+		"response": map[string]any{"instructions": "Say exactly the following, and nothing else: " + text}})
+	if err != nil {
+		return err
+	}
+	return sb.Write(ctx, ev)
+}
+
+// End ends the call id with reason, on whatever instance it runs (the
+// registry's End: an upstream hang-up). A call already over, or being
+// ended, is not an error.
+func (ctl *Controller) End(ctx context.Context, id, reason string) error {
+	err := ctl.o.Registry.End(ctx, id, reason)
+	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrEnding) {
+		return nil
+	}
+	return err
+}
+
 // HangingUp tells the controller that the call id is about to be hung up
 // upstream (wrap calls.Options.Hangup with it), so that its sideband
 // closing is not taken for a lost one and re-dialled. Call the returned

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rtgate/rtgate/internal/redisconn"
+	"github.com/rtgate/rtgate/internal/sessioncfg"
 )
 
 // Mode is the deployment mode.
@@ -39,15 +40,29 @@ const (
 	MaxTokenTTL = 7200 * time.Second
 )
 
-// deprecatedModels are realtime models with an announced shutdown date
-// (from the model enum of the official openai-go SDK, v3.98.0).
+// DefaultRealtimeModel is REALTIME_MODEL's default: the current Realtime
+// model with no announced shutdown (openai-go v3.99.0 marks none for it).
+const DefaultRealtimeModel = "gpt-realtime-2.1"
+
+// deprecatedModels are Realtime models OpenAI has announced a shutdown for,
+// with what rtgate says about each. The dated ones are the models
+// openai-go v3.99.0 marks "Deprecated: Announced shutdown date: 2027-01-20"
+// (RealtimeSessionCreateRequestModel); the gpt-4o previews are preview
+// models the SDK no longer marks but third-party notices report retired or
+// retiring (docs/session-config.md, "Models").
 var deprecatedModels = map[string]string{
-	"gpt-realtime":                 "2027-01-20",
-	"gpt-realtime-2025-08-28":      "2027-01-20",
-	"gpt-realtime-mini":            "2027-01-20",
-	"gpt-realtime-mini-2025-12-15": "2027-01-20",
-	"gpt-audio-mini":               "2027-01-20",
-	"gpt-audio-mini-2025-12-15":    "2027-01-20",
+	"gpt-realtime":                            "has an announced OpenAI shutdown date of 2027-01-20",
+	"gpt-realtime-2025-08-28":                 "has an announced OpenAI shutdown date of 2027-01-20",
+	"gpt-realtime-mini":                       "has an announced OpenAI shutdown date of 2027-01-20",
+	"gpt-realtime-mini-2025-12-15":            "has an announced OpenAI shutdown date of 2027-01-20",
+	"gpt-audio-mini":                          "has an announced OpenAI shutdown date of 2027-01-20",
+	"gpt-audio-mini-2025-12-15":               "has an announced OpenAI shutdown date of 2027-01-20",
+	"gpt-4o-realtime-preview":                 "is a preview model reported as retired or retiring",
+	"gpt-4o-realtime-preview-2024-10-01":      "is a preview model reported as retired or retiring",
+	"gpt-4o-realtime-preview-2024-12-17":      "is a preview model reported as retired or retiring",
+	"gpt-4o-realtime-preview-2025-06-03":      "is a preview model reported as retired or retiring",
+	"gpt-4o-mini-realtime-preview":            "is a preview model reported as retired or retiring",
+	"gpt-4o-mini-realtime-preview-2024-12-17": "is a preview model reported as retired or retiring",
 }
 
 // Config is rtgate's whole configuration. It is built by Load and never
@@ -79,6 +94,10 @@ type Config struct {
 	AllowedModels        []string
 	AllowedVoices        []string
 	TokenTTL             time.Duration
+	// SessionConfigFile is SESSION_CONFIG_FILE ("" for none); Session is
+	// that file validated with the environment (session.go).
+	SessionConfigFile string
+	Session           *sessioncfg.Config
 
 	// Authentication.
 	AuthMode string
@@ -100,15 +119,24 @@ type Config struct {
 	ClientIPHeader        string // X-Forwarded-For | X-Real-IP
 
 	// Logging.
-	LogLevel slog.Level
+	LogLevel  slog.Level
+	LogFormat string // LogJSON, LogText or LogAuto (devdefaults.go)
+
+	// DevOrigins is true when AllowedOrigins is development's default,
+	// derived from HOST, PORT and TLS (DevOrigins); with PORT=0 the app
+	// derives it again once the port is known.
+	DevOrigins bool
 
 	// Sections owned by later features; each is parsed in its own file.
 	Upstream UpstreamConfig // upstream.go: key ring, queue, breaker, retries
 	TLS      TLSConfig      // tls.go: native TLS, ACME, HTTPS guard
 	Auth     AuthConfig     // auth.go: JWT, forward auth, user controls
 	Web      WebConfig      // web.go: demo page, SDP proxy
+	Abuse    AbuseConfig    // abuse.go: GET minting, burst, admin hosts, production overrides
 	Conns    ConnsConfig    // conns.go: connection caps per client address and in total
-	Control  ControlConfig  // control.go: GPT-Live's session, sideband control of proxied calls
+	Provider ProviderConfig // provider.go: OpenAI or Azure, the upstream's CA
+	Budget   BudgetConfig   // budget.go: prices and spend budgets
+	Control  ControlConfig  // control.go: GPT-Live's session variables, sideband control of proxied calls
 
 	// Simulated is true when no OPENAI_API_KEY was given in development:
 	// serve starts the built-in simulator and points OpenAIBaseURL at it.
@@ -123,6 +151,8 @@ func (c *Config) Addr() string { return net.JoinHostPort(c.Host, strconv.Itoa(c.
 // and a list of warnings that do not stop start-up.
 func Load(getenv func(string) string) (*Config, []string, error) {
 	p := &parser{getenv: getenv}
+	getenv = p.secretFiles(getenv)
+	p.getenv = getenv
 	c := &Config{}
 
 	c.Mode = p.mode()
@@ -148,7 +178,7 @@ func Load(getenv func(string) string) (*Config, []string, error) {
 		p.fail("HOST", "must be an IP address or localhost, got %q", c.Host)
 	}
 	c.Port = p.integer("PORT", 3000, 0, 65535)
-	c.AdminAddr = p.addr("ADMIN_ADDR", "127.0.0.1:9090", true)
+	c.AdminAddr = p.addr("ADMIN_ADDR", "127.0.0.1:3090", true)
 	c.SimulatorAddr = p.addr("SIMULATOR_ADDR", "127.0.0.1:8089", false)
 	c.ShutdownTimeout = p.millis("SHUTDOWN_TIMEOUT_MS", 15000, 0, 300000)
 	c.MaxHeaderBytes = p.integer("MAX_HEADER_BYTES", 16384, 1024, 1<<20)
@@ -156,7 +186,7 @@ func Load(getenv func(string) string) (*Config, []string, error) {
 	c.MaxBodyBytes = int64(p.integer("MAX_BODY_BYTES", 16384, 64, 1<<20))
 	c.AllowedOrigins = p.origins(prod)
 
-	c.RealtimeModel = p.token("REALTIME_MODEL", "gpt-realtime")
+	c.RealtimeModel = p.token("REALTIME_MODEL", DefaultRealtimeModel)
 	c.RealtimeVoice = p.token("REALTIME_VOICE", "marin")
 	c.RealtimeInstructions = getenv("REALTIME_INSTRUCTIONS")
 	if len(c.RealtimeInstructions) > 16384 {
@@ -165,6 +195,8 @@ func Load(getenv func(string) string) (*Config, []string, error) {
 	c.AllowedModels = p.list("REALTIME_ALLOWED_MODELS", c.RealtimeModel)
 	c.AllowedVoices = p.list("REALTIME_ALLOWED_VOICES", c.RealtimeVoice)
 	c.TokenTTL = time.Duration(p.integer("TOKEN_TTL_SECONDS", 60, int(MinTokenTTL/time.Second), int(MaxTokenTTL/time.Second))) * time.Second
+	p.loadLive(c)
+	p.loadSession(c)
 
 	c.AuthMode = p.authMode(prod)
 	p.loadUpstream(c)
@@ -173,6 +205,9 @@ func Load(getenv func(string) string) (*Config, []string, error) {
 	p.loadWeb(c)
 	p.loadConns(c)
 	p.loadControl(c)
+	p.loadDevDefaults(c)
+	p.loadProvider(c)
+	p.loadBudget(c)
 
 	c.RateLimitMax = p.integer("RATE_LIMIT_MAX_REQUESTS", 10, 1, 1_000_000)
 	c.RateLimitWindow = p.millis("RATE_LIMIT_WINDOW_MS", 60000, 1000, 24*3600*1000)
@@ -195,14 +230,15 @@ func Load(getenv func(string) string) (*Config, []string, error) {
 	c.ClientIPHeader = p.enumFold("CLIENT_IP_HEADER", "X-Forwarded-For", "X-Forwarded-For", "X-Real-IP")
 
 	c.LogLevel = p.level()
+	p.loadAbuse(c)
 
 	for _, m := range c.AllowedModels {
-		if date, ok := deprecatedModels[m]; ok {
-			p.warn("model " + m + " (REALTIME_MODEL / REALTIME_ALLOWED_MODELS) has an announced OpenAI shutdown date of " + date + "; plan a move to gpt-realtime-2 or later")
+		if why, ok := deprecatedModels[m]; ok {
+			p.warn("model " + m + " (REALTIME_MODEL / REALTIME_ALLOWED_MODELS) " + why + "; move to " + DefaultRealtimeModel + " (or gpt-realtime-2.1-mini)")
 		}
 	}
 	if c.AuthMode == AuthNone && prod {
-		p.warn("AUTH_MODE=none in production: anyone who can reach rtgate from an allowed origin can mint tokens; put authentication in front or set AUTH_MODE=jwt|forward")
+		p.warn("AUTH_MODE=none in production: anyone who can reach rtgate can mint tokens, whether a page on an allowed origin or any client that sends no Origin header (curl, scripts, servers: the origin gate only stops browsers on other origins); put authentication in front or set AUTH_MODE=jwt|forward")
 	}
 	if len(p.errs) > 0 {
 		return nil, p.warnings, errors.Join(p.errs...)
@@ -243,6 +279,7 @@ func (c *Config) Masked() [][2]string {
 		{"REALTIME_ALLOWED_MODELS", strings.Join(c.AllowedModels, ",")},
 		{"REALTIME_ALLOWED_VOICES", strings.Join(c.AllowedVoices, ",")},
 		{"TOKEN_TTL_SECONDS", strconv.Itoa(int(c.TokenTTL / time.Second))},
+		{"SESSION_CONFIG_FILE", c.SessionConfigFile},
 		{"AUTH_MODE", c.AuthMode},
 		{"RATE_LIMIT_MAX_REQUESTS", strconv.Itoa(c.RateLimitMax)},
 		{"RATE_LIMIT_WINDOW_MS", ms(c.RateLimitWindow)},
@@ -264,7 +301,11 @@ func (c *Config) Masked() [][2]string {
 	out = append(out, c.maskedTLS()...)
 	out = append(out, c.maskedAuth()...)
 	out = append(out, c.maskedWeb()...)
+	out = append(out, c.maskedAbuse()...)
 	out = append(out, c.maskedConns()...)
+	out = append(out, c.maskedDevDefaults()...)
+	out = append(out, c.maskedProvider()...)
+	out = append(out, c.maskedBudget()...)
 	out = append(out, c.maskedControl()...)
 	return out
 }

@@ -22,12 +22,30 @@ func TestDevelopmentDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The default model has an announced shutdown date: say so at start-up.
-	if len(warnings) != 1 || !strings.Contains(warnings[0], "gpt-realtime") || !strings.Contains(warnings[0], "2027-01-20") {
+	// The default model has no announced shutdown: nothing to warn about.
+	if len(warnings) != 0 {
 		t.Errorf("warnings %v", warnings)
 	}
-	if _, w, _ := Load(env(map[string]string{"REALTIME_MODEL": "gpt-realtime-2"})); len(w) != 0 {
-		t.Errorf("warnings for a current model: %v", w)
+	for _, m := range []string{"gpt-realtime-2", "gpt-realtime-2.1-mini", "gpt-realtime-1.5"} {
+		if _, w, _ := Load(env(map[string]string{"REALTIME_MODEL": m})); len(w) != 0 {
+			t.Errorf("warnings for the current model %s: %v", m, w)
+		}
+	}
+	// Models with an announced shutdown still start, with a warning that
+	// names the model, why, and where to go.
+	for m, why := range map[string]string{
+		"gpt-realtime":            "announced OpenAI shutdown date of 2027-01-20",
+		"gpt-realtime-mini":       "announced OpenAI shutdown date of 2027-01-20",
+		"gpt-audio-mini":          "announced OpenAI shutdown date of 2027-01-20",
+		"gpt-4o-realtime-preview": "preview model reported as retired or retiring",
+	} {
+		_, w, err := Load(env(map[string]string{"REALTIME_MODEL": m}))
+		if err != nil || len(w) != 1 || !strings.Contains(w[0], "model "+m+" ") || !strings.Contains(w[0], why) || !strings.Contains(w[0], "move to gpt-realtime-2.1") {
+			t.Errorf("%s: warnings %v (%v)", m, w, err)
+		}
+	}
+	if _, w, _ := Load(env(map[string]string{"REALTIME_ALLOWED_MODELS": "gpt-realtime-2.1-mini,gpt-4o-mini-realtime-preview-2024-12-17"})); len(w) != 1 || !strings.Contains(w[0], "gpt-4o-mini-realtime-preview-2024-12-17") {
+		t.Errorf("an allowed model with an announced shutdown: %v", w)
 	}
 	checks := []struct {
 		name      string
@@ -38,19 +56,20 @@ func TestDevelopmentDefaults(t *testing.T) {
 		{"base url", c.OpenAIBaseURL, "https://api.openai.com/v1"},
 		{"port", c.Port, 3000},
 		{"host", c.Host, "0.0.0.0"},
-		{"admin", c.AdminAddr, "127.0.0.1:9090"},
+		{"admin", c.AdminAddr, "127.0.0.1:3090"},
 		{"simulator", c.SimulatorAddr, "127.0.0.1:8089"},
 		{"body", c.MaxBodyBytes, int64(16384)},
 		{"upstream timeout", c.UpstreamTimeout, 10 * time.Second},
-		{"model", c.RealtimeModel, "gpt-realtime"},
+		{"model", c.RealtimeModel, "gpt-realtime-2.1"},
 		{"ttl", c.TokenTTL, 60 * time.Second},
 		{"auth", c.AuthMode, AuthNone},
 		{"rate max", c.RateLimitMax, 10},
 		{"rate window", c.RateLimitWindow, time.Minute},
 		{"headers", c.RateLimitHeaders, "both"},
 		{"ipv6 prefix", c.RateLimitIPv6Prefix, 64},
-		{"allowed models", strings.Join(c.AllowedModels, ","), "gpt-realtime"},
-		{"origins", strings.Join(c.AllowedOrigins, ","), "http://localhost:3000,http://127.0.0.1:3000"},
+		{"allowed models", strings.Join(c.AllowedModels, ","), "gpt-realtime-2.1"},
+		{"origins", strings.Join(c.AllowedOrigins, ","), "http://localhost:3000,http://127.0.0.1:3000,http://[::1]:3000"},
+		{"log format", c.LogFormat, LogAuto},
 	}
 	for _, ck := range checks {
 		if ck.got != ck.want {
@@ -102,8 +121,14 @@ func TestProductionGuards(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c.Simulated || len(warnings) == 0 || !strings.Contains(strings.Join(warnings, "\n"), "AUTH_MODE=none") {
+		all := strings.Join(warnings, "\n")
+		if c.Simulated || len(warnings) == 0 || !strings.Contains(all, "AUTH_MODE=none") {
 			t.Errorf("simulated=%v warnings=%v", c.Simulated, warnings)
+		}
+		// The origin gate stops only browsers on other origins: the
+		// warning must not suggest it limits who can mint.
+		if !strings.Contains(all, "any client that sends no Origin") {
+			t.Errorf("the warning does not say that clients without an Origin can mint: %s", all)
 		}
 	})
 }

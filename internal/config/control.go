@@ -15,9 +15,11 @@ const (
 // ControlConfig holds GPT-Live's server session and the sideband control
 // of every proxied call (docs/session-control.md).
 type ControlConfig struct {
-	// LiveModel, LiveVoice and LiveInstructions are the server's GPT-Live
-	// session (LIVE_MODEL, LIVE_VOICE, LIVE_INSTRUCTIONS); voice and
-	// instructions default to the Realtime ones.
+	// LiveModel, LiveVoice and LiveInstructions are the environment's part
+	// of the GPT-Live session (LIVE_MODEL, LIVE_VOICE, LIVE_INSTRUCTIONS),
+	// "" when unset: the session file's live.*, else OpenAI's defaults
+	// (voice marin) — but LiveModel is DefaultLiveModel when neither sets
+	// it.
 	LiveModel        string
 	LiveVoice        string
 	LiveInstructions string
@@ -37,17 +39,29 @@ type ControlConfig struct {
 	RetryDelay time.Duration
 }
 
-func (p *parser) loadControl(c *Config) {
+// loadLive reads the GPT-Live session's variables, which SessionEnv hands
+// to the session file's renderer: a variable that is set cannot also be set
+// in the file. Without LIVE_MODEL and a model in the file, loadSession puts
+// in DefaultLiveModel.
+func (p *parser) loadLive(c *Config) {
 	k := &c.Control
-	k.LiveModel = p.token("LIVE_MODEL", "gpt-live-1")
-	k.LiveVoice = p.token("LIVE_VOICE", c.RealtimeVoice)
-	k.LiveInstructions = c.RealtimeInstructions
-	if v := p.getenv("LIVE_INSTRUCTIONS"); v != "" {
-		k.LiveInstructions = v
+	if p.str("LIVE_MODEL", "") != "" {
+		k.LiveModel = p.token("LIVE_MODEL", "")
 	}
+	if p.str("LIVE_VOICE", "") != "" {
+		k.LiveVoice = p.token("LIVE_VOICE", "")
+	}
+	k.LiveInstructions = p.getenv("LIVE_INSTRUCTIONS")
 	if len(k.LiveInstructions) > 16384 {
 		p.fail("LIVE_INSTRUCTIONS", "must be at most 16384 bytes")
 	}
+}
+
+// DefaultLiveModel is LIVE_MODEL's default.
+const DefaultLiveModel = "gpt-live-1"
+
+func (p *parser) loadControl(c *Config) {
+	k := &c.Control
 	k.Policy = p.enum("SESSION_POLICY", SessionPolicyRevert, SessionPolicyRevert, SessionPolicyHangup)
 	k.Idle = time.Duration(p.integer("SESSION_IDLE_SECONDS", 0, 0, 86400)) * time.Second
 	k.AttachTimeout = p.millis("SIDEBAND_ATTACH_TIMEOUT_MS", 5000, 100, 60000)
@@ -61,8 +75,8 @@ func (p *parser) loadControl(c *Config) {
 func (c *Config) maskedControl() [][2]string {
 	k := c.Control
 	return [][2]string{
-		{"LIVE_MODEL", k.LiveModel},
-		{"LIVE_VOICE", k.LiveVoice},
+		{"LIVE_MODEL", orNone(k.LiveModel)},
+		{"LIVE_VOICE", orNone(k.LiveVoice)},
 		{"LIVE_INSTRUCTIONS", fmt.Sprintf("(%d bytes)", len(k.LiveInstructions))},
 		{"SESSION_POLICY", k.Policy},
 		{"SESSION_IDLE_SECONDS", strconv.Itoa(int(k.Idle / time.Second))},
@@ -70,4 +84,12 @@ func (c *Config) maskedControl() [][2]string {
 		{"SIDEBAND_RETRIES", strconv.Itoa(k.Retries)},
 		{"SIDEBAND_RETRY_DELAY_MS", ms(k.RetryDelay)},
 	}
+}
+
+// orNone shows an unset value as such.
+func orNone(v string) string {
+	if v == "" {
+		return "(none)"
+	}
+	return v
 }

@@ -245,9 +245,9 @@ func (p *parser) origins(prod bool) []string {
 	if raw == "" {
 		if prod {
 			p.fail("ALLOWED_ORIGINS", "is required in production (comma-separated origins such as https://app.example.com)")
-			return nil
 		}
-		return []string{"http://localhost:3000", "http://127.0.0.1:3000"}
+		// Development's default follows the listener: devdefaults.go.
+		return nil
 	}
 	var out []string
 	for _, f := range splitList(raw) {

@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/rtgate/rtgate/internal/budget"
 	"github.com/rtgate/rtgate/internal/calls"
 	"github.com/rtgate/rtgate/internal/httpx"
 	"github.com/rtgate/rtgate/internal/openai"
@@ -124,7 +125,10 @@ func (u CallUpstreams) kinds() []callKind {
 		ks = append(ks, callKind{
 			kind: calls.KindRealtime, route: "/api/realtime-call", sideband: openai.SidebandRealtime,
 			create: func(ctx context.Context, offer string, s SessionPolicy, id Identity) (upstreamCall, error) {
-				p := s.realtimeCall(s.Model)
+				p, err := s.realtimeCall(s.Model)
+				if err != nil {
+					return upstreamCall{}, err
+				}
 				p.User, p.SafetyIdentifier = id.UserID, id.SafetyID
 				up, err := c.CreateCall(ctx, offer, p)
 				if err != nil {
@@ -282,6 +286,9 @@ func (g *Gateway) createCall(k callKind) httpx.HandlerFunc {
 		if err != nil {
 			return err
 		}
+		if err := g.admitBudget(r, id, budget.Kind(k.kind), ""); err != nil {
+			return err
+		}
 		ctx, cancel := g.upstreamContext(r)
 		defer cancel()
 		up, err := k.create(ctx, offer, g.o.Session, id)
@@ -294,10 +301,11 @@ func (g *Gateway) createCall(k callKind) httpx.HandlerFunc {
 			}
 			return upstream(err)
 		}
-		// The call exists upstream: from here on it is recorded and tracked
-		// even if the client has gone, so its deadline (or an end) frees it.
-		// The user's record names it by rtgate's id; OpenAI's is for
-		// operators.
+		// The call exists upstream: from here on it is recorded, charged and
+		// tracked even if the client has gone, so its deadline (or an end)
+		// frees it. The user's record names it by rtgate's id; OpenAI's is
+		// for operators.
+		g.chargeBudget(ctx, budget.Call{User: id.UserID, Kind: budget.Kind(k.kind), Model: up.Model})
 		rc := r.WithContext(ctx)
 		now := g.o.Now()
 		rec := users.Session{UpstreamID: up.ID, Kind: users.KindCall, Model: up.Model, CreatedAt: now, ExpiresAt: now.Add(g.o.Web.SessionMax)}

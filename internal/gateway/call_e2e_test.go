@@ -169,7 +169,7 @@ func TestCallProxyForwardsTheOfferAndHidesTheUpstream(t *testing.T) {
 	if err := json.Unmarshal([]byte(parts["session"]), &sess); err != nil {
 		t.Fatalf("session part %q: %v", parts["session"], err)
 	}
-	if sess.Type != "realtime" || sess.Model != "gpt-realtime" || sess.Instructions != "Server says hi." || sess.Audio.Output.Voice != "cedar" {
+	if sess.Type != "realtime" || sess.Model != "gpt-realtime-2.1" || sess.Instructions != "Server says hi." || sess.Audio.Output.Voice != "cedar" {
 		t.Errorf("session part is not the server's config: %+v", sess)
 	}
 	if strings.Contains(in.Logs.String(), r.Header.Get(gateway.CallTokenHeader)) {
@@ -410,7 +410,7 @@ func TestClientAbortMidCreateKeepsTheQuotaSpent(t *testing.T) {
 	waitLog(t, in, `"path":"/api/realtime-call"`)
 	before := in.Sim.Requests()
 	r := in.Do(t, "POST", "/api/realtime-call", testOffer, sdpType, "Authorization: "+auth)
-	assertRefused(t, in, r, http.StatusTooManyRequests, httpx.CodeRateLimited, before)
+	assertRefused(t, in, r, http.StatusTooManyRequests, httpx.CodeQuotaExceeded, before)
 	if n := sim.Hits("/v1/realtime/calls"); n != 1 {
 		t.Fatalf("upstream creates = %d, want exactly 1", n)
 	}

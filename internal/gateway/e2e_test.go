@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -92,7 +93,7 @@ func assertNoLeak(t *testing.T, in *apptest.Instance, s string) {
 
 func TestMintReturnsUpstreamSecret(t *testing.T) {
 	in := apptest.Start(t, map[string]string{
-		"REALTIME_ALLOWED_MODELS": "gpt-realtime-mini",
+		"REALTIME_ALLOWED_MODELS": "gpt-realtime-2.1-mini",
 		"REALTIME_ALLOWED_VOICES": "cedar",
 		"REALTIME_INSTRUCTIONS":   "Be brief.",
 	})
@@ -102,11 +103,11 @@ func TestMintReturnsUpstreamSecret(t *testing.T) {
 		wantModel          string
 		wantVoice          string
 	}{
-		{"GET uses the server defaults", "GET", "", nil, "gpt-realtime", "marin"},
-		{"POST without a body uses the server defaults", "POST", "", nil, "gpt-realtime", "marin"},
-		{"POST with an empty object", "POST", "{}", []string{"Content-Type: application/json"}, "gpt-realtime", "marin"},
-		{"POST may pick an allowlisted model and voice", "POST", `{"model":"gpt-realtime-mini","voice":"cedar"}`, []string{"Content-Type: application/json; charset=utf-8"}, "gpt-realtime-mini", "cedar"},
-		{"allowed origin gets its CORS headers", "GET", "", []string{"Origin: https://app.example.com"}, "gpt-realtime", "marin"},
+		{"GET uses the server defaults", "GET", "", nil, "gpt-realtime-2.1", "marin"},
+		{"POST without a body uses the server defaults", "POST", "", nil, "gpt-realtime-2.1", "marin"},
+		{"POST with an empty object", "POST", "{}", []string{"Content-Type: application/json"}, "gpt-realtime-2.1", "marin"},
+		{"POST may pick an allowlisted model and voice", "POST", `{"model":"gpt-realtime-2.1-mini","voice":"cedar"}`, []string{"Content-Type: application/json; charset=utf-8"}, "gpt-realtime-2.1-mini", "cedar"},
+		{"allowed origin gets its CORS headers", "GET", "", []string{"Origin: https://app.example.com"}, "gpt-realtime-2.1", "marin"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -356,6 +357,49 @@ func TestRequestIDs(t *testing.T) {
 	})
 }
 
+// TestUpstreamRateLimitIsRetryLater: OpenAI's 429 becomes a 503 that tells
+// the client when to come back (OpenAI's own Retry-After, bounded), is not
+// re-sent past the deadline, and is counted apart from upstream errors.
+func TestUpstreamRateLimitIsRetryLater(t *testing.T) {
+	in := apptest.Start(t, map[string]string{"UPSTREAM_RETRIES": "0", "UPSTREAM_BREAKER_FAILURES": "0", "RATE_LIMIT_MAX_REQUESTS": "1000"})
+	for _, tc := range []struct {
+		name       string
+		upstream   time.Duration
+		retryAfter string
+	}{
+		{"OpenAI's Retry-After is passed on", 7 * time.Second, "7"},
+		{"a long one is bounded to a minute", 40 * time.Minute, "60"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in.Sim.SetFault(simulator.Fault{Kind: simulator.FaultRateLimited, RetryAfter: tc.upstream, Count: 1})
+			before := in.Sim.Requests()
+			r := in.Do(t, "POST", "/api/realtime-session", "")
+			assertRefused(t, in, r, http.StatusServiceUnavailable, httpx.CodeUnavailable, before+1)
+			if got := r.Header.Get("Retry-After"); got != tc.retryAfter {
+				t.Errorf("Retry-After = %q, want %q", got, tc.retryAfter)
+			}
+		})
+	}
+	m := apptest.DoURL(t, in.Client, "GET", in.AdminURL+"/metrics", "")
+	if !strings.Contains(m.Body, `rtgate_upstream_requests_total{outcome="rate_limited"} 2`) {
+		t.Errorf("upstream 429s not counted as rate_limited:\n%s", grepLines(m.Body, "rtgate_upstream_requests_total"))
+	}
+	if strings.Contains(m.Body, `rtgate_upstream_requests_total{outcome="4xx"}`) {
+		t.Error("upstream 429s counted with the client errors")
+	}
+}
+
+// grepLines returns the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
 // TestUpstreamFailuresAreGeneric: for both endpoints that call OpenAI, every
 // upstream failure becomes a generic error that carries none of OpenAI's text.
 func TestUpstreamFailuresAreGeneric(t *testing.T) {
@@ -377,7 +421,9 @@ func TestUpstreamFailuresAreGeneric(t *testing.T) {
 	}{
 		{"upstream 500", simulator.Fault{Kind: simulator.FaultServerError}, 502, httpx.CodeUpstreamError},
 		{"upstream 401 bad key", simulator.Fault{Kind: simulator.FaultUnauthorized}, 502, httpx.CodeUpstreamError},
-		{"upstream 429", simulator.Fault{Kind: simulator.FaultRateLimited, RetryAfter: 7 * time.Second}, 502, httpx.CodeUpstreamError},
+		// OpenAI's rate limit is the deployment's, not this client's: 503
+		// with OpenAI's Retry-After (see TestUpstreamRateLimitIsRetryLater).
+		{"upstream 429", simulator.Fault{Kind: simulator.FaultRateLimited, RetryAfter: 7 * time.Second}, 503, httpx.CodeUnavailable},
 		{"upstream 503 overloaded", simulator.Fault{Kind: simulator.FaultOverloaded}, 502, httpx.CodeUpstreamError},
 		{"connection dropped", simulator.Fault{Kind: simulator.FaultDrop}, 502, httpx.CodeUpstreamError},
 		{"upstream slower than UPSTREAM_TIMEOUT_MS", simulator.Fault{Kind: simulator.FaultSlow, Delay: 5 * time.Second}, 504, httpx.CodeUpstreamTimeout},
@@ -542,29 +588,137 @@ func TestGracefulShutdownFinishesInFlight(t *testing.T) {
 	}
 }
 
-// TestFailedMintGivesTheQuotaBack: a user whose mint failed upstream has
-// not used up a daily mint or an active-session slot.
-func TestFailedMintGivesTheQuotaBack(t *testing.T) {
+// TestFailedMintGivesTheQuotaBackOnlyWhenNothingHappened: a user whose
+// mint OpenAI provably did not act on (a 429) has not used up a daily mint
+// or an active-session slot; after a 5xx OpenAI may have minted, so the
+// day's count stays (the slot is freed: no secret reached the user).
+func TestFailedMintGivesTheQuotaBackOnlyWhenNothingHappened(t *testing.T) {
 	secret := strings.Repeat("k", 32)
 	in := apptest.Start(t, map[string]string{
 		"AUTH_MODE":                "jwt",
 		"AUTH_JWT_SECRET":          secret,
-		"USER_DAILY_QUOTA":         "1",
+		"USER_DAILY_QUOTA":         "2",
 		"USER_MAX_ACTIVE_SESSIONS": "1",
+		"UPSTREAM_RETRIES":         "0",
 	})
 	tok := authtest.HS256(t, []byte(secret), "", authtest.Claims("user-1", "", "", time.Now()))
 	mint := func() *apptest.Response {
 		return in.Do(t, "POST", "/api/realtime-session", "", "Authorization: Bearer "+tok)
 	}
-	in.Sim.SetFault(simulator.Fault{Kind: simulator.FaultServerError, Count: 10})
+	counts := func(step string, used, active int) {
+		t.Helper()
+		r := in.Do(t, "GET", "/api/me/data", "", "Authorization: Bearer "+tok)
+		var d struct {
+			UsedToday      int `json:"used_today"`
+			ActiveSessions int `json:"active_sessions"`
+		}
+		if err := json.Unmarshal([]byte(r.Body), &d); err != nil || r.StatusCode != 200 {
+			t.Fatalf("%s: export %d %s", step, r.StatusCode, r.Body)
+		}
+		if d.UsedToday != used || d.ActiveSessions != active {
+			t.Fatalf("%s: used today %d, active %d; want %d, %d", step, d.UsedToday, d.ActiveSessions, used, active)
+		}
+	}
+	in.Sim.SetFault(simulator.Fault{Kind: simulator.FaultRateLimited, Count: 1})
+	if r := mint(); r.StatusCode != 503 {
+		t.Fatalf("upstream 429: %d %s", r.StatusCode, r.Body)
+	}
+	counts("after a 429", 0, 0)
+	in.Sim.SetFault(simulator.Fault{Kind: simulator.FaultServerError, Count: 1})
 	if r := mint(); r.StatusCode != 502 {
-		t.Fatalf("failing upstream: %d %s", r.StatusCode, r.Body)
+		t.Fatalf("upstream 500: %d %s", r.StatusCode, r.Body)
 	}
-	in.Sim.SetFault(simulator.Fault{})
+	counts("after a 500", 1, 0)
 	if r := mint(); r.StatusCode != 200 {
-		t.Fatalf("after a failed mint the user was refused: %d %s", r.StatusCode, r.Body)
+		t.Fatalf("the last mint of the day was refused: %d %s", r.StatusCode, r.Body)
 	}
+	counts("after a mint", 2, 1)
 	before := in.Sim.Requests()
 	r := mint()
-	assertRefused(t, in, r, 429, httpx.CodeRateLimited, before)
+	// The quota is checked before the cap: the day's one mint is used.
+	assertRefused(t, in, r, 429, httpx.CodeQuotaExceeded, before)
+}
+
+// TestClientAbortsDoNotBuyMints is the attack of issue 11, item 1: clients
+// that hang up while OpenAI is still minting must not get their quota back,
+// since the upstream may complete the mint anyway. What reached the
+// upstream counts: with USER_DAILY_QUOTA=3, ten hang-ups reach it at most
+// three times. A client that left is logged as a client abort, not as an
+// upstream error.
+func TestClientAbortsDoNotBuyMints(t *testing.T) {
+	const quota = 3
+	secret := strings.Repeat("k", 32)
+	in := apptest.Start(t, map[string]string{
+		"AUTH_MODE":                "jwt",
+		"AUTH_JWT_SECRET":          secret,
+		"USER_DAILY_QUOTA":         fmt.Sprint(quota),
+		"USER_MAX_ACTIVE_SESSIONS": "0",
+		"RATE_LIMIT_MAX_REQUESTS":  "1000",
+	})
+	tok := authtest.HS256(t, []byte(secret), "", authtest.Claims("user-1", "", "", time.Now()))
+	in.Sim.SetFault(simulator.Fault{Kind: simulator.FaultSlow, Delay: 500 * time.Millisecond})
+	const path = "/v1/realtime/client_secrets"
+	refused := 0
+	for i := range 10 {
+		hits := in.Sim.Hits(path)
+		ctx, cancel := context.WithCancel(context.Background())
+		req, err := http.NewRequestWithContext(ctx, "POST", in.URL+"/api/realtime-session", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+		status := make(chan int, 1)
+		go func() {
+			resp, err := in.Client.Do(req)
+			if err != nil {
+				status <- 0 // hung up
+				return
+			}
+			resp.Body.Close()
+			status <- resp.StatusCode
+		}()
+		// Hang up as soon as the request is at the upstream; a refusal
+		// comes back before that.
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+			if in.Sim.Hits(path) > hits {
+				cancel()
+				if st := <-status; st != 0 {
+					t.Fatalf("request %d answered %d after the hang-up", i+1, st)
+				}
+				break
+			}
+			select {
+			case st := <-status:
+				if st != http.StatusTooManyRequests {
+					t.Fatalf("request %d: status %d before reaching the upstream", i+1, st)
+				}
+				refused++
+			default:
+				if time.Now().After(deadline) {
+					t.Fatalf("request %d neither reached the upstream nor was refused", i+1)
+				}
+				continue
+			}
+			break
+		}
+		cancel()
+	}
+	if err := in.Stop(); err != nil { // waits for the handlers still minting
+		t.Fatal(err)
+	}
+	got := in.Sim.Hits(path)
+	t.Logf("admitted/allowed: %d upstream mints for a daily quota of %d = %.2fx", got, quota, float64(got)/quota)
+	if got > quota {
+		t.Errorf("%d upstream mints for a daily quota of %d (%.2fx)", got, quota, float64(got)/quota)
+	}
+	if refused != 10-quota {
+		t.Errorf("%d requests refused, want %d", refused, 10-quota)
+	}
+	logs := in.Logs.String()
+	if n := strings.Count(logs, `"msg":"client abort"`); n != quota {
+		t.Errorf("%d client aborts logged, want %d", n, quota)
+	}
+	if strings.Contains(logs, `"status":502`) || strings.Contains(logs, "upstream call canceled") {
+		t.Error("a client abort was logged as an upstream failure")
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rtgate/rtgate/internal/auth"
+	"github.com/rtgate/rtgate/internal/budget"
 	"github.com/rtgate/rtgate/internal/calls"
 	"github.com/rtgate/rtgate/internal/httpx"
 	"github.com/rtgate/rtgate/internal/openai"
@@ -21,13 +22,22 @@ import (
 // error nobody mapped is a 500 with a generic message.
 
 // handle adapts a handler that returns its refusal to http.Handler, mapping
-// the refusal with clientError.
+// the refusal with clientError. When the client has already gone, whatever
+// the error, nothing can reach it: the request is logged as a client abort
+// with the cause, and its status is statusClientClosed (access log and
+// metrics), never an upstream error.
 func (g *Gateway) handle(fn httpx.HandlerFunc) http.Handler {
 	return httpx.Handle(g.log, func(w http.ResponseWriter, r *http.Request) error {
-		if err := fn(w, r); err != nil {
-			return clientError(err)
+		err := fn(w, r)
+		switch {
+		case err == nil:
+			return nil
+		case clientGone(r):
+			g.log.Info("client abort", "request_id", httpx.RequestID(r.Context()), "path", r.URL.Path, "cause", err.Error())
+			w.WriteHeader(statusClientClosed)
+			return nil
 		}
-		return nil
+		return clientError(err)
 	})
 }
 
@@ -103,6 +113,19 @@ func unavailable(cause error) *httpx.Error {
 	return httpx.Errorf(http.StatusServiceUnavailable, httpx.CodeUnavailable, cause)
 }
 
+// Bounds of the Retry-After given to a client for OpenAI's 429: its own
+// hint rounded up to whole seconds, at least one, at most a minute (a
+// client should ask again rather than stay away for OpenAI's whole reset).
+const (
+	minUpstreamRetryAfter = time.Second
+	maxUpstreamRetryAfter = time.Minute
+)
+
+func upstreamRetryAfter(hint time.Duration) time.Duration {
+	d := (hint + time.Second - 1) / time.Second * time.Second
+	return min(max(d, minUpstreamRetryAfter), maxUpstreamRetryAfter)
+}
+
 // clientError maps err to the client's JSON error. The cause stays in the
 // returned error for the log.
 func clientError(err error) error {
@@ -112,6 +135,7 @@ func clientError(err error) error {
 		al *auth.FailureLimited
 		au *auth.Unavailable
 		ur *users.Refusal
+		br *budget.Refusal
 		ue *upstreamError
 	)
 	switch {
@@ -145,16 +169,34 @@ func clientError(err error) error {
 
 	// Per-user controls (stage 10) and the user data behind them.
 	case errors.As(err, &ur):
-		if ur.Reason == users.ReasonBlocked {
+		code := httpx.CodeRateLimited
+		switch ur.Reason {
+		case users.ReasonBlocked:
 			return httpx.Errorf(http.StatusForbidden, httpx.CodeForbidden, err)
+		case users.ReasonActiveSessions:
+			code = httpx.CodeSessionLimit
+		case users.ReasonDailyQuota:
+			code = httpx.CodeQuotaExceeded
 		}
 		// The rate limit's own Retry-After (with jitter) is already set
 		// from the Admission's decision; RetryAfter is 0 then.
-		e := httpx.Errorf(http.StatusTooManyRequests, httpx.CodeRateLimited, err)
+		e := httpx.Errorf(http.StatusTooManyRequests, code, err)
 		e.RetryAfter = ur.RetryAfter
 		return e
 	case errors.Is(err, users.ErrUnavailable):
 		// Fail closed: the limits are about money.
+		return unavailable(err)
+
+	// Spend budgets (stage 10): 429, the budget's own code, and when the
+	// reset that frees enough comes (none when no reset ever will).
+	case errors.As(err, &br):
+		e := httpx.Errorf(http.StatusTooManyRequests, httpx.CodeBudgetExhausted, err)
+		e.RetryAfter = br.RetryAfter
+		return e
+	case errors.Is(err, budget.ErrTokenMode):
+		return &httpx.Error{Status: http.StatusForbidden, Code: httpx.CodeForbidden, Err: err,
+			Message: "Ephemeral tokens are disabled while spend budgets are enforced; use a server-side call."}
+	case errors.Is(err, budget.ErrUnavailable):
 		return unavailable(err)
 
 	// Rate limits (stages 7 and 10).
@@ -173,7 +215,15 @@ func clientError(err error) error {
 
 	// Upstream (stage 11): never the upstream's own text.
 	case errors.As(err, &ue):
+		var se *openai.StatusError
 		switch {
+		case errors.As(err, &se) && se.Status == http.StatusTooManyRequests:
+			// OpenAI's rate limit is the deployment's, not this client's:
+			// 503 "retry later", not 429, whose RateLimit headers would
+			// contradict the client's own remaining budget sent with it.
+			e := unavailable(ue.err)
+			e.RetryAfter = upstreamRetryAfter(se.RetryAfter)
+			return e
 		case errors.Is(err, openai.ErrTimeout):
 			return httpx.Errorf(http.StatusGatewayTimeout, httpx.CodeUpstreamTimeout, ue.err)
 		case errors.Is(err, openai.ErrUnavailable):

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/rtgate/rtgate/internal/auth"
+	"github.com/rtgate/rtgate/internal/budget"
 	"github.com/rtgate/rtgate/internal/calls"
 	"github.com/rtgate/rtgate/internal/httpx"
 	"github.com/rtgate/rtgate/internal/openai"
@@ -37,15 +38,22 @@ func TestClientErrorMapsEveryDomainError(t *testing.T) {
 		{"too many auth failures", &auth.FailureLimited{RetryAfter: 20 * time.Second}, 429, httpx.CodeRateLimited, 20 * time.Second, [2]string{}},
 		{"credentials cannot be checked", &auth.Unavailable{Err: errors.New("jwks down")}, 503, httpx.CodeUnavailable, time.Second, [2]string{}},
 		{"blocked user", &users.Refusal{Reason: users.ReasonBlocked}, 403, httpx.CodeForbidden, 0, [2]string{}},
-		{"over the active-session cap", &users.Refusal{Reason: users.ReasonActiveSessions, RetryAfter: 90 * time.Second}, 429, httpx.CodeRateLimited, 90 * time.Second, [2]string{}},
-		{"daily quota used", &users.Refusal{Reason: users.ReasonDailyQuota, RetryAfter: 2 * time.Hour}, 429, httpx.CodeRateLimited, 2 * time.Hour, [2]string{}},
+		{"over the active-session cap", &users.Refusal{Reason: users.ReasonActiveSessions, RetryAfter: 90 * time.Second}, 429, httpx.CodeSessionLimit, 90 * time.Second, [2]string{}},
+		{"daily quota used", &users.Refusal{Reason: users.ReasonDailyQuota, RetryAfter: 2 * time.Hour}, 429, httpx.CodeQuotaExceeded, 2 * time.Hour, [2]string{}},
 		{"per-user rate limit (Retry-After comes with its headers)", &users.Refusal{Reason: users.ReasonRateLimit}, 429, httpx.CodeRateLimited, 0, [2]string{}},
 		{"per-user state unreachable: fail closed", fmt.Errorf("%w: %w", users.ErrUnavailable, errors.New("dial tcp")), 503, httpx.CodeUnavailable, 0, [2]string{}},
+		{"spend budget used up: Retry-After is the reset that frees enough", &budget.Refusal{Limit: budget.LimitUserMonthly, RetryAfter: 50 * time.Hour}, 429, httpx.CodeBudgetExhausted, 50 * time.Hour, [2]string{}},
+		{"spend budget below a minimum call: no reset helps", &budget.Refusal{Limit: budget.LimitUserDaily}, 429, httpx.CodeBudgetExhausted, 0, [2]string{}},
+		{"token mode while budgets are enforced", budget.ErrTokenMode, 403, httpx.CodeForbidden, 0, [2]string{}},
+		{"budget state unreachable: fail closed", fmt.Errorf("%w: %w", budget.ErrUnavailable, errors.New("dial tcp")), 503, httpx.CodeUnavailable, 0, [2]string{}},
 		{"per-IP limit", errIPLimited, 429, httpx.CodeRateLimited, 0, [2]string{}},
 		{"rate limiter down (closed policy)", fmt.Errorf("%w: %w", errLimiter, ratelimit.ErrStoreUnavailable), 503, httpx.CodeUnavailable, 0, [2]string{}},
 		{"upstream timeout", upstream(fmt.Errorf("mint: %w", openai.ErrTimeout)), 504, httpx.CodeUpstreamTimeout, 0, [2]string{}},
 		{"upstream shed by rtgate", upstream(&openai.UnavailableError{Reason: "queue_full", RetryAfter: 3 * time.Second}), 503, httpx.CodeUnavailable, 3 * time.Second, [2]string{}},
 		{"upstream unavailable without a hint", upstream(openai.ErrUnavailable), 503, httpx.CodeUnavailable, time.Second, [2]string{}},
+		{"upstream rate limit: retry later with OpenAI's wait", upstream(&openai.StatusError{Status: 429, RetryAfter: 1500 * time.Millisecond}), 503, httpx.CodeUnavailable, 2 * time.Second, [2]string{}},
+		{"upstream rate limit without a hint", upstream(&openai.StatusError{Status: 429}), 503, httpx.CodeUnavailable, time.Second, [2]string{}},
+		{"upstream rate limit with a long hint: bounded", upstream(&openai.StatusError{Status: 429, RetryAfter: time.Hour}), 503, httpx.CodeUnavailable, time.Minute, [2]string{}},
 		{"upstream status", upstream(&openai.StatusError{Status: 500, Code: "server_error"}), 502, httpx.CodeUpstreamError, 0, [2]string{}},
 		{"upstream transport error", upstream(errors.New("dial tcp: connection refused")), 502, httpx.CodeUpstreamError, 0, [2]string{}},
 		{"no such call", calls.ErrNotFound, 404, httpx.CodeNotFound, 0, [2]string{}},

@@ -5,11 +5,13 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -67,8 +69,33 @@ type SessionPolicy struct {
 	TTL           time.Duration
 	AllowedModels []string
 	AllowedVoices []string
-	// Live is the server's GPT-Live session (session.go).
+	// Sessions renders the whole session of either kind
+	// (SESSION_CONFIG_FILE); nil sends only model, voice and instructions
+	// (Live: LiveSession's).
+	Sessions SessionRenderer
+	// Live is the server's GPT-Live session when Sessions is nil
+	// (session.go).
 	Live LiveSession
+}
+
+// SessionRenderer renders the session objects sent upstream: Realtime for
+// a model and voice already checked against the allowlists, and the
+// GPT-Live MediaSessionConfig. *sessioncfg.Sessions implements it.
+type SessionRenderer interface {
+	Realtime(model, voice string) (json.RawMessage, error)
+	Live() json.RawMessage
+}
+
+// mintParams is the upstream session for model and voice.
+func (s SessionPolicy) mintParams(model, voice string) (openai.MintParams, error) {
+	p := openai.MintParams{Model: model, Voice: voice, Instructions: s.Instructions, TTL: s.TTL}
+	if s.Sessions != nil {
+		var err error
+		if p.Session, err = s.Sessions.Realtime(model, voice); err != nil {
+			return p, fmt.Errorf("render the session: %w", err)
+		}
+	}
+	return p, nil
 }
 
 // Options wires a Gateway.
@@ -97,6 +124,10 @@ type Options struct {
 	Transport func(http.Handler) http.Handler
 	// Web configures the demo page and the SDP proxy (web.go, call.go).
 	Web WebOptions
+	// NoGetMint serves the mint endpoint to POST only (ALLOW_GET_MINT=false).
+	NoGetMint bool
+	// Budgets applies the spend budgets (budget.go); nil means none.
+	Budgets Budgets
 }
 
 // Gateway is the public HTTP surface of rtgate.
@@ -121,9 +152,14 @@ func New(o Options) *Gateway {
 	g := &Gateway{o: o, log: o.Logger}
 
 	mux := http.NewServeMux()
-	mux.Handle("GET /api/realtime-session", g.handle(g.mint))
-	mux.Handle("POST /api/realtime-session", g.handle(g.mint))
-	mux.Handle("/api/realtime-session", g.methodNotAllowed("GET, POST"))
+	if o.NoGetMint {
+		mux.Handle("POST /api/realtime-session", g.handle(g.mint))
+		mux.Handle("/api/realtime-session", g.methodNotAllowed("POST"))
+	} else {
+		mux.Handle("GET /api/realtime-session", g.handle(g.mint))
+		mux.Handle("POST /api/realtime-session", g.handle(g.mint))
+		mux.Handle("/api/realtime-session", g.methodNotAllowed("GET, POST"))
+	}
 	mux.HandleFunc("GET /healthz", g.healthz)
 	mux.Handle("/healthz", g.methodNotAllowed("GET"))
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) { g.readyz(w, r, false) })
@@ -145,8 +181,26 @@ func New(o Options) *Gateway {
 		httpx.WithClientIP(o.Resolver, g.log),
 		transport,
 		httpx.NewCORS(o.Origins, g.log).Middleware,
+		g.sameSiteAPI,
 	)
 	return g
+}
+
+// sameSiteAPI refuses (403) a browser request another site made without
+// CORS (httpx.CrossSiteFetch) to any /api/ route: they mint, call, erase or
+// export. It runs before routing and the rate limit, so such a request
+// neither reaches the upstream nor burns the user's budget. The demo page
+// and the health endpoints stay reachable from anywhere.
+func (g *Gateway) sameSiteAPI(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/api/") {
+			if err := httpx.CrossSiteFetch(r); err != nil {
+				httpx.WriteError(w, r, g.log, httpx.Errorf(http.StatusForbidden, httpx.CodeForbidden, err))
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // Handler is the public listener's handler.

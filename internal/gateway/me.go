@@ -16,9 +16,12 @@ import (
 //
 // The CORS preflight allows GET, POST and OPTIONS only (the guide's list),
 // so a browser cannot send DELETE cross-origin; POST /api/me/data/delete is
-// its way to erase. All three pass the per-IP limit and the same
-// authentication as the mint endpoint; with AUTH_MODE=none there is no user
-// and nothing kept, so they answer 404.
+// its way to erase. All three need the same authentication as the mint
+// endpoint; with AUTH_MODE=none there is no user and nothing kept, so they
+// answer 404. Export passes the per-IP limit; erasure never does: a user's
+// right to have their data deleted must not wait for a rate limit (it
+// costs no upstream call and is idempotent). The auth-failure limit still
+// applies to both, which only an address with failed credentials meets.
 func (g *Gateway) userRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /api/me/data", g.handle(g.exportData))
 	mux.Handle("DELETE /api/me/data", g.handle(g.eraseData))
@@ -30,10 +33,7 @@ func (g *Gateway) userRoutes(mux *http.ServeMux) {
 var errNoUserData = errors.New("no user data in this auth mode")
 
 // dataUser authenticates the caller of a data-rights endpoint.
-func (g *Gateway) dataUser(w http.ResponseWriter, r *http.Request) (string, error) {
-	if err := g.limitIP(w, r); err != nil {
-		return "", err
-	}
+func (g *Gateway) dataUser(r *http.Request) (string, error) {
 	if g.o.Users == nil {
 		return "", notFound(errNoUserData)
 	}
@@ -51,7 +51,10 @@ func (g *Gateway) exportData(w http.ResponseWriter, r *http.Request) error {
 	if r.Method == http.MethodHead {
 		return methodNotAllowedError("GET, DELETE")
 	}
-	user, err := g.dataUser(w, r)
+	if err := g.limitIP(w, r); err != nil {
+		return err
+	}
+	user, err := g.dataUser(r)
 	if err != nil {
 		return err
 	}
@@ -60,12 +63,17 @@ func (g *Gateway) exportData(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	// OpenAI's ids of the user's calls are for operators only.
-	httpx.WriteJSON(w, http.StatusOK, d.ForUser())
+	out, err := g.withBudget(r.Context(), user, d.ForUser())
+	if err != nil {
+		return err
+	}
+	httpx.WriteJSON(w, http.StatusOK, out)
 	return nil
 }
 
+// eraseData never passes a rate limit (see userRoutes).
 func (g *Gateway) eraseData(w http.ResponseWriter, r *http.Request) error {
-	user, err := g.dataUser(w, r)
+	user, err := g.dataUser(r)
 	if err != nil {
 		return err
 	}

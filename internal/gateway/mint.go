@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/rtgate/rtgate/internal/budget"
 	"github.com/rtgate/rtgate/internal/httpx"
 	"github.com/rtgate/rtgate/internal/openai"
 	"github.com/rtgate/rtgate/internal/users"
@@ -20,10 +21,13 @@ type mintBody struct {
 }
 
 // mint is GET|POST /api/realtime-session: stages 7 to 12 of the pipeline.
+// The upstream call runs on upstreamContext: a client hanging up does not
+// cancel it, and its admission is settled by what the upstream may have
+// done, not by the client's patience.
 func (g *Gateway) mint(w http.ResponseWriter, r *http.Request) error {
 	if r.Method == http.MethodHead {
 		// net/http routes HEAD to GET patterns; a HEAD must never mint.
-		return methodNotAllowedError("GET, POST")
+		return methodNotAllowedError("GET, POST") // routed only when GET is
 	}
 	if err := g.limitIP(w, r); err != nil {
 		return err
@@ -36,10 +40,15 @@ func (g *Gateway) mint(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := g.admitBudget(r, id, budget.KindToken, params.Model); err != nil {
+		return err
+	}
 	params.User, params.SafetyIdentifier = id.UserID, id.SafetyID
-	m, err := g.o.Upstream.MintClientSecret(r.Context(), params)
+	ctx, cancel := g.upstreamContext(r)
+	defer cancel()
+	m, err := g.o.Upstream.MintClientSecret(ctx, params)
 	if err != nil {
-		g.release(r, id)
+		g.settle(r, id, err)
 		return upstream(err)
 	}
 	rid := httpx.RequestID(r.Context())
@@ -50,7 +59,12 @@ func (g *Gateway) mint(w http.ResponseWriter, r *http.Request) error {
 		g.log.Info("token reused", "request_id", rid, "user", id.UserID, "session_id", m.SessionID, "expires_at", m.ExpiresAt.UTC().Format(time.RFC3339))
 	} else {
 		g.record(r, id, users.Session{SessionID: m.SessionID, Kind: users.KindToken, Model: params.Model, CreatedAt: g.o.Now(), ExpiresAt: m.ExpiresAt})
+		g.chargeBudget(r.Context(), budget.Call{User: id.UserID, Kind: budget.KindToken, Model: params.Model})
 		g.log.Info("token minted", "request_id", rid, "user", id.UserID, "session_id", m.SessionID, "model", params.Model, "expires_at", m.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	if clientGone(r) {
+		// Minted and counted, but nobody is there to take the secret.
+		return clientAborted(fmt.Errorf("minted session %s, response undeliverable: %w", m.SessionID, r.Context().Err()))
 	}
 	w.Header().Set("Pragma", "no-cache")
 	httpx.WriteRawJSON(w, http.StatusOK, bytes.TrimSpace(m.Body))
@@ -76,25 +90,24 @@ func (g *Gateway) limitIP(w http.ResponseWriter, r *http.Request) error {
 // params reads the optional body and builds the server-side session config.
 func (g *Gateway) params(r *http.Request) (openai.MintParams, error) {
 	s := g.o.Session
-	p := openai.MintParams{Model: s.Model, Voice: s.Voice, Instructions: s.Instructions, TTL: s.TTL}
-	if r.Method != http.MethodPost || (r.ContentLength == 0 && len(r.TransferEncoding) == 0) {
-		return p, nil
-	}
-	var b mintBody
-	if err := g.decodeJSON(r, &b); err != nil {
-		return p, err
-	}
-	if b.Model != nil {
-		if !slices.Contains(s.AllowedModels, *b.Model) {
-			return p, badRequest("The requested model is not allowed.", nil)
+	model, voice := s.Model, s.Voice
+	if r.Method == http.MethodPost && (r.ContentLength != 0 || len(r.TransferEncoding) != 0) {
+		var b mintBody
+		if err := g.decodeJSON(r, &b); err != nil {
+			return openai.MintParams{}, err
 		}
-		p.Model = *b.Model
-	}
-	if b.Voice != nil {
-		if !slices.Contains(s.AllowedVoices, *b.Voice) {
-			return p, badRequest("The requested voice is not allowed.", nil)
+		if b.Model != nil {
+			if !slices.Contains(s.AllowedModels, *b.Model) {
+				return openai.MintParams{}, badRequest("The requested model is not allowed.", nil)
+			}
+			model = *b.Model
 		}
-		p.Voice = *b.Voice
+		if b.Voice != nil {
+			if !slices.Contains(s.AllowedVoices, *b.Voice) {
+				return openai.MintParams{}, badRequest("The requested voice is not allowed.", nil)
+			}
+			voice = *b.Voice
+		}
 	}
-	return p, nil
+	return s.mintParams(model, voice)
 }

@@ -85,15 +85,19 @@ func (g *Gateway) admitUser(w http.ResponseWriter, r *http.Request) (Identity, e
 	return Identity{UserID: user, SafetyID: a.SafetyID, Reservation: a.Reservation}, nil
 }
 
-// record keeps the record of a session minted for id. A failure is logged,
+// record keeps the record of a session minted for id, even when the client
+// has gone away, with a short deadline of its own. A failure is logged,
 // not returned: the session exists upstream already, and failing the
 // request now would only make the client retry and mint another.
 func (g *Gateway) record(r *http.Request, id Identity, s users.Session) {
 	if id.Anonymous() || g.o.Users == nil {
 		return
 	}
-	if err := g.o.Users.Record(r.Context(), id.UserID, id.Reservation, s, httpx.ClientIP(r.Context())); err != nil {
-		g.log.Error("session record failed", "request_id", httpx.RequestID(r.Context()), "error", err.Error())
+	// The session exists even when the client has gone: record it anyway.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 2*time.Second)
+	defer cancel()
+	if err := g.o.Users.Record(ctx, id.UserID, id.Reservation, s, httpx.ClientIP(ctx)); err != nil {
+		g.log.Error("session record failed", "request_id", httpx.RequestID(ctx), "error", err.Error())
 	}
 }
 

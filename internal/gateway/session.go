@@ -30,15 +30,29 @@ type LiveSession struct {
 // decisions) is the server's, through its sideband.
 var LiveClientEvents = []string{"session.input_audio.mute", "session.input_audio.unmute", "session.close"}
 
-// realtimeCall is the server's session of a Realtime call running model.
-func (s SessionPolicy) realtimeCall(model string) openai.MintParams {
-	return openai.MintParams{Model: model, Voice: s.Voice, Instructions: s.Instructions, TTL: s.TTL}
+// realtimeCall is the server's session of a Realtime call running model
+// (with the server's voice): mintParams, rendered from the session file
+// when there is one.
+func (s SessionPolicy) realtimeCall(model string) (openai.MintParams, error) {
+	return s.mintParams(model, s.Voice)
 }
 
-// liveSession is the server's session of a GPT-Live session.
+// liveSession is the server's session of a GPT-Live session: rendered from
+// the session file when there is one, else LiveSession with the
+// LiveClientEvents allowlist. Its Model is the model the session runs.
 func (s SessionPolicy) liveSession() openai.LiveParams {
 	l := s.Live
-	return openai.LiveParams{Model: l.Model, Voice: l.Voice, Instructions: l.Instructions, AllowedClientEvents: slices.Clone(LiveClientEvents)}
+	p := openai.LiveParams{Model: l.Model, Voice: l.Voice, Instructions: l.Instructions, AllowedClientEvents: slices.Clone(LiveClientEvents)}
+	if s.Sessions != nil {
+		p.Session = s.Sessions.Live()
+		var m struct {
+			Model string `json:"model"`
+		}
+		if json.Unmarshal(p.Session, &m) == nil && m.Model != "" {
+			p.Model = m.Model
+		}
+	}
+	return p
 }
 
 // ServerSessions is the server's session of each proxied call, as the
@@ -50,7 +64,11 @@ type ServerSessions struct{ Policy SessionPolicy }
 func (ss ServerSessions) ServerSession(c calls.Call) (json.RawMessage, error) {
 	switch c.Kind {
 	case calls.KindRealtime:
-		return openai.SessionJSON(ss.Policy.realtimeCall(c.Model))
+		p, err := ss.Policy.realtimeCall(c.Model)
+		if err != nil {
+			return nil, err
+		}
+		return openai.SessionJSON(p)
 	case calls.KindLive:
 		return openai.LiveSessionJSON(ss.Policy.liveSession())
 	}

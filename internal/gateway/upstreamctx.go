@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"time"
 
@@ -41,24 +40,23 @@ func (g *Gateway) upstreamContext(r *http.Request) (context.Context, context.Can
 
 // upstreamActed reports whether a failed upstream create may have acted
 // (made a secret or a call, or billed anything). It is false only when the
-// upstream provably did not: rtgate refused before sending (queue full or
-// timed out, breaker open: openai.ErrUnavailable), the connection failed
+// upstream provably did not (openai.NotActed): rtgate refused before
+// sending (queue full or timed out, breaker open), the connection failed
 // before the request was sent (a dial error), or OpenAI answered 4xx (it
 // acts on no request it refuses, 429 included). A 5xx, a timeout, a reset
 // or a malformed 2xx may have acted.
-func upstreamActed(err error) bool {
-	if errors.Is(err, openai.ErrUnavailable) {
-		return false
+func upstreamActed(err error) bool { return !openai.NotActed(err) }
+
+// settle decides what a failed upstream mint costs id. Only when the
+// upstream provably did not act is the whole admission given back.
+// Otherwise the upstream may have minted: the day's count stays and only
+// the active-session slot is freed, since no secret reached the client.
+func (g *Gateway) settle(r *http.Request, id Identity, err error) {
+	if !upstreamActed(err) {
+		g.release(r, id)
+		return
 	}
-	var se *openai.StatusError
-	if errors.As(err, &se) {
-		return se.Status < 400 || se.Status > 499
-	}
-	if errors.Is(err, openai.ErrTimeout) {
-		return true
-	}
-	var oe *net.OpError
-	return !(errors.As(err, &oe) && oe.Op == "dial")
+	g.end(r.Context(), id)
 }
 
 // clientGone reports whether r's client went away (its connection closed or

@@ -96,3 +96,35 @@ func FuzzRequestID(f *testing.F) {
 		}
 	})
 }
+
+func TestCrossSiteFetch(t *testing.T) {
+	tests := []struct {
+		name    string
+		headers map[string]string
+		refused bool
+	}{
+		{"no metadata: not a browser, or an old one", nil, false},
+		{"same-origin fetch", map[string]string{"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "cors", "Sec-Fetch-Dest": "empty"}, false},
+		{"typed-in navigation", map[string]string{"Sec-Fetch-Site": "none", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "document"}, false},
+		{"same-origin navigation", map[string]string{"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Dest": "document"}, false},
+		{"CORS from another site carries an Origin", map[string]string{"Origin": "https://app.example.com", "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "cors"}, false},
+		{"cross-site <img>", map[string]string{"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "no-cors", "Sec-Fetch-Dest": "image"}, true},
+		{"cross-site without mode or destination", map[string]string{"Sec-Fetch-Site": "cross-site"}, true},
+		{"same-site sibling subdomain", map[string]string{"Sec-Fetch-Site": "same-site", "Sec-Fetch-Dest": "empty"}, true},
+		{"same-origin <script>", map[string]string{"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Dest": "script"}, true},
+		{"a destination alone", map[string]string{"Sec-Fetch-Dest": "iframe"}, true},
+		{"an unknown site value", map[string]string{"Sec-Fetch-Site": "elsewhere"}, true},
+		{"case matters: browsers send lower case", map[string]string{"Sec-Fetch-Site": "Same-Origin"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/api/realtime-session", nil)
+			for k, v := range tt.headers {
+				r.Header.Set(k, v)
+			}
+			if err := CrossSiteFetch(r); (err != nil) != tt.refused {
+				t.Fatalf("CrossSiteFetch = %v, want refused %v", err, tt.refused)
+			}
+		})
+	}
+}

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 )
@@ -71,16 +70,17 @@ func forwardedHTTPS(r *http.Request, trusted func(netip.Addr) bool) bool {
 
 // RedirectToHTTPS answers with 308 to the same host and path over https on
 // port (omitted when 443): the plain-HTTP listener of HTTP_REDIRECT_ADDR.
-// When domains is not empty, only those hosts are redirected; others get
-// 404, so the listener is no open redirect.
-func RedirectToHTTPS(port int, domains []string) http.Handler {
+// Only hosts that ours accepts (lower-case, without port or brackets) are
+// redirected — the names rtgate serves HTTPS for; others, and every host
+// when ours is nil, get 404, so the listener is no open redirect.
+func RedirectToHTTPS(port int, ours func(host string) bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		host := r.Host
 		if h, _, err := net.SplitHostPort(host); err == nil {
 			host = h
 		}
 		host = strings.ToLower(strings.Trim(host, "[]"))
-		if !validHost(host) || (len(domains) > 0 && !slices.Contains(domains, host)) {
+		if !validHost(host) || ours == nil || !ours(host) {
 			WriteError(w, r, nil, Errorf(http.StatusNotFound, CodeNotFound, nil))
 			return
 		}

@@ -25,39 +25,58 @@ var SecurityHeaders = [][2]string{
 }
 
 // Secure sets SecurityHeaders before the handler runs, so they are present
-// whatever the handler writes.
+// whatever the handler writes. The header values are taken from
+// SecurityHeaders when Secure is called and shared by every response.
 func Secure(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		for _, kv := range SecurityHeaders {
-			h.Set(kv[0], kv[1])
-		}
-		next.ServeHTTP(w, r)
-	})
+	s := secure{next: next, fields: make([]field, len(SecurityHeaders))}
+	for i, kv := range SecurityHeaders {
+		s.fields[i] = newField(kv[0], kv[1])
+	}
+	return s
+}
+
+type secure struct {
+	next   http.Handler
+	fields []field
+}
+
+func (s secure) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	for _, f := range s.fields {
+		f.set(h)
+	}
+	s.next.ServeHTTP(w, r)
 }
 
 // Recover turns a panic into a generic 500. The panic value and stack go to
 // the log only. http.ErrAbortHandler is passed on, as net/http expects.
 func Recover(log *slog.Logger) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			defer func() {
-				v := recover()
-				if v == nil {
-					return
-				}
-				if v == http.ErrAbortHandler {
-					panic(v)
-				}
-				log.Error("panic", "request_id", RequestID(r.Context()), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
-				if sw, ok := w.(*statusWriter); ok && sw.status != 0 {
-					return // too late for a clean response
-				}
-				WriteError(w, r, nil, Errorf(http.StatusInternalServerError, CodeInternal, nil))
-			}()
-			next.ServeHTTP(w, r)
-		})
+	return func(next http.Handler) http.Handler { return recoverer{next: next, log: log} }
+}
+
+type recoverer struct {
+	next http.Handler
+	log  *slog.Logger
+}
+
+func (m recoverer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer m.recover(w, r)
+	m.next.ServeHTTP(w, r)
+}
+
+func (m recoverer) recover(w http.ResponseWriter, r *http.Request) {
+	v := recover()
+	if v == nil {
+		return
 	}
+	if v == http.ErrAbortHandler {
+		panic(v)
+	}
+	m.log.Error("panic", "request_id", RequestID(r.Context()), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+	if sw, ok := w.(*statusWriter); ok && sw.status != 0 {
+		return // too late for a clean response
+	}
+	WriteError(w, r, nil, Errorf(http.StatusInternalServerError, CodeInternal, nil))
 }
 
 // statusWriter records the status and size of a response.
@@ -93,42 +112,68 @@ type Observer interface {
 // AccessLog writes one JSON line per request (method, path, route, status,
 // duration, client ip, request id) and reports it to obs when obs is not nil.
 // It never logs query strings, headers or bodies.
+//
+// The line is built from typed attributes and handed to the logger's
+// handler directly: no reflection, and no call-stack capture (rtgate's
+// handlers do not report the source position).
 func AccessLog(log *slog.Logger, obs Observer, now func() time.Time) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			start := now()
-			sw := &statusWriter{ResponseWriter: w}
-			defer func() {
-				d := now().Sub(start)
-				status := sw.status
-				if status == 0 {
-					status = http.StatusOK
-				}
-				var route string
-				if s := getState(r.Context()); s != nil {
-					route = s.Route
-				}
-				if route == "" {
-					route = "unmatched"
-				}
-				if obs != nil {
-					obs.ObserveRequest(route, r.Method, status, d)
-				}
-				ip := ClientIP(r.Context())
-				log.LogAttrs(r.Context(), slog.LevelInfo, "request",
-					slog.String("method", r.Method),
-					slog.String("path", r.URL.Path),
-					slog.String("route", route),
-					slog.Int("status", status),
-					slog.Int64("bytes", sw.bytes),
-					slog.Float64("duration_ms", float64(d.Microseconds())/1000),
-					slog.String("client_ip", addrString(ip)),
-					slog.String("request_id", RequestID(r.Context())),
-				)
-			}()
-			next.ServeHTTP(sw, r)
-		})
+	return func(next http.Handler) http.Handler { return accessLog{next: next, log: log, obs: obs, now: now} }
+}
+
+type accessLog struct {
+	next http.Handler
+	log  *slog.Logger
+	obs  Observer
+	now  func() time.Time
+}
+
+func (m accessLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := m.now()
+	s := getState(r.Context())
+	var sw *statusWriter
+	if s != nil && s.sw.ResponseWriter == nil {
+		sw = &s.sw // the request's record has room for it
+	} else {
+		sw = new(statusWriter)
 	}
+	sw.ResponseWriter = w
+	defer m.done(r, s, sw, start)
+	m.next.ServeHTTP(sw, r)
+}
+
+func (m accessLog) done(r *http.Request, s *state, sw *statusWriter, start time.Time) {
+	d := m.now().Sub(start)
+	status := sw.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	var route, id string
+	var ip netip.Addr
+	if s != nil {
+		route, id, ip = s.Route, s.RequestID, s.ClientIP
+	}
+	if route == "" {
+		route = "unmatched"
+	}
+	if m.obs != nil {
+		m.obs.ObserveRequest(route, r.Method, status, d)
+	}
+	ctx := r.Context()
+	if !m.log.Enabled(ctx, slog.LevelInfo) {
+		return
+	}
+	rec := slog.NewRecord(time.Now(), slog.LevelInfo, "request", 0)
+	rec.AddAttrs(
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+		slog.String("route", route),
+		slog.Int("status", status),
+		slog.Int64("bytes", sw.bytes),
+		slog.Float64("duration_ms", float64(d.Microseconds())/1000),
+		slog.String("client_ip", addrString(ip)),
+		slog.String("request_id", id),
+	)
+	_ = m.log.Handler().Handle(ctx, rec)
 }
 
 func addrString(a netip.Addr) string {
@@ -148,32 +193,40 @@ func ClientIP(ctx context.Context) netip.Addr { return reqctx.ClientIP(ctx) }
 
 // WithRoute wraps a ServeMux so the matched pattern is recorded for the
 // access log and metrics (the mux sets r.Pattern on the request it is given).
-func WithRoute(mux http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mux.ServeHTTP(w, r)
-		if s := getState(r.Context()); s != nil {
-			s.Route = r.Pattern
-		}
-	})
+func WithRoute(mux http.Handler) http.Handler { return withRoute{mux} }
+
+type withRoute struct{ mux http.Handler }
+
+func (m withRoute) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	m.mux.ServeHTTP(w, r)
+	if s := getState(r.Context()); s != nil {
+		s.Route = r.Pattern
+	}
 }
 
 // WithClientIP resolves the client address once and stores it in the
 // context for the access log and the rate limiter. A request whose address
 // cannot be resolved is refused: it must never become a rate-limit key.
 func WithClientIP(res IPResolver, log *slog.Logger) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			ip, err := res.ClientIP(r)
-			if err != nil || !ip.IsValid() {
-				WriteError(w, r, log, Errorf(http.StatusBadRequest, CodeBadRequest, fmt.Errorf("client ip: %w", err)))
-				return
-			}
-			if s := getState(r.Context()); s != nil {
-				s.ClientIP = ip
-			}
-			next.ServeHTTP(w, r)
-		})
+	return func(next http.Handler) http.Handler { return withClientIP{next: next, res: res, log: log} }
+}
+
+type withClientIP struct {
+	next http.Handler
+	res  IPResolver
+	log  *slog.Logger
+}
+
+func (m withClientIP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ip, err := m.res.ClientIP(r)
+	if err != nil || !ip.IsValid() {
+		WriteError(w, r, m.log, Errorf(http.StatusBadRequest, CodeBadRequest, fmt.Errorf("client ip: %w", err)))
+		return
 	}
+	if s := getState(r.Context()); s != nil {
+		s.ClientIP = ip
+	}
+	m.next.ServeHTTP(w, r)
 }
 
 // Chain applies middlewares so that the first listed runs first.

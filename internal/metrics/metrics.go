@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -21,14 +20,6 @@ type Metrics struct {
 	upstreamLatency prometheus.Histogram
 	keyReloads      *prometheus.CounterVec
 	reg             prometheus.Registerer
-}
-
-// NewRegistry returns a private registry with the Go runtime and process
-// collectors already registered.
-func NewRegistry() *prometheus.Registry {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return reg
 }
 
 // New registers rtgate's HTTP and upstream collectors on reg.

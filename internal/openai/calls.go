@@ -25,6 +25,9 @@ var callIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
 // answer and the call id. It goes through the same queue, breaker, key
 // ring and retries as MintClientSecret.
 func (c *Client) CreateCall(ctx context.Context, offer string, p MintParams) (*Call, error) {
+	if c.azure {
+		return c.createCallAzure(ctx, offer, p)
+	}
 	sess, err := SessionJSON(p)
 	if err != nil {
 		return nil, err
@@ -52,12 +55,18 @@ func (c *Client) CreateCall(ctx context.Context, offer string, p MintParams) (*C
 	if err := mw.Close(); err != nil {
 		return nil, err
 	}
-	var call *Call
-	err = c.call(ctx, request{
+	return c.postCall(ctx, request{
 		method: http.MethodPost, path: "/realtime/calls", body: body.Bytes(),
 		header: http.Header{"Content-Type": {mw.FormDataContentType()}},
-		safety: p.SafetyIdentifier, retryStatus: true,
-	}, func(resp *http.Response, raw []byte) (string, error) {
+		safety: p.SafetyIdentifier,
+	})
+}
+
+// postCall sends a call-creating request and reads the call id (Location)
+// and the SDP answer.
+func (c *Client) postCall(ctx context.Context, r request) (*Call, error) {
+	var call *Call
+	err := c.call(ctx, r, func(resp *http.Response, raw []byte) (string, error) {
 		if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
 			return OutcomeBadResponse, fmt.Errorf("%w: status %d", ErrBadResponse, resp.StatusCode)
 		}
@@ -87,6 +96,6 @@ func (c *Client) Hangup(ctx context.Context, callID string) error {
 	}
 	return c.call(ctx, request{
 		method: http.MethodPost, path: "/realtime/calls/" + callID + "/hangup",
-		header: http.Header{"Accept": {"*/*"}}, retryStatus: true,
+		header: http.Header{"Accept": {"*/*"}}, idempotent: true,
 	}, func(*http.Response, []byte) (string, error) { return OutcomeOK, nil })
 }

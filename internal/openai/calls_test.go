@@ -2,6 +2,7 @@ package openai_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http/httptest"
 	"slices"
@@ -52,6 +53,30 @@ func TestCreateCallAndHangup(t *testing.T) {
 	}
 	if err := c.Hangup(context.Background(), "../../etc"); err == nil {
 		t.Error("path-like call id accepted")
+	}
+}
+
+func TestARenderedSessionIsSentAsIs(t *testing.T) {
+	c, sim := newClient(t)
+	sess := `{"type":"realtime","model":"gpt-realtime-2.1","instructions":"From the file.","max_output_tokens":256,"audio":{"output":{"voice":"cedar","speed":1.25}}}`
+	p := openai.MintParams{Model: "gpt-realtime-2.1", Voice: "cedar", TTL: time.Minute, Session: json.RawMessage(sess)}
+	if _, err := c.MintClientSecret(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	var mint struct{ Session json.RawMessage }
+	if err := json.Unmarshal(sim.LastRequest().Body, &mint); err != nil || string(mint.Session) != sess {
+		t.Errorf("client_secrets session %s (%v)", mint.Session, err)
+	}
+	call, err := c.CreateCall(context.Background(), offer, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(sim.LastRequest().Body), "\r\n"+sess+"\r\n") {
+		t.Errorf("calls body %s", sim.LastRequest().Body)
+	}
+	got, _ := sim.LookupCall(call.ID)
+	if !strings.Contains(string(got.Session), `"max_output_tokens":256`) || !strings.Contains(string(got.Session), `"speed":1.25`) {
+		t.Errorf("the simulator's session %s", got.Session)
 	}
 }
 

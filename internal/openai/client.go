@@ -42,9 +42,11 @@ var (
 
 // StatusError is a non-2xx answer from the upstream. Its text is logged, never shown.
 type StatusError struct {
-	Status     int
-	Code       string // OpenAI's error.code, when present
-	Type       string // OpenAI's error.type, when present
+	Status int
+	Code   string // OpenAI's error.code, when present
+	Type   string // OpenAI's error.type, when present
+	// RetryAfter is how long OpenAI asked to wait (retryAfterHint), 0 when
+	// it did not say.
 	RetryAfter time.Duration
 }
 
@@ -70,12 +72,18 @@ func (e *UnavailableError) Unwrap() error { return ErrUnavailable }
 // RetryAfterHint is the wait the gateway puts in Retry-After.
 func (e *UnavailableError) RetryAfterHint() time.Duration { return e.RetryAfter }
 
-// MintParams is the server-built session configuration for one client secret.
+// MintParams is the server-built session configuration for one client
+// secret or call.
 type MintParams struct {
 	Model        string
 	Voice        string
 	Instructions string
-	TTL          time.Duration
+	// Session, when set, is the whole GA session object to send (rendered by
+	// sessioncfg from the environment and SESSION_CONFIG_FILE, with Model and
+	// Voice already in it); Model, Voice and Instructions then only describe
+	// it. When nil, the session is built from Model, Voice and Instructions.
+	Session json.RawMessage
+	TTL     time.Duration
 	// SafetyIdentifier, when set, is sent as OpenAI-Safety-Identifier.
 	SafetyIdentifier string
 	// User is the authenticated user's id ("" when anonymous). It never
@@ -112,6 +120,9 @@ type KeyReloadObserver interface {
 const (
 	OutcomeOK          = "ok"
 	OutcomeClientError = "4xx"
+	// OutcomeRateLimited is an attempt OpenAI refused with 429: its rate
+	// limit (the deployment's), counted apart from the upstream's errors.
+	OutcomeRateLimited = "rate_limited"
 	OutcomeServerError = "5xx"
 	OutcomeTimeout     = "timeout"
 	OutcomeNetwork     = "network"
@@ -164,6 +175,9 @@ type Options struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Jitter returns a value in [0, n); nil means math/rand/v2.
 	Jitter func(n int64) int64
+	// Azure speaks Azure OpenAI's v1 API (azure.go): the key goes in an
+	// api-key header, and CreateCall mints an ephemeral secret first.
+	Azure bool
 }
 
 // Client calls the upstream. It is safe for concurrent use.
@@ -182,6 +196,7 @@ type Client struct {
 	queue   *queue
 	breaker *Breaker
 	reuse   *reuseCache
+	azure   bool
 }
 
 // maxResponseBytes bounds what rtgate reads from the upstream.
@@ -222,6 +237,7 @@ func New(o Options) *Client {
 		retries: max(o.Retries, 0),
 		queue:   newQueue(o.MaxConcurrency, o.QueueSize, o.QueueTimeout),
 		breaker: NewBreaker(o.Breaker, o.Now),
+		azure:   o.Azure,
 	}
 	if o.TokenReuse > 0 {
 		c.reuse = newReuseCache(o.TokenReuse, o.TokenReuseMaxEntries, o.Now)
@@ -288,13 +304,19 @@ type audioConfig struct {
 }
 
 type mintRequest struct {
-	ExpiresAfter expiresAfter  `json:"expires_after"`
-	Session      sessionConfig `json:"session"`
+	ExpiresAfter expiresAfter    `json:"expires_after"`
+	Session      json.RawMessage `json:"session"`
 }
 
 // SessionJSON is the GA realtime session object for p, as sent to
-// /realtime/client_secrets (inside "session") and /realtime/calls.
-func SessionJSON(p MintParams) ([]byte, error) { return json.Marshal(session(p)) }
+// /realtime/client_secrets (inside "session") and /realtime/calls: p.Session
+// when set, else the session built from p's model, voice and instructions.
+func SessionJSON(p MintParams) ([]byte, error) {
+	if p.Session != nil {
+		return p.Session, nil
+	}
+	return json.Marshal(session(p))
+}
 
 func session(p MintParams) sessionConfig {
 	s := sessionConfig{Type: "realtime", Model: p.Model, Instructions: p.Instructions}
@@ -331,9 +353,25 @@ func (c *Client) MintClientSecret(ctx context.Context, p MintParams) (*Minted, e
 			return m, nil
 		}
 	}
+	m, err := c.mint(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	if c.reuse != nil {
+		c.reuse.put(p, m)
+	}
+	return m, nil
+}
+
+// mint asks the upstream for a new ephemeral client secret.
+func (c *Client) mint(ctx context.Context, p MintParams) (*Minted, error) {
+	sess, err := SessionJSON(p)
+	if err != nil {
+		return nil, err
+	}
 	body, err := json.Marshal(mintRequest{
 		ExpiresAfter: expiresAfter{Anchor: "created_at", Seconds: int(p.TTL / time.Second)},
-		Session:      session(p),
+		Session:      sess,
 	})
 	if err != nil {
 		return nil, err
@@ -342,7 +380,7 @@ func (c *Client) MintClientSecret(ctx context.Context, p MintParams) (*Minted, e
 	err = c.call(ctx, request{
 		method: http.MethodPost, path: "/realtime/client_secrets", body: body,
 		header: http.Header{"Content-Type": {"application/json"}, "Accept": {"application/json"}},
-		safety: p.SafetyIdentifier, retryStatus: true,
+		safety: p.SafetyIdentifier,
 	}, func(_ *http.Response, raw []byte) (string, error) {
 		var mr mintResponse
 		if err := json.Unmarshal(raw, &mr); err != nil {
@@ -357,9 +395,6 @@ func (c *Client) MintClientSecret(ctx context.Context, p MintParams) (*Minted, e
 	if err != nil {
 		return nil, err
 	}
-	if c.reuse != nil {
-		c.reuse.put(p, m)
-	}
 	return m, nil
 }
 
@@ -369,12 +404,13 @@ type request struct {
 	body         []byte
 	header       http.Header
 	safety       string
-	// retryStatus allows retrying 429 and 5xx answers.
-	retryStatus bool
-	// acts marks a request that creates something billable whatever its
-	// answer says (a Live session): of the statuses only 429, which
-	// refuses before acting, is retried; a 5xx may have acted.
-	acts bool
+	// idempotent allows re-sending after a 5xx answer: only a request
+	// that acts at most once whatever the number of copies (a hang-up).
+	idempotent bool
+	// bearer, when set, authenticates the request instead of the key
+	// ring's key: an ephemeral secret (azure.go). A 401 or 403 then says
+	// nothing about the keys.
+	bearer string
 }
 
 // call runs r through the breaker, the queue, the key ring and the retry
@@ -431,7 +467,7 @@ func (c *Client) attempts(ctx context.Context, r request, handle func(*http.Resp
 		if err == nil {
 			outcome, err = handle(resp, raw)
 		}
-		if next, refused := c.observeAttempt(k, tried, outcome, err, c.now().Sub(start)); refused {
+		if next, refused := c.observeAttempt(k, tried, r.bearer == "", outcome, err, c.now().Sub(start)); refused {
 			if next.value == "" {
 				return err
 			}
@@ -457,12 +493,13 @@ func (c *Client) attempts(ctx context.Context, r request, handle func(*http.Resp
 }
 
 // observeAttempt records one attempt with k that ended with outcome and
-// err. When the upstream refused the key (401/403), it reports refused
-// and the key to try next (none when every key not yet tried is
-// rejected); a key that worked is accepted again.
-func (c *Client) observeAttempt(k keyRef, tried map[string]bool, outcome string, err error, elapsed time.Duration) (next keyRef, refused bool) {
+// err. When the upstream refused the key (401/403; keyed: the attempt was
+// authenticated with k, not an ephemeral secret), it reports refused and
+// the key to try next (none when every key not yet tried is rejected); a
+// key that worked is accepted again.
+func (c *Client) observeAttempt(k keyRef, tried map[string]bool, keyed bool, outcome string, err error, elapsed time.Duration) (next keyRef, refused bool) {
 	var se *StatusError
-	if errors.As(err, &se) && (se.Status == http.StatusUnauthorized || se.Status == http.StatusForbidden) {
+	if errors.As(err, &se) && (se.Status == http.StatusUnauthorized || se.Status == http.StatusForbidden) && keyed {
 		next, switched := c.keys.reject(k, func(key string) bool { return tried[key] })
 		if switched {
 			outcome = OutcomeKeyFailover
@@ -490,7 +527,7 @@ func (c *Client) attempt(ctx context.Context, r request, key string) (*http.Resp
 	for k, v := range r.header {
 		req.Header[k] = v
 	}
-	req.Header.Set("Authorization", "Bearer "+key)
+	c.authorize(req, r, key)
 	if r.safety != "" {
 		req.Header.Set("OpenAI-Safety-Identifier", r.safety)
 	}
@@ -518,7 +555,7 @@ func (c *Client) roundTrip(req *http.Request) (*http.Response, []byte, string, e
 		return nil, nil, outcome, err
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return resp, raw, statusOutcome(resp.StatusCode), statusError(resp, raw)
+		return resp, raw, statusOutcome(resp.StatusCode), statusError(resp, raw, c.now())
 	}
 	if len(raw) > maxResponseBytes {
 		return resp, nil, OutcomeBadResponse, fmt.Errorf("%w: body over %d bytes", ErrBadResponse, maxResponseBytes)
@@ -527,14 +564,17 @@ func (c *Client) roundTrip(req *http.Request) (*http.Response, []byte, string, e
 }
 
 func statusOutcome(status int) string {
-	if status >= 500 {
+	switch {
+	case status == http.StatusTooManyRequests:
+		return OutcomeRateLimited
+	case status >= 500:
 		return OutcomeServerError
 	}
 	return OutcomeClientError
 }
 
-func statusError(resp *http.Response, raw []byte) *StatusError {
-	se := &StatusError{Status: resp.StatusCode, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"))}
+func statusError(resp *http.Response, raw []byte, now time.Time) *StatusError {
+	se := &StatusError{Status: resp.StatusCode, RetryAfter: retryAfterHint(resp.Header, now)}
 	var er errorResponse
 	if json.Unmarshal(raw, &er) == nil {
 		se.Type = er.Error.Type
@@ -558,17 +598,6 @@ func classify(ctx context.Context, err error) (string, error) {
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
-}
-
-func parseRetryAfter(s string) time.Duration {
-	if s == "" {
-		return 0
-	}
-	var n int
-	if _, err := fmt.Sscanf(s, "%d", &n); err == nil && n > 0 && n < 3600 {
-		return time.Duration(n) * time.Second
-	}
-	return 0
 }
 
 // retryAfterSeconds rounds d up to whole seconds, at least one, as

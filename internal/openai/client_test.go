@@ -2,7 +2,9 @@ package openai_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -152,6 +154,11 @@ func TestBothKeysRejectedFailsAndRecovers(t *testing.T) {
 	}
 }
 
+// TestRetries: a create (mint or call) is re-sent only when the earlier
+// attempt provably did not reach OpenAI or was refused with 429, which
+// OpenAI does not act on. After a 5xx, a timeout or a dropped connection
+// the upstream may have created a secret or a call: re-sending would make a
+// second one.
 func TestRetries(t *testing.T) {
 	cases := []struct {
 		name     string
@@ -162,39 +169,75 @@ func TestRetries(t *testing.T) {
 		ok       bool
 		minSleep time.Duration
 	}{
-		{"one 500 is retried", simulator.Fault{Kind: simulator.FaultServerError, Count: 1}, 2, 0, 2, true, 0},
-		{"persistent 500 stops at the cap", simulator.Fault{Kind: simulator.FaultServerError}, 2, 0, 3, false, 0},
-		{"no retries configured", simulator.Fault{Kind: simulator.FaultServerError, Count: 1}, 0, 0, 1, false, 0},
-		{"503 honours Retry-After", simulator.Fault{Kind: simulator.FaultOverloaded, RetryAfter: 2 * time.Second, Count: 1}, 2, 0, 2, true, 2 * time.Second},
+		{"a 500 is never re-sent", simulator.Fault{Kind: simulator.FaultServerError, Count: 1}, 2, 0, 1, false, 0},
+		{"a persistent 500 is sent once", simulator.Fault{Kind: simulator.FaultServerError}, 2, 0, 1, false, 0},
+		{"a 503 with Retry-After is never re-sent", simulator.Fault{Kind: simulator.FaultOverloaded, RetryAfter: 2 * time.Second, Count: 1}, 2, 0, 1, false, 0},
 		{"429 retried after Retry-After", simulator.Fault{Kind: simulator.FaultRateLimited, RetryAfter: time.Second, Count: 1}, 2, 0, 2, true, time.Second},
+		{"persistent 429 stops at the cap", simulator.Fault{Kind: simulator.FaultRateLimited, RetryAfter: time.Second}, 2, 0, 3, false, time.Second},
+		{"429 without retries configured", simulator.Fault{Kind: simulator.FaultRateLimited, Count: 1}, 0, 0, 1, false, 0},
 		{"Retry-After past the deadline is not waited for", simulator.Fault{Kind: simulator.FaultRateLimited, RetryAfter: 7 * time.Second, Count: 1}, 2, time.Second, 1, false, 0},
 		{"400 is never retried", simulator.Fault{}, 2, 0, 1, false, 0},
 		{"dropped connection after sending is not retried", simulator.Fault{Kind: simulator.FaultDrop, Count: 1}, 2, 0, 1, false, 0},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			r := newRig(t, []string{primaryKey}, openai.Options{APIKey: primaryKey, Retries: tc.retries, Timeout: tc.timeout})
-			r.sim.SetFault(tc.fault)
-			p := params()
-			if tc.name == "400 is never retried" {
-				p.TTL = 5 * time.Second // below the 10s minimum: a 400
-			}
-			_, err := r.client.MintClientSecret(context.Background(), p)
-			if (err == nil) != tc.ok {
-				t.Fatalf("err %v", err)
-			}
-			if r.sim.Requests() != tc.requests {
-				t.Fatalf("upstream requests %d, want %d", r.sim.Requests(), tc.requests)
-			}
-			if len(r.sleeps) != tc.requests-1 {
-				t.Fatalf("slept %v", r.sleeps)
-			}
-			for _, s := range r.sleeps {
-				if s < tc.minSleep || s <= 0 || s > max(tc.minSleep, 2*time.Second) {
-					t.Errorf("backoff %v outside [%v, cap]", s, tc.minSleep)
+	creates := []struct {
+		name string
+		do   func(c *openai.Client, p openai.MintParams) error
+	}{
+		{"mint", func(c *openai.Client, p openai.MintParams) error {
+			_, err := c.MintClientSecret(context.Background(), p)
+			return err
+		}},
+		{"call", func(c *openai.Client, p openai.MintParams) error {
+			_, err := c.CreateCall(context.Background(), offer, p)
+			return err
+		}},
+	}
+	for _, create := range creates {
+		for _, tc := range cases {
+			t.Run(create.name+"/"+tc.name, func(t *testing.T) {
+				r := newRig(t, []string{primaryKey}, openai.Options{APIKey: primaryKey, Retries: tc.retries, Timeout: tc.timeout})
+				r.sim.SetFault(tc.fault)
+				p := params()
+				if tc.name == "400 is never retried" {
+					p.TTL = 5 * time.Second // below the 10s minimum: a 400 for the mint
+					p.Model = ""            // and an invalid session for the call
 				}
-			}
-		})
+				err := create.do(r.client, p)
+				if (err == nil) != tc.ok {
+					t.Fatalf("err %v", err)
+				}
+				if r.sim.Requests() != tc.requests {
+					t.Fatalf("upstream requests %d, want %d", r.sim.Requests(), tc.requests)
+				}
+				t.Logf("upstream POSTs for one request: %d", r.sim.Requests())
+				if len(r.sleeps) != tc.requests-1 {
+					t.Fatalf("slept %v", r.sleeps)
+				}
+				for _, s := range r.sleeps {
+					if s < tc.minSleep || s <= 0 || s > max(tc.minSleep, 2*time.Second) {
+						t.Errorf("backoff %v outside [%v, cap]", s, tc.minSleep)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestHangupIsRetriedAfter5xx: a hang-up is idempotent (a second one for
+// an ended call is a 404, which counts as done), so it may be re-sent
+// after a 5xx, unlike a create.
+func TestHangupIsRetriedAfter5xx(t *testing.T) {
+	r := newRig(t, []string{primaryKey}, openai.Options{APIKey: primaryKey, Retries: 2})
+	call, err := r.client.CreateCall(context.Background(), offer, params())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.sim.SetFault(simulator.Fault{Kind: simulator.FaultServerError, Count: 1})
+	if err := r.client.Hangup(context.Background(), call.ID); err != nil {
+		t.Fatalf("hangup after one 500: %v", err)
+	}
+	if r.sim.Requests() != 3 {
+		t.Fatalf("upstream requests %d, want 3 (create, 500, hangup)", r.sim.Requests())
 	}
 }
 
@@ -360,6 +403,16 @@ func TestTokenReuse(t *testing.T) {
 		{"same user, another voice: not reused", func() openai.MintParams { p := alice; p.Voice = "cedar"; return p }, false},
 		{"same user, other instructions: not reused", func() openai.MintParams { p := alice; p.Instructions = "x"; return p }, false},
 		{"same user, other model: not reused", func() openai.MintParams { p := alice; p.Model = "gpt-realtime-mini"; return p }, false},
+		{"same user, a session from the file: not reused", func() openai.MintParams {
+			p := alice
+			p.Session = json.RawMessage(`{"type":"realtime","model":"gpt-realtime","max_output_tokens":100}`)
+			return p
+		}, false},
+		{"same user, the file changed (reloaded): not reused", func() openai.MintParams {
+			p := alice
+			p.Session = json.RawMessage(`{"type":"realtime","model":"gpt-realtime","max_output_tokens":200}`)
+			return p
+		}, false},
 	}
 	for _, s := range steps {
 		t.Run(s.name, func(t *testing.T) {
@@ -436,5 +489,111 @@ func TestCallerCancellationReachesTheUpstreamAndSparesTheBreaker(t *testing.T) {
 	}
 	if q := r.client.Queue(); q.InFlight != 0 {
 		t.Fatalf("slot not released: %+v", q)
+	}
+}
+
+// TestNotActed: only failures where the upstream provably did nothing let
+// the gateway give a user's admission back.
+func TestNotActed(t *testing.T) {
+	cases := []struct {
+		name  string
+		fault simulator.Fault
+		ttl   time.Duration
+		want  bool
+	}{
+		{"429: OpenAI does not act on it", simulator.Fault{Kind: simulator.FaultRateLimited}, 0, true},
+		{"400: refused", simulator.Fault{}, 5 * time.Second, true},
+		{"401: refused", simulator.Fault{Kind: simulator.FaultUnauthorized}, 0, true},
+		{"500: may have acted", simulator.Fault{Kind: simulator.FaultServerError}, 0, false},
+		{"503: may have acted", simulator.Fault{Kind: simulator.FaultOverloaded}, 0, false},
+		{"dropped after sending: may have acted", simulator.Fault{Kind: simulator.FaultDrop}, 0, false},
+		{"timeout: may have acted", simulator.Fault{Kind: simulator.FaultSlow, Delay: time.Minute}, 0, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t, []string{primaryKey}, openai.Options{APIKey: primaryKey, Timeout: 200 * time.Millisecond})
+			r.sim.SetFault(tc.fault)
+			p := params()
+			if tc.ttl > 0 {
+				p.TTL = tc.ttl
+			}
+			_, err := r.client.MintClientSecret(context.Background(), p)
+			if err == nil || openai.NotActed(err) != tc.want {
+				t.Fatalf("NotActed(%v) = %v, want %v", err, openai.NotActed(err), tc.want)
+			}
+		})
+	}
+	t.Run("connection refused: nothing was sent", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		c := openai.New(openai.Options{BaseURL: "http://" + addr + "/v1", APIKey: primaryKey, Timeout: 5 * time.Second})
+		if _, err := c.MintClientSecret(context.Background(), params()); !openai.NotActed(err) {
+			t.Fatalf("NotActed(%v) = false", err)
+		}
+	})
+	t.Run("refused by rtgate itself (breaker open)", func(t *testing.T) {
+		r := newRig(t, []string{primaryKey}, openai.Options{APIKey: primaryKey, Breaker: openai.BreakerOptions{Failures: 1, Cooldown: time.Minute}})
+		r.sim.SetFault(simulator.Fault{Kind: simulator.FaultServerError})
+		_, _ = r.client.MintClientSecret(context.Background(), params())
+		_, err := r.client.MintClientSecret(context.Background(), params())
+		if !errors.Is(err, openai.ErrUnavailable) || !openai.NotActed(err) {
+			t.Fatalf("NotActed(%v) = false", err)
+		}
+	})
+	if openai.NotActed(nil) {
+		t.Fatal("NotActed(nil)")
+	}
+}
+
+// TestRateLimitRetryAfterHint: OpenAI says when to come back in several
+// headers; a 429's StatusError carries the wait they give, for the retry
+// loop and for the client's Retry-After, and is counted as rate_limited.
+func TestRateLimitRetryAfterHint(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	cases := []struct {
+		name   string
+		header map[string]string
+		want   time.Duration
+	}{
+		{"retry-after-ms wins", map[string]string{"retry-after-ms": "1500", "retry-after": "9"}, 1500 * time.Millisecond},
+		{"retry-after in seconds", map[string]string{"retry-after": "3"}, 3 * time.Second},
+		{"retry-after as an HTTP date", map[string]string{"retry-after": now.Add(10 * time.Second).Format(http.TimeFormat)}, 10 * time.Second},
+		{"the exhausted limit's reset", map[string]string{"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "6m0s",
+			"x-ratelimit-remaining-tokens": "100", "x-ratelimit-reset-tokens": "20ms"}, 6 * time.Minute},
+		{"without an exhausted limit, the sooner reset", map[string]string{"x-ratelimit-remaining-requests": "3", "x-ratelimit-reset-requests": "2s",
+			"x-ratelimit-remaining-tokens": "100", "x-ratelimit-reset-tokens": "1.5s"}, 1500 * time.Millisecond},
+		{"nothing usable", map[string]string{"retry-after": "soon", "x-ratelimit-reset-requests": "-4s"}, 0},
+		{"none at all", nil, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				for k, v := range tc.header {
+					w.Header().Set(k, v)
+				}
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusTooManyRequests)
+				_, _ = io.WriteString(w, `{"error":{"message":"Rate limit reached","type":"requests","param":null,"code":"rate_limit_exceeded"}}`)
+			}))
+			defer srv.Close()
+			obs := &recorder{}
+			c := openai.New(openai.Options{BaseURL: srv.URL + "/v1", APIKey: primaryKey, Timeout: 5 * time.Second, Observer: obs, Now: func() time.Time { return now }})
+			defer c.CloseIdleConnections()
+			_, err := c.MintClientSecret(context.Background(), params())
+			var se *openai.StatusError
+			if !errors.As(err, &se) || se.Status != http.StatusTooManyRequests {
+				t.Fatalf("err %v", err)
+			}
+			if se.RetryAfter != tc.want {
+				t.Errorf("RetryAfter = %v, want %v", se.RetryAfter, tc.want)
+			}
+			if obs.count(openai.OutcomeRateLimited) != 1 || obs.count(openai.OutcomeClientError) != 0 {
+				t.Errorf("outcomes %v", obs.n)
+			}
+		})
 	}
 }

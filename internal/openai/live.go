@@ -20,6 +20,10 @@ type LiveParams struct {
 	// the only client events the browser may send on its data channel.
 	// nil sends nothing, which OpenAI reads as "all".
 	AllowedClientEvents []string
+	// Session, when set, is the whole MediaSessionConfig to send (rendered
+	// by sessioncfg from the environment and SESSION_CONFIG_FILE); the
+	// fields above then only describe it.
+	Session json.RawMessage
 }
 
 type liveSession struct {
@@ -36,8 +40,11 @@ type liveClientConfig struct {
 }
 
 // LiveSessionJSON is the MediaSessionConfig for p, as sent in "session" to
-// POST /live/sessions. It is the one place a Live session body is built.
+// POST /live/sessions: p.Session when set, else built from p's fields.
 func LiveSessionJSON(p LiveParams) ([]byte, error) {
+	if p.Session != nil {
+		return p.Session, nil
+	}
 	s := liveSession{Model: p.Model, Instructions: p.Instructions}
 	if p.Voice != "" {
 		s.Audio = &audioConfig{}
@@ -86,8 +93,7 @@ func (c *Client) CreateLive(ctx context.Context, offer string, p LiveParams) (*C
 	var call *Call
 	err = c.call(ctx, request{
 		method: http.MethodPost, path: "/live/sessions", body: body,
-		header:      http.Header{"Content-Type": {"application/json"}, "Accept": {"application/json"}},
-		retryStatus: true, acts: true,
+		header: http.Header{"Content-Type": {"application/json"}, "Accept": {"application/json"}},
 	}, func(resp *http.Response, raw []byte) (string, error) {
 		if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
 			return OutcomeBadResponse, fmt.Errorf("%w: status %d", ErrBadResponse, resp.StatusCode)

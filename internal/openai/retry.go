@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -17,17 +18,22 @@ const (
 	retryCap  = 2 * time.Second
 )
 
-// retryable reports whether err may be retried, and after how long. Only
-// two kinds are: a connection that failed before the request was sent
-// (nothing reached the upstream), and a 429 or 5xx answer the upstream
-// gives to say "try again" (honouring its Retry-After). A retry that could
-// not finish before the deadline is not attempted.
+// retryable reports whether err may be retried, and after how long. A
+// request is re-sent only when the failed attempt provably did not act
+// upstream: the connection failed before the request was sent (nothing
+// reached OpenAI), or OpenAI answered 429, which it does not act on
+// (honouring its Retry-After). After a 5xx, a timeout or a connection
+// dropped once the request was sent, OpenAI may have created the secret or
+// the call: a create is never re-sent then, since that would make a second
+// one (a duplicate secret, a second billed call). Only an idempotent request
+// (a hang-up) is also retried after 500, 502, 503 and 504. A retry that
+// could not finish before the deadline is not attempted.
 func (c *Client) retryable(ctx context.Context, r request, err error, retry int) (time.Duration, bool) {
 	wait := c.backoff(retry)
 	var se *StatusError
 	switch {
 	case errors.As(err, &se):
-		if !r.retryStatus || !retryStatus(se.Status) || (r.acts && se.Status != http.StatusTooManyRequests) {
+		if !retryStatus(se.Status, r.idempotent) {
 			return 0, false
 		}
 		wait = max(wait, se.RetryAfter)
@@ -41,13 +47,40 @@ func (c *Client) retryable(ctx context.Context, r request, err error, retry int)
 	return wait, true
 }
 
-func retryStatus(status int) bool {
+// retryStatus reports whether an answer with status may be re-sent: 429
+// always, the 5xx "try again" statuses only for an idempotent request.
+func retryStatus(status int, idempotent bool) bool {
 	switch status {
-	case http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway,
-		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+	case http.StatusTooManyRequests:
 		return true
+	case http.StatusInternalServerError, http.StatusBadGateway,
+		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return idempotent
 	}
 	return false
+}
+
+// NotActed reports whether a failed call provably did not act upstream, so
+// that whatever was reserved for it (a user's quota, an active-session
+// slot) may be given back: rtgate did not send it (queue full or timed
+// out, breaker open), the connection failed before the request was sent,
+// or OpenAI refused it with a 4xx status (its 400, 401, 403 and 429 create
+// nothing). A 5xx, a timeout, a dropped connection, a malformed 2xx answer
+// or a cancelled call may have acted. Since a create is re-sent only after
+// attempts that did not act (see retryable), the final error decides for
+// the whole call.
+func NotActed(err error) bool {
+	if err == nil {
+		return false
+	}
+	var se *StatusError
+	switch {
+	case errors.Is(err, ErrUnavailable):
+		return true
+	case errors.As(err, &se):
+		return se.Status >= 400 && se.Status < 500
+	}
+	return notSent(err)
 }
 
 // notSent reports whether err happened before any byte of the request
@@ -62,6 +95,50 @@ func notSent(err error) bool {
 		return true
 	}
 	return strings.Contains(err.Error(), "server closed idle connection")
+}
+
+// maxRetryAfterHint bounds the wait read from the upstream's headers.
+const maxRetryAfterHint = time.Hour
+
+// retryAfterHint is the wait an upstream answer asks for, from OpenAI's
+// headers in this order: retry-after-ms (milliseconds), Retry-After
+// (seconds or an HTTP date), and the x-ratelimit-reset-requests/-tokens
+// durations ("1s", "6m0s", "20ms") — of the limits whose
+// x-ratelimit-remaining-* is 0 the latest, else the soonest. 0 when none
+// is usable; never more than an hour.
+func retryAfterHint(h http.Header, now time.Time) time.Duration {
+	d := func() time.Duration {
+		if ms, err := strconv.ParseInt(strings.TrimSpace(h.Get("retry-after-ms")), 10, 64); err == nil && ms > 0 {
+			return time.Duration(min(ms, int64(maxRetryAfterHint/time.Millisecond))) * time.Millisecond
+		}
+		if v := strings.TrimSpace(h.Get("Retry-After")); v != "" {
+			if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+				if n > 0 {
+					return time.Duration(min(n, int64(maxRetryAfterHint/time.Second))) * time.Second
+				}
+			} else if t, err := http.ParseTime(v); err == nil && t.After(now) {
+				return t.Sub(now)
+			}
+		}
+		var exhausted, soonest time.Duration
+		for _, kind := range []string{"requests", "tokens"} {
+			reset, err := time.ParseDuration(strings.TrimSpace(h.Get("x-ratelimit-reset-" + kind)))
+			if err != nil || reset <= 0 {
+				continue
+			}
+			if strings.TrimSpace(h.Get("x-ratelimit-remaining-"+kind)) == "0" {
+				exhausted = max(exhausted, reset)
+			}
+			if soonest == 0 || reset < soonest {
+				soonest = reset
+			}
+		}
+		if exhausted > 0 {
+			return exhausted
+		}
+		return soonest
+	}()
+	return min(d, maxRetryAfterHint)
 }
 
 // backoff is exponential with jitter: a uniform wait in [d/2, d) where d

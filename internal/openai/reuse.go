@@ -31,7 +31,7 @@ func newReuseCache(minLeft time.Duration, maxEntries int, now func() time.Time) 
 
 func reuseKey(p MintParams) [32]byte {
 	h := sha256.New()
-	for _, f := range []string{p.User, p.Model, p.Voice, p.Instructions, p.SafetyIdentifier} {
+	for _, f := range []string{p.User, p.Model, p.Voice, p.Instructions, p.SafetyIdentifier, string(p.Session)} {
 		var n [8]byte
 		binary.BigEndian.PutUint64(n[:], uint64(len(f)))
 		h.Write(n[:])

@@ -106,7 +106,7 @@ func (c *Client) dialSideband(ctx context.Context, path string) (*Sideband, erro
 		tried[k.value] = true
 		start := c.now()
 		conn, outcome, err := c.handshake(ctx, path, k.value)
-		if next, refused := c.observeAttempt(k, tried, outcome, err, c.now().Sub(start)); refused {
+		if next, refused := c.observeAttempt(k, tried, true, outcome, err, c.now().Sub(start)); refused {
 			if next.value == "" {
 				return nil, err
 			}
@@ -123,16 +123,18 @@ func (c *Client) dialSideband(ctx context.Context, path string) (*Sideband, erro
 
 // handshake opens one WebSocket to path with key.
 func (c *Client) handshake(ctx context.Context, path, key string) (*websocket.Conn, string, error) {
-	conn, resp, err := websocket.Dial(ctx, c.base+path, &websocket.DialOptions{
-		HTTPClient: c.ws,
-		HTTPHeader: http.Header{"Authorization": {"Bearer " + key}},
-	})
+	// The key as Azure OpenAI wants it (api-key) or as OpenAI does.
+	h := http.Header{"Authorization": {"Bearer " + key}}
+	if c.azure {
+		h = http.Header{"Api-Key": {key}}
+	}
+	conn, resp, err := websocket.Dial(ctx, c.base+path, &websocket.DialOptions{HTTPClient: c.ws, HTTPHeader: h})
 	if err == nil {
 		return conn, OutcomeOK, nil
 	}
 	if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
 		raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-		return nil, statusOutcome(resp.StatusCode), statusError(resp, raw)
+		return nil, statusOutcome(resp.StatusCode), statusError(resp, raw, c.now())
 	}
 	outcome, cerr := classify(ctx, err)
 	return nil, outcome, cerr

@@ -3,6 +3,7 @@ package ratelimit_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/netip"
 	"os/exec"
 	"runtime"
@@ -11,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rtgate/rtgate/internal/ratelimit"
 	"github.com/rtgate/rtgate/internal/ratelimit/redistest"
@@ -69,11 +72,24 @@ func BenchmarkMemoryAllow(b *testing.B) {
 
 // BenchmarkLimiterAllowIP is the full per-IP decision the gateway makes:
 // whitelist check, key building, memory store, metrics.
-func BenchmarkLimiterAllowIP(b *testing.B) {
+func BenchmarkLimiterAllowIP(b *testing.B) { benchAllowIP(b, nil) }
+
+// BenchmarkLimiterAllowIPWithMetrics is BenchmarkLimiterAllowIP with the
+// Prometheus decision counters the gateway registers.
+func BenchmarkLimiterAllowIPWithMetrics(b *testing.B) {
+	m, err := ratelimit.NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchAllowIP(b, m)
+}
+
+func benchAllowIP(b *testing.B, m *ratelimit.Metrics) {
 	l, err := ratelimit.New(ratelimit.Options{
 		IP:        benchPolicy,
 		Store:     ratelimit.NewMemory(ratelimit.MemoryOptions{}),
 		Whitelist: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
+		Metrics:   m,
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -84,6 +100,82 @@ func BenchmarkLimiterAllowIP(b *testing.B) {
 	for b.Loop() {
 		_, _ = l.AllowIP(context.Background(), addrs[i&1])
 		i++
+	}
+}
+
+// BenchmarkLimiterScale is how the cost of one per-IP decision and the
+// memory per tracked client grow with the number of clients the memory
+// store tracks: it admits one request from each of n distinct IPv4 clients,
+// measures the live heap that added (bytes/client), then times admitted
+// decisions for those clients in a scattered order. scripts/bench.sh runs
+// it and charts the figures.
+func BenchmarkLimiterScale(b *testing.B) {
+	// Every decision is admitted (the more expensive path: a lookup and a
+	// store), whatever b.N.
+	p := ratelimit.Policy{Limit: 1_000_000, Window: 1_000_000 * time.Second}
+	for _, n := range []int{1_000, 100_000, 1_000_000} {
+		b.Run(fmt.Sprintf("clients=%d", n), func(b *testing.B) {
+			addrs := make([]netip.Addr, n)
+			for i := range addrs {
+				addrs[i] = netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+			}
+			ctx := context.Background()
+			runtime.GC()
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			// Room for uneven hashing over the shards: nothing is refused.
+			l, err := ratelimit.New(ratelimit.Options{IP: p, Store: ratelimit.NewMemory(ratelimit.MemoryOptions{MaxKeys: 2 * n})})
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, a := range addrs {
+				if d, err := l.AllowIP(ctx, a); err != nil || !d.Allowed {
+					b.Fatalf("%v: %+v %v", a, d, err)
+				}
+			}
+			runtime.GC()
+			runtime.ReadMemStats(&after)
+			perClient := float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(n)
+			// A fixed odd stride visits every client once per pass, in an
+			// order unrelated to insertion.
+			stride := 7919 % n
+			b.ReportAllocs()
+			b.ResetTimer()
+			i := 0
+			for b.Loop() {
+				_, _ = l.AllowIP(ctx, addrs[i])
+				if i += stride; i >= n {
+					i -= n
+				}
+			}
+			b.ReportMetric(perClient, "bytes/client")
+			runtime.KeepAlive(l)
+		})
+	}
+}
+
+// BenchmarkSetHeaders writes the rate-limit header fields of one admitted
+// and one refused decision (both header sets, the default).
+func BenchmarkSetHeaders(b *testing.B) {
+	l, err := ratelimit.New(ratelimit.Options{IP: benchPolicy, Store: ratelimit.NewMemory(ratelimit.MemoryOptions{})})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		d    ratelimit.Decision
+	}{
+		{"allowed", ratelimit.Decision{Allowed: true, Limit: 10, Window: time.Minute, Remaining: 7, ResetAfter: 18 * time.Second, Scope: ratelimit.ScopeIP}},
+		{"denied", ratelimit.Decision{Limit: 10, Window: time.Minute, RetryAfter: 5500 * time.Millisecond, ResetAfter: 59500 * time.Millisecond, Scope: ratelimit.ScopeIP}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			h := make(http.Header, 8)
+			b.ReportAllocs()
+			for b.Loop() {
+				clear(h)
+				l.SetHeaders(h, tc.d)
+			}
+		})
 	}
 }
 

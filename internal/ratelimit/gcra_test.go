@@ -75,6 +75,45 @@ func TestGCRANeverAdmitsMoreThanLimitPlusRefill(t *testing.T) {
 	}
 }
 
+// TestGCRAWorstCaseInAnyWindow: with burst B and N per window, a client that
+// spends its burst and then asks as often as it is let in gets B+N-1
+// requests in its busiest window: the issue 11 figure (19 for 10 per 10 s)
+// at the default B = N, exactly N at B = 1.
+func TestGCRAWorstCaseInAnyWindow(t *testing.T) {
+	for _, tc := range []struct {
+		burst, worst int
+	}{
+		{0, 19}, // default: the burst is the limit
+		{10, 19},
+		{5, 14},
+		{1, 10},
+	} {
+		p := Policy{Limit: 10, Window: 10 * time.Second, Burst: tc.burst}
+		step := int64(10_000) // 10ms
+		var tat int64
+		var admitted []int64
+		start := int64(1_000_000_000_000)
+		for now := start; now < start+60*1_000_000; now += step {
+			if n, d := gcra(now, tat, p); d.Allowed {
+				tat = n
+				admitted = append(admitted, now)
+			}
+		}
+		worst := 0
+		win := p.Window.Microseconds()
+		for i := range admitted {
+			n := 0
+			for j := i; j < len(admitted) && admitted[j] < admitted[i]+win; j++ {
+				n++
+			}
+			worst = max(worst, n)
+		}
+		if worst != tc.worst {
+			t.Errorf("burst %d: busiest window admitted %d; want B+N-1 = %d", tc.burst, worst, tc.worst)
+		}
+	}
+}
+
 func TestEmissionIntervalRoundsDownToMicroseconds(t *testing.T) {
 	tests := []struct {
 		p    Policy
@@ -103,6 +142,9 @@ func TestPolicyValidate(t *testing.T) {
 		{"negative limit", Policy{Limit: -1, Window: time.Minute}, false},
 		{"zero window", Policy{Limit: 10}, false},
 		{"window shorter than 1µs per request", Policy{Limit: 10, Window: 9 * time.Microsecond}, false},
+		{"burst below the limit", Policy{Limit: 10, Window: time.Minute, Burst: 1}, true},
+		{"burst above the limit", Policy{Limit: 10, Window: time.Minute, Burst: 11}, false},
+		{"negative burst", Policy{Limit: 10, Window: time.Minute, Burst: -1}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -38,7 +39,12 @@ func policyItem(name string, p Policy) string {
 	if !p.Enabled() {
 		return ""
 	}
-	return fmt.Sprintf("%q;q=%d;w=%d", name, p.Limit, ceilSeconds(p.Window))
+	b := strconv.AppendQuote(nil, name)
+	b = append(b, ";q="...)
+	b = strconv.AppendInt(b, int64(p.Limit), 10)
+	b = append(b, ";w="...)
+	b = strconv.AppendInt(b, ceilSeconds(p.Window), 10)
+	return string(b)
 }
 
 // ceilSeconds rounds d up to whole seconds, so a client that waits that long
@@ -48,6 +54,89 @@ func ceilSeconds(d time.Duration) int64 {
 		return 0
 	}
 	return int64((d + time.Second - 1) / time.Second)
+}
+
+// Canonical header keys, so the hot path writes the map directly instead of
+// canonicalising (and, for "RateLimit-…", allocating) on every request.
+var (
+	keyPolicy     = http.CanonicalHeaderKey("RateLimit-Policy")
+	keyRateLimit  = http.CanonicalHeaderKey("RateLimit")
+	keyLimit      = http.CanonicalHeaderKey("RateLimit-Limit")
+	keyRemaining  = http.CanonicalHeaderKey("RateLimit-Remaining")
+	keyReset      = http.CanonicalHeaderKey("RateLimit-Reset")
+	keyRetryAfter = http.CanonicalHeaderKey("Retry-After")
+)
+
+// smallValues[i] is the header value []string{"i"}. Header values are
+// shared between responses, so they have len == cap: whoever appends to
+// one (Header.Add) gets a fresh array. Nobody writes into one in place.
+var smallValues = func() (v [256][]string) {
+	for i := range v {
+		v[i] = []string{strconv.Itoa(i)}
+	}
+	return v
+}()
+
+// intValue returns the header value for n: shared for small n.
+func intValue(n int64) []string {
+	if n >= 0 && n < int64(len(smallValues)) {
+		return smallValues[n]
+	}
+	return []string{strconv.FormatInt(n, 10)}
+}
+
+// scopeHeaders holds the header values of one scope that do not change
+// between requests, and the last RateLimit item rendered for it: under a
+// flood every refusal within the same second carries the same item.
+type scopeHeaders struct {
+	policy []string // RateLimit-Policy value; nil when the scope's policy is off
+	limit  int      // the policy's Limit, for which limitV is rendered
+	limitV []string // RateLimit-Limit value
+	quoted string   // the scope name, quoted for the draft items
+	last   atomic.Pointer[rateLimitItem]
+}
+
+type rateLimitItem struct {
+	remaining int
+	reset     int64
+	value     [1]string // the header value is value[:]
+}
+
+func (sh *scopeHeaders) init(name string, p Policy) {
+	sh.quoted, sh.limit, sh.limitV = strconv.Quote(name), p.Limit, intValue(int64(p.Limit))
+	if item := policyItem(name, p); item != "" {
+		sh.policy = []string{item}
+	}
+}
+
+// rateLimitValue returns the draft RateLimit item for remaining and reset,
+// reusing the last one when it is the same.
+func (sh *scopeHeaders) rateLimitValue(remaining int, reset int64) []string {
+	if it := sh.last.Load(); it != nil && it.remaining == remaining && it.reset == reset {
+		return it.value[:]
+	}
+	it := &rateLimitItem{remaining: remaining, reset: reset, value: [1]string{rateLimitItemString(sh.quoted, remaining, reset)}}
+	sh.last.Store(it)
+	return it.value[:]
+}
+
+func rateLimitItemString(quoted string, remaining int, reset int64) string {
+	var buf [64]byte
+	b := append(buf[:0], quoted...)
+	b = append(b, ";r="...)
+	b = strconv.AppendInt(b, int64(remaining), 10)
+	b = append(b, ";t="...)
+	b = strconv.AppendInt(b, reset, 10)
+	return string(b)
+}
+
+// addValues is Header.Add of every value in v under the canonical key k.
+func addValues(h http.Header, k string, v []string) {
+	if old := h[k]; len(old) > 0 {
+		h[k] = append(old[:len(old):len(old)], v...)
+		return
+	}
+	h[k] = v
 }
 
 // SetHeaders writes the rate-limit fields for d into h: the draft
@@ -61,33 +150,45 @@ func ceilSeconds(d time.Duration) int64 {
 // ever adds, so Retry-After is never shorter than the true wait. Skipped and Shadowed
 // decisions get no headers: clients must not adapt to limits that are not
 // enforced.
+//
+// The values h receives may be shared with other responses: callers may
+// replace or append to them, never write into them in place.
 func (l *Limiter) SetHeaders(h http.Header, d Decision) {
 	if d.Skipped || d.Shadowed || d.Limit <= 0 {
 		return
 	}
-	name := d.Scope
-	if name == "" {
-		name = "default"
+	var sh *scopeHeaders
+	switch d.Scope {
+	case ScopeIP:
+		sh = &l.hdr[scopeIP]
+	case ScopeUser:
+		sh = &l.hdr[scopeUser]
 	}
 	reset := ceilSeconds(d.ResetAfter)
 	if l.headers != HeadersLegacy {
-		pol := l.policyIP
-		if d.Scope == ScopeUser {
-			pol = l.policyUser
+		if sh != nil && sh.policy != nil {
+			addValues(h, keyPolicy, sh.policy)
+			addValues(h, keyRateLimit, sh.rateLimitValue(d.Remaining, reset))
+		} else {
+			name := d.Scope
+			if name == "" {
+				name = "default"
+			}
+			addValues(h, keyPolicy, []string{policyItem(name, Policy{Limit: d.Limit, Window: d.Window})})
+			addValues(h, keyRateLimit, []string{rateLimitItemString(strconv.Quote(name), d.Remaining, reset)})
 		}
-		if pol == "" || (d.Scope != ScopeIP && d.Scope != ScopeUser) {
-			pol = policyItem(name, Policy{Limit: d.Limit, Window: d.Window})
-		}
-		h.Add("RateLimit-Policy", pol)
-		h.Add("RateLimit", strconv.Quote(name)+";r="+strconv.Itoa(d.Remaining)+";t="+strconv.FormatInt(reset, 10))
 	}
 	if l.headers != HeadersDraft {
-		h.Set("RateLimit-Limit", strconv.Itoa(d.Limit))
-		h.Set("RateLimit-Remaining", strconv.Itoa(d.Remaining))
-		h.Set("RateLimit-Reset", strconv.FormatInt(reset, 10))
+		if sh != nil && d.Limit == sh.limit {
+			h[keyLimit] = sh.limitV
+		} else {
+			h[keyLimit] = intValue(int64(d.Limit))
+		}
+		h[keyRemaining] = intValue(int64(d.Remaining))
+		h[keyReset] = intValue(reset)
 	}
 	if !d.Allowed {
-		h.Set("Retry-After", strconv.FormatInt(l.retryAfter(d), 10))
+		h[keyRetryAfter] = intValue(l.retryAfter(d))
 	}
 }
 

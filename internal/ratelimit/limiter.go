@@ -52,17 +52,20 @@ type Options struct {
 // Limiter applies the per-IP and per-user policies. It is safe for
 // concurrent use.
 type Limiter struct {
-	ip, user   Policy
-	v6Prefix   int
-	whitelist  []netip.Prefix
-	shadow     bool
-	headers    HeaderMode
-	store      Store
+	ip, user  Policy
+	v6Prefix  int
+	whitelist []netip.Prefix
+	shadow    bool
+	headers   HeaderMode
+	store     Store
+	// mem is store when it is a *Memory: per-IP decisions then go straight
+	// to it with a fixed-size key, building no key string.
+	mem        *Memory
+	ipInterval int64 // emissionInterval(ip), when ip is enabled
 	log        *slog.Logger
 	metrics    *Metrics
 	rand       func() float64
-	policyIP   string // pre-rendered RateLimit-Policy items
-	policyUser string
+	hdr        [numScopes]scopeHeaders // pre-rendered header values
 }
 
 // New validates o and returns a Limiter.
@@ -107,13 +110,18 @@ func New(o Options) (*Limiter, error) {
 	for i, p := range o.Whitelist {
 		wl[i] = unmapPrefix(p)
 	}
-	return &Limiter{
+	l := &Limiter{
 		ip: o.IP, user: o.User, v6Prefix: o.IPv6Prefix, whitelist: wl,
 		shadow: o.Shadow, headers: o.Headers, store: o.Store, log: o.Logger,
 		metrics: o.Metrics, rand: o.Rand,
-		policyIP:   policyItem(ScopeIP, o.IP),
-		policyUser: policyItem(ScopeUser, o.User),
-	}, nil
+	}
+	l.hdr[scopeIP].init(ScopeIP, o.IP)
+	l.hdr[scopeUser].init(ScopeUser, o.User)
+	l.mem, _ = o.Store.(*Memory)
+	if o.IP.Enabled() {
+		l.ipInterval = emissionInterval(o.IP)
+	}
+	return l, nil
 }
 
 // unmapPrefix turns an IPv4-mapped IPv6 prefix (::ffff:a.b.c.d/n, n >= 96)
@@ -127,6 +135,9 @@ func unmapPrefix(p netip.Prefix) netip.Prefix {
 
 // Whitelisted reports whether client address a is in RATE_LIMIT_WHITELIST.
 func (l *Limiter) Whitelisted(a netip.Addr) bool {
+	if len(l.whitelist) == 0 {
+		return false
+	}
 	a = Unmap(a)
 	for _, p := range l.whitelist {
 		if p.Contains(a) {
@@ -142,21 +153,29 @@ func (l *Limiter) Whitelisted(a netip.Addr) bool {
 // IPv4 and IPv6 is folded to its IPv6Prefix. An invalid address is an error
 // (ErrInvalidAddr) and never a key. A store error is returned as is (wrap
 // the store in a Fallback to apply RATE_LIMIT_REDIS_FAILURE).
-func (l *Limiter) AllowIP(ctx context.Context, ip netip.Addr) (Decision, error) {
+//
+// With a *Memory store the decision builds no key string and allocates
+// nothing; its entries are those the store would hold under IPKey strings.
+func (l *Limiter) AllowIP(ctx context.Context, ip netip.Addr) (d Decision, err error) {
 	if !ip.IsValid() {
-		l.metrics.decision(ScopeIP, OutcomeError)
+		l.metrics.decision(scopeIP, outcomeError)
 		return Decision{Scope: ScopeIP}, ErrInvalidAddr
 	}
 	if !l.ip.Enabled() || l.Whitelisted(ip) {
-		l.metrics.decision(ScopeIP, OutcomeSkipped)
+		l.metrics.decision(scopeIP, outcomeSkipped)
 		return Decision{Allowed: true, Skipped: true, Scope: ScopeIP}, nil
+	}
+	if l.mem != nil {
+		l.mem.allowAddr(addrKeyOf(ip, l.v6Prefix), l.ip, l.ipInterval, &d)
+		l.outcome(ctx, scopeIP, &d, l.ip)
+		return d, nil
 	}
 	key, err := IPKey(ip, l.v6Prefix)
 	if err != nil {
-		l.metrics.decision(ScopeIP, OutcomeError)
+		l.metrics.decision(scopeIP, outcomeError)
 		return Decision{Scope: ScopeIP}, err
 	}
-	return l.decide(ctx, ScopeIP, key, l.ip)
+	return l.decide(ctx, scopeIP, key, l.ip)
 }
 
 // AllowUser decides one request from an authenticated user; the auth layer
@@ -164,40 +183,53 @@ func (l *Limiter) AllowIP(ctx context.Context, ip netip.Addr) (Decision, error) 
 // Decision{Allowed: true, Skipped: true}; an empty user id is an error.
 func (l *Limiter) AllowUser(ctx context.Context, userID string) (Decision, error) {
 	if !l.user.Enabled() {
-		l.metrics.decision(ScopeUser, OutcomeSkipped)
+		l.metrics.decision(scopeUser, outcomeSkipped)
 		return Decision{Allowed: true, Skipped: true, Scope: ScopeUser}, nil
 	}
 	key, err := UserKey(userID)
 	if err != nil {
-		l.metrics.decision(ScopeUser, OutcomeError)
+		l.metrics.decision(scopeUser, outcomeError)
 		return Decision{Scope: ScopeUser}, err
 	}
-	return l.decide(ctx, ScopeUser, key, l.user)
+	return l.decide(ctx, scopeUser, key, l.user)
 }
 
-func (l *Limiter) decide(ctx context.Context, scope, key string, p Policy) (Decision, error) {
+func (l *Limiter) decide(ctx context.Context, sc scope, key string, p Policy) (Decision, error) {
 	d, err := l.store.Allow(ctx, key, p)
-	d.Scope = scope
+	if err != nil {
+		d.Scope = scopeNames[sc]
+		l.metrics.decision(sc, outcomeError)
+		l.log.LogAttrs(ctx, slog.LevelError, "rate limit store error", slog.String("scope", d.Scope), slog.Any("err", err))
+		return d, fmt.Errorf("ratelimit: %s: %w", d.Scope, err)
+	}
+	l.outcome(ctx, sc, &d, p)
+	return d, nil
+}
+
+// outcome stamps the scope on a store's decision, applies shadow mode, and
+// counts and logs it.
+func (l *Limiter) outcome(ctx context.Context, sc scope, d *Decision, p Policy) {
+	d.Scope = scopeNames[sc]
 	switch {
-	case err != nil:
-		l.metrics.decision(scope, OutcomeError)
-		l.log.LogAttrs(ctx, slog.LevelError, "rate limit store error", slog.String("scope", scope), slog.Any("err", err))
-		return d, fmt.Errorf("ratelimit: %s: %w", scope, err)
 	case d.Skipped:
-		l.metrics.decision(scope, OutcomeSkipped)
+		l.metrics.decision(sc, outcomeSkipped)
 	case d.Allowed:
-		l.metrics.decision(scope, OutcomeAllowed)
+		l.metrics.decision(sc, outcomeAllowed)
 	case l.shadow:
-		l.metrics.decision(scope, OutcomeShadowDenied)
-		l.log.LogAttrs(ctx, slog.LevelInfo, "rate limit exceeded (shadow mode, request admitted)",
-			slog.String("scope", scope), slog.Int("limit", p.Limit), slog.Duration("window", p.Window),
-			slog.Duration("retry_after", d.RetryAfter))
+		l.metrics.decision(sc, outcomeShadowDenied)
+		l.logExceeded(ctx, slog.LevelInfo, "rate limit exceeded (shadow mode, request admitted)", d, p)
 		d.Allowed, d.Shadowed = true, true
 	default:
-		l.metrics.decision(scope, OutcomeDenied)
-		l.log.LogAttrs(ctx, slog.LevelDebug, "rate limit exceeded",
-			slog.String("scope", scope), slog.Int("limit", p.Limit), slog.Duration("window", p.Window),
-			slog.Duration("retry_after", d.RetryAfter))
+		l.metrics.decision(sc, outcomeDenied)
+		l.logExceeded(ctx, slog.LevelDebug, "rate limit exceeded", d, p)
 	}
-	return d, nil
+}
+
+func (l *Limiter) logExceeded(ctx context.Context, level slog.Level, msg string, d *Decision, p Policy) {
+	if !l.log.Enabled(ctx, level) {
+		return
+	}
+	l.log.LogAttrs(ctx, level, msg,
+		slog.String("scope", d.Scope), slog.Int("limit", p.Limit), slog.Duration("window", p.Window),
+		slog.Duration("retry_after", d.RetryAfter))
 }

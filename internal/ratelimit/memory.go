@@ -4,15 +4,18 @@ import (
 	"context"
 	"hash/maphash"
 	"math/bits"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
 )
 
 // DefaultMaxKeys is the default hard bound on keys tracked by a Memory store.
-// One tracked IPv4 key costs about 72 bytes of heap, key string included
-// (BenchmarkMemoryPerKey), so the default bounds the store at roughly 75 MB
-// even under a flood of rotating addresses, while 1,000,000 distinct clients active within one window is far
+// One tracked client costs 50 to 85 bytes of heap, depending on how full
+// the map's tables happen to be (BenchmarkLimiterScale; about 72 for a
+// string key, BenchmarkMemoryPerKey), so the default bounds the store at
+// roughly 85 MB even under a flood of rotating addresses, while 1,000,000
+// distinct clients active within one window is far
 // beyond what one gateway instance serves (at the guide's 10 requests per
 // minute that is over 160,000 admitted requests per second).
 const DefaultMaxKeys = 1_000_000
@@ -29,7 +32,10 @@ const saturatedRetry = time.Second
 
 // MemoryOptions configures NewMemory. The zero value is usable.
 type MemoryOptions struct {
-	// Now is the clock; time.Now when nil.
+	// Now is the clock. When nil, the store reads the monotonic clock,
+	// anchored at the wall-clock time the store was made: one clock read
+	// per decision instead of time.Now's two, and a step of the wall clock
+	// (NTP, an operator) cannot move the limiter's time backwards.
 	Now func() time.Time
 	// MaxKeys is the hard bound on tracked keys (RATE_LIMIT_MAX_KEYS);
 	// DefaultMaxKeys when zero. The bound is enforced per shard as
@@ -59,8 +65,11 @@ type MemoryOptions struct {
 // that genuinely new clients are refused until the flood's entries
 // replenish (at most one Window after the flood stops).
 type Memory struct {
-	now        func() time.Time
+	now        func() time.Time // the injected clock, or nil
+	epoch      time.Time        // with a nil now: the anchor of the monotonic clock
+	epochMicro int64            // epoch in Unix microseconds
 	seed       maphash.Seed
+	addrSeed   [2]uint64 // random: keys the address hash that picks a shard
 	mask       uint64
 	perShard   int
 	sweepEvery time.Duration
@@ -71,19 +80,22 @@ type Memory struct {
 type memShard struct {
 	mu sync.Mutex
 	m  map[string]int64 // key -> TAT in Unix microseconds
+	// addrs holds the keys of client addresses decided through a Limiter
+	// (the same entries m would hold under IPKey strings, without the
+	// strings); the key bound counts both maps.
+	addrs map[addrKey]int64
 	// fullUntil, while the shard is full, is a lower bound of every TAT in
 	// it: no entry can be freed before then, so no sweep is attempted.
 	fullUntil int64
-	_         [40]byte // keep shards on separate cache lines
+	_         [32]byte // keep shards on separate cache lines
 }
+
+func (s *memShard) len() int { return len(s.m) + len(s.addrs) }
 
 var _ Store = (*Memory)(nil)
 
 // NewMemory returns an empty Memory store.
 func NewMemory(o MemoryOptions) *Memory {
-	if o.Now == nil {
-		o.Now = time.Now
-	}
 	if o.MaxKeys <= 0 {
 		o.MaxKeys = DefaultMaxKeys
 	}
@@ -97,9 +109,13 @@ func NewMemory(o MemoryOptions) *Memory {
 	if n > o.MaxKeys {
 		n = 1 << (bits.Len(uint(o.MaxKeys)) - 1) // largest power of two <= MaxKeys
 	}
+	epoch := time.Now()
 	m := &Memory{
 		now:        o.Now,
+		epoch:      epoch,
+		epochMicro: epoch.UnixMicro(),
 		seed:       maphash.MakeSeed(),
+		addrSeed:   [2]uint64{rand.Uint64(), rand.Uint64()},
 		mask:       uint64(n - 1),
 		perShard:   (o.MaxKeys + n - 1) / n,
 		sweepEvery: o.SweepInterval,
@@ -107,6 +123,7 @@ func NewMemory(o MemoryOptions) *Memory {
 	}
 	for i := range m.shards {
 		m.shards[i].m = make(map[string]int64)
+		m.shards[i].addrs = make(map[addrKey]int64)
 	}
 	return m
 }
@@ -116,22 +133,55 @@ func (m *Memory) Allow(_ context.Context, key string, p Policy) (Decision, error
 	if !p.Enabled() || p.Validate() != nil {
 		return Decision{}, ErrInvalidPolicy
 	}
-	now := m.now().UnixMicro()
 	s := &m.shards[maphash.String(m.seed, key)&m.mask]
+	var d Decision
+	allowIn(m, s, s.m, key, p, emissionInterval(p), &d)
+	return d, nil
+}
+
+// allowAddr is Allow for a client address, writing the decision into *d:
+// the Limiter's path, which builds no key string. p is valid and interval
+// is emissionInterval(p).
+func (m *Memory) allowAddr(k addrKey, p Policy, interval int64, d *Decision) {
+	s := &m.shards[m.addrShard(k)]
+	allowIn(m, s, s.addrs, k, p, interval, d)
+}
+
+// addrShard picks k's shard with a randomly keyed multiply-and-fold hash
+// (the mixing step of wyhash): as unpredictable as maphash to a client that
+// does not know the seed, at a fraction of the cost for 24 bytes.
+func (m *Memory) addrShard(k addrKey) uint64 {
+	hi, lo := bits.Mul64(k.hi^m.addrSeed[0], k.lo^m.addrSeed[1])
+	hi, lo = bits.Mul64(hi^lo^k.bits, 0x9e3779b97f4a7c15^m.addrSeed[0])
+	return (hi ^ lo) & m.mask
+}
+
+// nowMicro is the store's time in Unix microseconds.
+func (m *Memory) nowMicro() int64 {
+	if m.now != nil {
+		return m.now().UnixMicro()
+	}
+	return m.epochMicro + int64(time.Since(m.epoch)/time.Microsecond)
+}
+
+// allowIn is one GCRA decision for key in tab, one of shard s's maps.
+func allowIn[K comparable](m *Memory, s *memShard, tab map[K]int64, key K, p Policy, interval int64, d *Decision) {
+	now := m.nowMicro()
 	s.mu.Lock()
-	tat, ok := s.m[key]
-	if !ok && len(s.m) >= m.perShard && !s.makeRoom(now) {
+	tat, ok := tab[key]
+	if !ok && s.len() >= m.perShard && !s.makeRoom(now) {
 		wait := micros(s.fullUntil - now)
 		s.mu.Unlock()
 		m.saturated.Add(1)
 		if wait > saturatedRetry || wait <= 0 {
 			wait = saturatedRetry
 		}
-		return Decision{Limit: p.Limit, Window: p.Window, RetryAfter: wait, ResetAfter: wait}, nil
+		*d = Decision{Limit: p.Limit, Window: p.Window, RetryAfter: wait, ResetAfter: wait}
+		return
 	}
-	newTAT, d := gcra(now, tat, p)
+	newTAT := gcraAt(now, tat, p, interval, d)
 	if d.Allowed {
-		s.m[key] = newTAT
+		tab[key] = newTAT
 		if !ok {
 			// fullUntil bounds the TATs present when the shard was last
 			// found full; a new entry may replenish sooner.
@@ -139,7 +189,6 @@ func (m *Memory) Allow(_ context.Context, key string, p Policy) (Decision, error
 		}
 	}
 	s.mu.Unlock()
-	return d, nil
 }
 
 // makeRoom deletes the shard's fully replenished entries and reports whether
@@ -148,39 +197,46 @@ func (s *memShard) makeRoom(now int64) bool {
 	if now < s.fullUntil {
 		return false
 	}
-	minTAT := int64(-1)
-	freed := false
-	for k, tat := range s.m {
+	n1, min1 := sweepMap(s.m, now)
+	n2, min2 := sweepMap(s.addrs, now)
+	if n1+n2 > 0 {
+		s.fullUntil = 0
+		return true
+	}
+	s.fullUntil = min1
+	if min2 >= 0 && (min1 < 0 || min2 < min1) {
+		s.fullUntil = min2
+	}
+	return false
+}
+
+// sweepMap deletes tab's entries whose TAT is not after now. It returns how
+// many it deleted and the smallest TAT left (-1 when none is left).
+func sweepMap[K comparable](tab map[K]int64, now int64) (deleted int, minTAT int64) {
+	minTAT = -1
+	for k, tat := range tab {
 		if tat <= now {
-			delete(s.m, k)
-			freed = true
+			delete(tab, k)
+			deleted++
 		} else if minTAT < 0 || tat < minTAT {
 			minTAT = tat
 		}
 	}
-	if freed {
-		s.fullUntil = 0
-		return true
-	}
-	s.fullUntil = minTAT
-	return false
+	return deleted, minTAT
 }
 
 // Sweep deletes every fully replenished entry now and returns how many were
 // deleted. Run calls it periodically; it locks one shard at a time.
 func (m *Memory) Sweep() int {
-	now := m.now().UnixMicro()
+	now := m.nowMicro()
 	n := 0
 	for i := range m.shards {
 		s := &m.shards[i]
 		s.mu.Lock()
-		for k, tat := range s.m {
-			if tat <= now {
-				delete(s.m, k)
-				n++
-			}
-		}
+		n1, _ := sweepMap(s.m, now)
+		n2, _ := sweepMap(s.addrs, now)
 		s.mu.Unlock()
+		n += n1 + n2
 	}
 	return n
 }
@@ -207,7 +263,7 @@ func (m *Memory) Len() int {
 	for i := range m.shards {
 		s := &m.shards[i]
 		s.mu.Lock()
-		n += len(s.m)
+		n += s.len()
 		s.mu.Unlock()
 	}
 	return n

@@ -3,6 +3,7 @@ package ratelimit_test
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -147,5 +148,41 @@ func mustAllow(t *testing.T, s ratelimit.Store, key string, p ratelimit.Policy, 
 		if err != nil || !d.Allowed {
 			t.Fatalf("request %d for %q: %+v, %v; want allowed", i+1, key, d, err)
 		}
+	}
+}
+
+// TestMemoryBoundCountsAddressAndStringKeys: per-IP decisions through a
+// Limiter (keyed without strings) and per-user decisions (string keys) share
+// one store, one key bound and one sweep.
+func TestMemoryBoundCountsAddressAndStringKeys(t *testing.T) {
+	clock := storetest.NewClock()
+	m := ratelimit.NewMemory(ratelimit.MemoryOptions{Now: clock.Now, MaxKeys: 2, Shards: 1})
+	p := ratelimit.Policy{Limit: 2, Window: 10 * time.Second}
+	l, err := ratelimit.New(ratelimit.Options{IP: p, User: p, Store: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if d, err := l.AllowUser(ctx, "alice"); err != nil || !d.Allowed {
+		t.Fatalf("user: %+v %v", d, err)
+	}
+	if d, err := l.AllowIP(ctx, netip.MustParseAddr("192.0.2.1")); err != nil || !d.Allowed {
+		t.Fatalf("first address: %+v %v", d, err)
+	}
+	if d, _ := l.AllowIP(ctx, netip.MustParseAddr("192.0.2.2")); d.Allowed {
+		t.Fatalf("a third key was admitted past MaxKeys 2: %+v", d)
+	}
+	if d, _ := l.AllowUser(ctx, "bob"); d.Allowed {
+		t.Fatalf("a third key was admitted past MaxKeys 2: %+v", d)
+	}
+	if m.Len() != 2 || m.Saturated() != 2 {
+		t.Fatalf("Len=%d Saturated=%d; want 2, 2", m.Len(), m.Saturated())
+	}
+	clock.Advance(5 * time.Second) // both entries replenished
+	if n := m.Sweep(); n != 2 || m.Len() != 0 {
+		t.Fatalf("Sweep removed %d, %d left; want 2, 0", n, m.Len())
+	}
+	if d, _ := l.AllowIP(ctx, netip.MustParseAddr("192.0.2.2")); !d.Allowed {
+		t.Fatalf("refused after the sweep: %+v", d)
 	}
 }

@@ -15,11 +15,40 @@ const (
 	OutcomeError        = "error"         // the store returned an error
 )
 
+// outcome indexes the decisions counter's outcome label values.
+type outcome uint8
+
+const (
+	outcomeAllowed outcome = iota
+	outcomeDenied
+	outcomeShadowDenied
+	outcomeSkipped
+	outcomeError
+	numOutcomes
+)
+
+var outcomeNames = [numOutcomes]string{OutcomeAllowed, OutcomeDenied, OutcomeShadowDenied, OutcomeSkipped, OutcomeError}
+
+// scope indexes the decisions counter's scope label values.
+type scope uint8
+
+const (
+	scopeIP scope = iota
+	scopeUser
+	numScopes
+)
+
+var scopeNames = [numScopes]string{ScopeIP, ScopeUser}
+
 // Metrics holds the rate limiter's Prometheus collectors. No metric carries
 // an IP or user label; label values are the fixed scopes and outcomes. A nil
 // *Metrics is valid and records nothing.
 type Metrics struct {
-	decisions   *prometheus.CounterVec
+	decisions *prometheus.CounterVec
+	// counters holds every child of decisions, resolved once in
+	// NewMetrics: a decision increments one counter without hashing
+	// label values.
+	counters    [numScopes][numOutcomes]prometheus.Counter
 	redisErrors prometheus.Counter
 	fallbacks   prometheus.Counter
 	recoveries  prometheus.Counter
@@ -82,9 +111,9 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			return nil, err
 		}
 	}
-	for _, scope := range []string{ScopeIP, ScopeUser} {
-		for _, o := range []string{OutcomeAllowed, OutcomeDenied, OutcomeShadowDenied, OutcomeSkipped, OutcomeError} {
-			m.decisions.WithLabelValues(scope, o)
+	for s, scope := range scopeNames {
+		for o, name := range outcomeNames {
+			m.counters[s][o] = m.decisions.WithLabelValues(scope, name)
 		}
 	}
 	return m, nil
@@ -97,9 +126,9 @@ func (m *Metrics) ObserveMemory(mem *Memory) {
 	}
 }
 
-func (m *Metrics) decision(scope, outcome string) {
+func (m *Metrics) decision(s scope, o outcome) {
 	if m != nil {
-		m.decisions.WithLabelValues(scope, outcome).Inc()
+		m.counters[s][o].Inc()
 	}
 }
 

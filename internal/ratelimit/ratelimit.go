@@ -4,12 +4,14 @@
 //
 // # Why GCRA
 //
-// "Limit requests per Window" is enforced as a burst of Limit requests that
-// refills continuously at one request every Window/Limit (the emission
-// interval). Unlike a fixed window, a client can never get 2×Limit requests
-// across a window boundary: in any interval of length Window at most
-// Limit + (requests refilled during the interval) are admitted, which is the
-// smooth sliding behaviour clients expect. GCRA needs one number per key (the
+// "Limit requests per Window" is enforced as a burst of Burst requests
+// (Limit unless set lower) that refills continuously at one request every
+// Window/Limit (the emission interval). So Limit per Window is the average
+// rate, and the guarantee in any interval of length Window is Burst +
+// (requests refilled during it) - at worst Burst+Limit-1: 2×Limit-1 with the
+// default burst, exactly Limit with a burst of 1. Unlike a fixed window, the
+// worst case does not come from a window boundary but from a full burst
+// followed by one request per interval, and it is the same everywhere. GCRA needs one number per key (the
 // theoretical arrival time, TAT) instead of a log of timestamps, so a decision
 // is O(1) in memory and one small atomic Lua script in Redis. The formula is
 // the one go-redis/redis_rate uses.
@@ -33,10 +35,22 @@ import (
 	"time"
 )
 
-// Policy is "Limit requests per Window". A zero Limit disables the policy.
+// Policy is "Limit requests per Window" on average, with bursts of at most
+// Burst. A zero Limit disables the policy.
 type Policy struct {
 	Limit  int
 	Window time.Duration
+	// Burst is how many requests a fresh key may make at once (1..Limit);
+	// 0 means Limit. In any window at most Burst+Limit-1 are admitted.
+	Burst int
+}
+
+// burst is p's effective burst.
+func (p Policy) burst() int {
+	if p.Burst == 0 {
+		return p.Limit
+	}
+	return p.Burst
 }
 
 // Enabled reports whether p limits anything (Limit > 0).
@@ -57,6 +71,9 @@ func (p Policy) Validate() error {
 	if p.Window.Microseconds() < int64(p.Limit) {
 		return fmt.Errorf("ratelimit: window %v is too short for %d requests (need at least 1µs per request)", p.Window, p.Limit)
 	}
+	if p.Burst < 0 || p.Burst > p.Limit {
+		return fmt.Errorf("ratelimit: burst %d is not between 1 and the limit %d", p.Burst, p.Limit)
+	}
 	return nil
 }
 
@@ -69,7 +86,8 @@ type Decision struct {
 	// Allowed reports whether the request may proceed. In shadow mode it is
 	// true even when the limit was exceeded; see Shadowed.
 	Allowed bool
-	// Limit is the policy's burst size (requests per window).
+	// Limit is the policy's requests per window (its average rate; the
+	// burst is Remaining+1 on a fresh key).
 	Limit int
 	// Window is the policy's window.
 	Window time.Duration
@@ -114,24 +132,31 @@ func emissionInterval(p Policy) int64 {
 // store, which is only meaningful when d.Allowed; a denial never changes the
 // state.
 func gcra(now, tat int64, p Policy) (newTAT int64, d Decision) {
-	interval := emissionInterval(p)
-	burstOffset := interval * int64(p.Limit)
+	newTAT = gcraAt(now, tat, p, emissionInterval(p), &d)
+	return newTAT, d
+}
+
+// gcraAt is gcra with the emission interval of p already computed, so a
+// caller that decides many times under one policy divides once, writing
+// the decision into *d.
+func gcraAt(now, tat int64, p Policy, interval int64, d *Decision) (newTAT int64) {
+	burstOffset := interval * int64(p.burst())
 	if tat < now {
 		tat = now
 	}
 	newTAT = tat + interval
 	allowAt := newTAT - burstOffset
 	diff := now - allowAt
-	d = Decision{Limit: p.Limit, Window: p.Window}
+	*d = Decision{Limit: p.Limit, Window: p.Window}
 	if diff < 0 {
 		d.RetryAfter = micros(-diff)
 		d.ResetAfter = micros(tat - now)
-		return tat, d
+		return tat
 	}
 	d.Allowed = true
 	d.Remaining = int(diff / interval)
 	d.ResetAfter = micros(newTAT - now)
-	return newTAT, d
+	return newTAT
 }
 
 func micros(us int64) time.Duration { return time.Duration(us) * time.Microsecond }

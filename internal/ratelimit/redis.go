@@ -2,9 +2,15 @@ package ratelimit
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -19,12 +25,12 @@ const DefaultRedisPrefix = "rtgate:rl:"
 // All values are integer microseconds held exactly in Lua doubles; the TAT is
 // stored with %.0f so it round-trips without exponent notation.
 //
-//	KEYS[1] key; ARGV[1] limit; ARGV[2] emission interval (µs); [ARGV[3] now (µs)]
+//	KEYS[1] key; ARGV[1] burst; ARGV[2] emission interval (µs); [ARGV[3] now (µs)]
 //	returns {allowed 0|1, remaining, retry_after µs, reset_after µs}
 var gcraScript = redis.NewScript(`
 if redis.replicate_commands then redis.replicate_commands() end -- Redis < 5: TIME before a write
 local key = KEYS[1]
-local limit = tonumber(ARGV[1])
+local burst = tonumber(ARGV[1])
 local interval = tonumber(ARGV[2])
 local now
 if ARGV[3] then
@@ -38,7 +44,7 @@ if tat == nil or tat < now then
   tat = now
 end
 local new_tat = tat + interval
-local diff = now - (new_tat - interval * limit)
+local diff = now - (new_tat - interval * burst)
 if diff < 0 then
   return {0, 0, string.format("%.0f", -diff), string.format("%.0f", tat - now)}
 end
@@ -51,25 +57,86 @@ redis.call("SET", key, string.format("%.0f", new_tat), "PX", math.ceil(reset / 1
 return {1, remaining, "0", string.format("%.0f", reset)}
 `)
 
-// Redis is a Store shared by every instance that uses the same Redis and
-// prefix. Each decision is one EVALSHA of a Lua script implementing the
-// same GCRA as Memory, with Redis' own clock; keys expire (PEXPIRE) when
-// they are fully replenished.
+// Redis is a Store shared by every instance that uses the same Redis,
+// prefix and key secret. Each decision is one EVALSHA of a Lua script
+// implementing the same GCRA as Memory, with Redis' own clock; keys expire
+// (PEXPIRE) when they are fully replenished.
+//
+// Redis never holds a client address or a user id: a key "ip:192.0.2.1" is
+// stored as <prefix>ip:<HMAC-SHA256 of the key, 32 hex digits>, keyed by
+// the secret given with WithKeySecret (IP_HASH_SECRET, the key of the
+// session records' address hash). The scope stays readable for operators.
+// The stored name has no braces, so no Cluster hash tag: each key lands on
+// its own slot, and a user id such as "{x}" cannot pin keys to one node.
 type Redis struct {
 	client redis.UniversalClient
 	prefix string
+	mac    hash.Hash        // HMAC of the key names; guarded by mu
+	mu     sync.Mutex       // guards mac
 	now    func() time.Time // test-only clock override; nil = Redis TIME
 }
 
 var _ Store = (*Redis)(nil)
 
+// RedisOption configures NewRedis.
+type RedisOption func(*redisOptions)
+
+type redisOptions struct{ secret []byte }
+
+// WithKeySecret keys the hash of the stored key names with secret. Every
+// instance sharing the store must use the same one. Without it the hash is
+// keyed with a fixed, public value: still no raw address in Redis, but one
+// that could be recovered by hashing every IPv4 address.
+func WithKeySecret(secret []byte) RedisOption {
+	return func(o *redisOptions) { o.secret = secret }
+}
+
+// keyDomain separates the rate-limit keys' hash from other uses of the
+// same secret (the session records' address hash).
+const keyDomain = "rtgate rate-limit keys v1"
+
 // NewRedis returns a Store on client with keys under prefix
 // (DefaultRedisPrefix when empty).
-func NewRedis(client redis.UniversalClient, prefix string) *Redis {
+func NewRedis(client redis.UniversalClient, prefix string, opts ...RedisOption) *Redis {
 	if prefix == "" {
 		prefix = DefaultRedisPrefix
 	}
-	return &Redis{client: client, prefix: prefix}
+	var o redisOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	sub := hmac.New(sha256.New, o.secret)
+	sub.Write([]byte(keyDomain))
+	return &Redis{client: client, prefix: prefix, mac: hmac.New(sha256.New, sub.Sum(nil))}
+}
+
+// storedKey is the name under which key lives in Redis: the prefix, the
+// key's scope (the part before the first colon) and a keyed hash of the
+// whole key.
+func (r *Redis) storedKey(key string) string {
+	scope, _, ok := strings.Cut(key, ":")
+	if !ok || !isScope(scope) {
+		scope = "k"
+	}
+	var sum [sha256.Size]byte
+	r.mu.Lock()
+	r.mac.Reset()
+	r.mac.Write([]byte(key))
+	r.mac.Sum(sum[:0])
+	r.mu.Unlock()
+	return r.prefix + scope + ":" + hex.EncodeToString(sum[:16])
+}
+
+func isScope(s string) bool {
+	if s == "" || len(s) > 16 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 'a' || s[i] > 'z' {
+			return false
+		}
+	}
+	return true
 }
 
 // Allow implements Store.
@@ -77,11 +144,11 @@ func (r *Redis) Allow(ctx context.Context, key string, p Policy) (Decision, erro
 	if !p.Enabled() || p.Validate() != nil {
 		return Decision{}, ErrInvalidPolicy
 	}
-	args := []any{p.Limit, emissionInterval(p)}
+	args := []any{p.burst(), emissionInterval(p)}
 	if r.now != nil {
 		args = append(args, r.now().UnixMicro())
 	}
-	res, err := gcraScript.Run(ctx, r.client, []string{r.prefix + key}, args...).Slice()
+	res, err := gcraScript.Run(ctx, r.client, []string{r.storedKey(key)}, args...).Slice()
 	if err != nil {
 		return Decision{}, fmt.Errorf("redis rate limit: %w", err)
 	}

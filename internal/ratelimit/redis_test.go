@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"regexp"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -64,21 +66,56 @@ func TestRedisUsesServerTime(t *testing.T) {
 	}
 }
 
-func TestRedisKeysExpireAndUsePrefix(t *testing.T) {
+// TestRedisKeysAreKeyedHashes (issue 11, item 11): what Redis holds names
+// neither the client address nor the user id — only the scope and a keyed
+// hash, under the prefix, with no Cluster hash tag (a user id with braces
+// cannot pin keys to one slot) — and expires when replenished. Instances
+// with the same secret share keys; another secret gives other keys.
+func TestRedisKeysAreKeyedHashes(t *testing.T) {
 	srv := redistest.Start(t)
 	client := newClient(t, srv.URL())
 	ctx := context.Background()
-	s := ratelimit.NewRedis(client, "myapp:rl:")
-	if _, err := s.Allow(ctx, "ip:192.0.2.1", ratelimit.Policy{Limit: 10, Window: time.Minute}); err != nil {
-		t.Fatal(err)
+	secret := []byte("ip-hash:0123456789abcdef0123456789abcdef")
+	s := ratelimit.NewRedis(client, "myapp:rl:", ratelimit.WithKeySecret(secret))
+	p := ratelimit.Policy{Limit: 10, Window: time.Minute}
+	for _, k := range []string{"ip:192.0.2.1", "ip:2001:db8::/64", "user:alice@example.com", "user:{evil}"} {
+		if _, err := s.Allow(ctx, k, p); err != nil {
+			t.Fatal(err)
+		}
 	}
 	keys, err := client.Keys(ctx, "*").Result()
-	if err != nil || len(keys) != 1 || keys[0] != "myapp:rl:ip:192.0.2.1" {
+	if err != nil || len(keys) != 4 {
 		t.Fatalf("keys = %v, %v", keys, err)
 	}
-	ttl, err := client.PTTL(ctx, keys[0]).Result()
-	if err != nil || ttl <= 0 || ttl > 6*time.Second {
-		t.Fatalf("TTL = %v, %v; want (0, 6s] (time to full replenishment)", ttl, err)
+	shape := regexp.MustCompile(`^myapp:rl:(ip|user):[0-9a-f]{32}$`)
+	for _, k := range keys {
+		if !shape.MatchString(k) {
+			t.Errorf("key %q is not <prefix><scope>:<32 hex digits>", k)
+		}
+		for _, raw := range []string{"192.0.2.1", "2001:db8", "alice", "evil", "{", "}"} {
+			if strings.Contains(k, raw) {
+				t.Errorf("key %q holds %q", k, raw)
+			}
+		}
+		ttl, err := client.PTTL(ctx, k).Result()
+		if err != nil || ttl <= 0 || ttl > 6*time.Second {
+			t.Fatalf("TTL = %v, %v; want (0, 6s] (time to full replenishment)", ttl, err)
+		}
+	}
+	// Same secret, another instance: the same counter.
+	burst := ratelimit.NewRedis(newClient(t, srv.URL()), "myapp:rl:", ratelimit.WithKeySecret(secret))
+	for range 9 {
+		if _, err := burst.Allow(ctx, "ip:192.0.2.1", p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d, err := s.Allow(ctx, "ip:192.0.2.1", p); err != nil || d.Allowed {
+		t.Fatalf("the 11th request across two instances: %+v %v", d, err)
+	}
+	// Another secret: other keys.
+	other := ratelimit.NewRedis(client, "myapp:rl:", ratelimit.WithKeySecret([]byte("another secret, another deployment")))
+	if d, err := other.Allow(ctx, "ip:192.0.2.1", p); err != nil || !d.Allowed || d.Remaining != 9 {
+		t.Fatalf("another secret shares the key: %+v %v", d, err)
 	}
 	if s2 := ratelimit.NewRedis(client, ""); s2 == nil {
 		t.Fatal("nil store")
@@ -124,11 +161,13 @@ func TestMemoryAndRedisAgree(t *testing.T) {
 		{Limit: 7, Window: 13 * time.Second},
 		{Limit: 1, Window: time.Second},
 		{Limit: 1000, Window: 24 * time.Hour},
+		{Limit: 10, Window: time.Minute, Burst: 1},
+		{Limit: 7, Window: 13 * time.Second, Burst: 3},
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := range 2000 {
 		p := policies[rng.IntN(len(policies))]
-		key := fmt.Sprintf("k%d-%d", rng.IntN(5), p.Limit)
+		key := fmt.Sprintf("k%d-%d-%d", rng.IntN(5), p.Limit, p.Burst)
 		clock.Advance(time.Duration(rng.Int64N(int64(3 * time.Second))))
 		dm, err := mem.Allow(context.Background(), key, p)
 		if err != nil {

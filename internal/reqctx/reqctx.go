@@ -24,14 +24,20 @@ type Values struct {
 
 type key struct{}
 
+// Key is the context key the Values live under. A context type of the
+// HTTP edge's own (httpx allocates the Values together with the context
+// that carries them) answers Value(Key) with its *Values; everyone else uses
+// With and From.
+var Key any = key{}
+
 // With returns ctx carrying v.
 func With(ctx context.Context, v *Values) context.Context {
-	return context.WithValue(ctx, key{}, v)
+	return context.WithValue(ctx, Key, v)
 }
 
 // From returns the values ctx carries, or nil.
 func From(ctx context.Context) *Values {
-	v, _ := ctx.Value(key{}).(*Values)
+	v, _ := ctx.Value(Key).(*Values)
 	return v
 }
 

@@ -33,6 +33,9 @@
 //     invalid_type, invalid_value, missing_required_parameter, empty_string,
 //     integer_below_min_value, ...) with a dotted param path. An empty mint body is
 //     treated as {}; a wrong Content-Type is a 400 unsupported_content_type.
+//     Realtime tools, tool_choice, reasoning, truncation and prompt are checked
+//     against openai-go's shapes (a function tool may leave out its type); the
+//     transcription model is an open string, as in the spec.
 //   - The effective session echoes the request and fills the documented defaults;
 //     the model is echoed as sent (no dated snapshot), session.expires_at is 0 as in
 //     the SPEC example.

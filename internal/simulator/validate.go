@@ -96,6 +96,53 @@ func nullable(c check) check {
 
 func anyValue(string, any) *apiError { return nil }
 
+// jsonObject accepts any JSON object (a JSON Schema, free-form metadata).
+func jsonObject(path string, v any) *apiError {
+	if _, ok := v.(map[string]any); !ok {
+		return errInvalidType(path, "an object", v)
+	}
+	return nil
+}
+
+// objectOf accepts an object whose every member value is checked by c.
+func objectOf(c check) check {
+	return func(path string, v any) *apiError {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return errInvalidType(path, "an object", v)
+		}
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			if err := c(join(path, k), m[k]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// requiring adds, per variant of a union on "type", the members that
+// variant requires.
+func (c check) requiring(required map[string][]string) check {
+	return func(path string, v any) *apiError {
+		if err := c(path, v); err != nil {
+			return err
+		}
+		m := v.(map[string]any)
+		t, _ := m["type"].(string)
+		for _, r := range required[t] {
+			if _, ok := m[r]; !ok {
+				return errMissingParam(join(path, r))
+			}
+		}
+		return nil
+	}
+}
+
 func str(nonEmpty bool) check {
 	return func(path string, v any) *apiError {
 		s, ok := v.(string)
@@ -244,6 +291,34 @@ var (
 	})
 	include = nullable(array(enum("item.input_audio_transcription.logprobs")))
 
+	// Realtime tools (openai-go RealtimeToolsConfigUnionParam): a function
+	// (its type may be left out) or a remote MCP server.
+	mcpToolFilter = object([]field{{"read_only", boolean}, {"tool_names", array(str(true))}})
+	functionTool  = []field{{"type", enum("function")}, {"name", str(true)}, {"description", str(false)}, {"parameters", jsonObject}}
+	mcpTool       = []field{{"type", nil}, {"server_label", str(true)}, {"server_url", str(true)},
+		{"connector_id", enum("connector_dropbox", "connector_gmail", "connector_googlecalendar", "connector_googledrive",
+			"connector_microsoftteams", "connector_outlookcalendar", "connector_outlookemail", "connector_sharepoint")},
+		{"tunnel_id", str(true)}, {"authorization", str(false)}, {"headers", objectOf(str(false))},
+		{"server_description", str(false)}, {"defer_loading", boolean},
+		{"allowed_callers", array(enum("direct", "programmatic"))},
+		{"allowed_tools", func(path string, v any) *apiError {
+			if _, ok := v.([]any); ok {
+				return array(str(true))(path, v)
+			}
+			return mcpToolFilter(path, v)
+		}},
+		{"require_approval", stringOr(enum("always", "never"), object([]field{{"always", mcpToolFilter}, {"never", mcpToolFilter}}))},
+	}
+	realtimeTool = func(path string, v any) *apiError {
+		if m, ok := v.(map[string]any); ok {
+			if _, typed := m["type"]; !typed {
+				return object(functionTool)(path, v)
+			}
+		}
+		return union(map[string][]field{"function": functionTool, "mcp": mcpTool}, "function", "mcp").
+			requiring(map[string][]string{"mcp": {"server_label"}})(path, v)
+	}
+
 	audioInput = object([]field{
 		{"format", audioFormat},
 		{"transcription", transcription},
@@ -280,13 +355,30 @@ var (
 			{"group_id", str(false)},
 			{"metadata", anyValue},
 		})))},
-		{"tools", array(anyValue)},
-		{"tool_choice", stringOr(enum("auto", "none", "required"), anyValue)},
+		{"tools", array(realtimeTool)},
+		{"tool_choice", stringOr(enum("auto", "none", "required"), union(map[string][]field{
+			"function": {{"type", nil}, {"name", str(true)}},
+			"mcp":      {{"type", nil}, {"server_label", str(true)}, {"name", str(true)}},
+		}, "function", "mcp").requiring(map[string][]string{"function": {"name"}, "mcp": {"server_label"}}))},
 		{"parallel_tool_calls", boolean},
-		{"reasoning", nullable(anyValue)},
+		{"reasoning", nullable(object([]field{{"effort", enum("minimal", "low", "medium", "high", "xhigh")}}))},
 		{"max_output_tokens", stringOr(enum("inf"), intRange(1, 4096))},
-		{"truncation", stringOr(enum("auto", "disabled"), anyValue)},
-		{"prompt", nullable(anyValue)},
+		{"truncation", stringOr(enum("auto", "disabled"), object([]field{
+			{"type", enum("retention_ratio")},
+			{"retention_ratio", numRange(0, 1)},
+			{"token_limits", object([]field{{"post_instructions", intRange(0, 1<<31-1)}})},
+		}, "type", "retention_ratio"))},
+		{"prompt", nullable(object([]field{
+			{"id", str(true)},
+			{"version", nullable(str(false))},
+			{"variables", objectOf(stringOr(str(false), union(map[string][]field{
+				"input_text": {{"type", nil}, {"text", str(false)}, {"prompt_cache_breakpoint", anyValue}},
+				"input_image": {{"type", nil}, {"detail", enum("low", "high", "auto", "original")}, {"file_id", nullable(str(false))},
+					{"image_url", nullable(str(false))}, {"prompt_cache_breakpoint", anyValue}},
+				"input_file": {{"type", nil}, {"file_id", nullable(str(false))}, {"file_data", str(false)}, {"file_url", str(false)},
+					{"filename", str(false)}, {"detail", enum("auto", "low", "high")}, {"prompt_cache_breakpoint", anyValue}},
+			}, "input_text", "input_image", "input_file")))},
+		}, "id"))},
 	}
 	transcriptionFields = []field{
 		{"type", enum("realtime", "transcription")},

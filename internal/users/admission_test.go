@@ -41,7 +41,7 @@ func newAdmitting(t *testing.T, store users.Store, lim users.Limits, rl users.Ra
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	var logs bytes.Buffer
-	m, err := users.NewManager(users.Options{Store: store, Limits: lim, RateLimiter: rl, Retention: time.Hour, SessionMax: time.Hour,
+	m, err := users.NewManager(users.Options{Store: store, Limits: lim, RateLimiter: rl, Retention: time.Hour,
 		SafetyKey: []byte("safety-key"), Registerer: reg, Now: func() time.Time { return userstest.T0 }, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)

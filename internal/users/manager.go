@@ -34,10 +34,6 @@ type Options struct {
 	// RateLimiter, when set, applies the per-user rate limit after the
 	// quota and the active cap.
 	RateLimiter RateLimiter
-	// SessionMax is the realtime session's maximum duration
-	// (USER_SESSION_MAX_SECONDS): a session counts as active until its
-	// secret's expiry plus SessionMax.
-	SessionMax time.Duration
 	// Retention (DATA_RETENTION_DAYS) is how long records are kept.
 	Retention time.Duration
 	// PendingTTL is how long an admission holds its active slot before the
@@ -244,7 +240,10 @@ func (m *Manager) refuse(ctx context.Context, user, reason string, retry time.Du
 // Session kinds.
 const (
 	// KindToken is a minted ephemeral secret: ExpiresAt is the secret's
-	// expiry, and the session it opens may run SessionMax beyond it.
+	// expiry. Its slot lasts until then and no longer: rtgate cannot see
+	// whether the secret was ever used, nor when a session it opened ends,
+	// so the slot covers what rtgate knows, a secret that can still open
+	// sessions (see Record).
 	KindToken = "token"
 	// KindCall is a call rtgate set up itself (SDP proxy): ExpiresAt is
 	// the call's own deadline.
@@ -265,7 +264,12 @@ type Session struct {
 
 // Record keeps the record of a session minted under reservation res for a
 // client at ip (the zero Addr when unknown): the reservation's slot now
-// lasts as long as the session.
+// lasts until s.ExpiresAt. For a call that is its deadline (and End frees
+// it earlier, at the hang-up); for a token it is the secret's expiry, so
+// USER_MAX_ACTIVE_SESSIONS bounds the secrets a user holds at once, not the
+// sessions they opened: those rtgate cannot see in token mode, and holding
+// a slot for a session that may never have started (a reloaded page) would
+// lock a user out for an hour after a few reloads.
 func (m *Manager) Record(ctx context.Context, user string, res Reservation, s Session, ip netip.Addr) error {
 	if res == "" {
 		// Admitted without a reservation is a programming error; keep the
@@ -275,11 +279,7 @@ func (m *Manager) Record(ctx context.Context, user string, res Reservation, s Se
 	rec := Record{
 		UserID: user, SessionID: s.SessionID, UpstreamID: s.UpstreamID, Kind: s.Kind, Model: s.Model,
 		CreatedAt: s.CreatedAt.UTC(), ExpiresAt: s.ExpiresAt.UTC(),
-		ActiveUntil: s.ExpiresAt.Add(m.o.SessionMax).UTC(),
-	}
-	if s.Kind == KindCall {
-		// A call's expiry is the live session's own deadline.
-		rec.ActiveUntil = rec.ExpiresAt
+		ActiveUntil: s.ExpiresAt.UTC(),
 	}
 	rec.ClientNet, rec.ClientIPHash = m.clientIP(ip)
 	if err := m.o.Store.Commit(ctx, user, string(res), rec, m.o.Now(), m.o.Retention); err != nil {

@@ -2,6 +2,7 @@ package users_test
 
 import (
 	"bytes"
+	"errors"
 	"log/slog"
 	"net/netip"
 	"strings"
@@ -24,7 +25,7 @@ func newManager(t *testing.T, lim users.Limits, logs *bytes.Buffer) (*users.Mana
 		log = slog.New(slog.NewJSONHandler(logs, nil))
 	}
 	m, err := users.NewManager(users.Options{
-		Store: users.NewMemory(), Limits: lim, SessionMax: time.Hour, Retention: 24 * time.Hour,
+		Store: users.NewMemory(), Limits: lim, Retention: 24 * time.Hour,
 		IPHashKey: []byte("ip-hash-key-for-tests-0123456789"), Now: c.Now, Logger: log,
 	})
 	if err != nil {
@@ -74,8 +75,8 @@ func TestRecordKeepsOnlyTheNetworkAndAKeyedHash(t *testing.T) {
 			if len(r.ClientIPHash) != 32 || strings.Contains(r.ClientIPHash, "203") {
 				t.Errorf("hash = %q", r.ClientIPHash)
 			}
-			if !r.ActiveUntil.Equal(c.now.Add(time.Minute + time.Hour)) {
-				t.Errorf("active until %v, want expiry + session max", r.ActiveUntil)
+			if !r.ActiveUntil.Equal(c.now.Add(time.Minute)) {
+				t.Errorf("active until %v, want the secret's expiry", r.ActiveUntil)
 			}
 		})
 	}
@@ -131,10 +132,9 @@ func TestActiveSessionsListsOnlyActiveOnes(t *testing.T) {
 		if err := m.Record(t.Context(), "alice", a.Reservation, s, netip.Addr{}); err != nil {
 			t.Fatal(err)
 		}
-		c.now = c.now.Add(30 * time.Minute)
+		c.now = c.now.Add(40 * time.Second)
 	}
-	// now = T0+60m: sess_old is active until T0+61m, sess_new until T0+91m.
-	c.now = c.now.Add(2 * time.Minute)
+	// now = T0+80s: sess_old was active until T0+60s, sess_new is until T0+100s.
 	d, err := m.ActiveSessions(t.Context(), "alice")
 	if err != nil {
 		t.Fatal(err)
@@ -173,5 +173,83 @@ func TestACallIsActiveUntilItsOwnDeadline(t *testing.T) {
 	d, _ := m.Export(t.Context(), "alice")
 	if got := d.Sessions[0].ActiveUntil; !got.Equal(c.now.Add(time.Hour)) {
 		t.Fatalf("call active until %v, want its deadline %v", got, c.now.Add(time.Hour))
+	}
+}
+
+// TestTokenReloadsDoNotLockAUserOut is the token-mode slot rule with the
+// defaults (USER_MAX_ACTIVE_SESSIONS=5, 60 s secrets): a secret holds its
+// slot until it expires, not for the hour a session opened with it might
+// last, so a user who reloads the page five times still gets a sixth
+// secret. Five mints within one secret's lifetime do fill the cap, and the
+// refusal says when the earliest secret expires.
+func TestTokenReloadsDoNotLockAUserOut(t *testing.T) {
+	const ttl = time.Minute
+	m, c := newManager(t, users.Limits{MaxActive: 5, DailyQuota: 100}, nil)
+	mint := func() error {
+		a, err := m.Admit(t.Context(), "alice")
+		if err != nil {
+			return err
+		}
+		return m.Record(t.Context(), "alice", a.Reservation, users.Session{SessionID: "sess", Kind: users.KindToken, CreatedAt: c.now, ExpiresAt: c.now.Add(ttl)}, netip.Addr{})
+	}
+	t.Run("five reloads a few minutes apart, then a sixth", func(t *testing.T) {
+		for i := range 5 {
+			if err := mint(); err != nil {
+				t.Fatalf("reload %d: %v", i+1, err)
+			}
+			c.now = c.now.Add(3 * time.Minute)
+		}
+		if err := mint(); err != nil {
+			t.Fatalf("the sixth mint after five reloads: %v", err)
+		}
+	})
+	t.Run("five reloads within a minute: the sixth waits for the first secret's expiry", func(t *testing.T) {
+		c.now = c.now.Add(time.Hour)
+		for i := range 5 {
+			if err := mint(); err != nil {
+				t.Fatalf("reload %d: %v", i+1, err)
+			}
+			c.now = c.now.Add(5 * time.Second)
+		}
+		err := mint()
+		var r *users.Refusal
+		if !errors.As(err, &r) || r.Reason != users.ReasonActiveSessions || r.RetryAfter != ttl-25*time.Second {
+			t.Fatalf("sixth within the minute: %v, want active_sessions retry after 35s", err)
+		}
+		c.now = c.now.Add(r.RetryAfter)
+		if err := mint(); err != nil {
+			t.Fatalf("once the first secret expired: %v", err)
+		}
+	})
+}
+
+// TestTheCapHoldsForConcurrentCalls: proxied calls hold their slot until
+// their deadline or hang-up, however long that is, so the cap bounds how
+// many a user runs at once; a hang-up gives the slot back at once.
+func TestTheCapHoldsForConcurrentCalls(t *testing.T) {
+	m, c := newManager(t, users.Limits{MaxActive: 5, DailyQuota: 100}, nil)
+	var calls []users.Reservation
+	for i := range 5 {
+		a, err := m.Admit(t.Context(), "alice")
+		if err != nil {
+			t.Fatalf("call %d: %v", i+1, err)
+		}
+		s := users.Session{SessionID: "rtc", Kind: users.KindCall, CreatedAt: c.now, ExpiresAt: c.now.Add(time.Hour)}
+		if err := m.Record(t.Context(), "alice", a.Reservation, s, netip.Addr{}); err != nil {
+			t.Fatal(err)
+		}
+		calls = append(calls, a.Reservation)
+	}
+	c.now = c.now.Add(30 * time.Minute) // long past any secret's lifetime
+	_, err := m.Admit(t.Context(), "alice")
+	var r *users.Refusal
+	if !errors.As(err, &r) || r.Reason != users.ReasonActiveSessions || r.RetryAfter != 30*time.Minute {
+		t.Fatalf("a sixth concurrent call: %v, want active_sessions until the first call's deadline", err)
+	}
+	if err := m.End(t.Context(), "alice", calls[2]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Admit(t.Context(), "alice"); err != nil {
+		t.Fatalf("after a hang-up: %v", err)
 	}
 }

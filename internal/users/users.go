@@ -34,9 +34,9 @@ type Record struct {
 	CreatedAt  time.Time `json:"created_at"`
 	// ExpiresAt is when the ephemeral secret expires.
 	ExpiresAt time.Time `json:"expires_at"`
-	// ActiveUntil is until when the session counts as active: the secret's
-	// expiry plus the realtime session's maximum duration, since a session
-	// opened at the last moment may run that long.
+	// ActiveUntil is until when the session counts against the active cap:
+	// a token's expiry (what rtgate can know of a secret), a call's
+	// deadline (a hang-up frees it earlier).
 	ActiveUntil time.Time `json:"active_until"`
 	// ClientNet is the client's network: the IPv4 /24 or IPv6 /48.
 	ClientNet string `json:"client_net,omitempty"`

@@ -226,6 +226,39 @@ func Run(t *testing.T, newStore func(t *testing.T) ratelimit.Store, advance func
 		}
 	})
 
+	t.Run("a burst below the limit admits that many at once, then one per interval", func(t *testing.T) {
+		s := newStore(t)
+		p := ratelimit.Policy{Limit: 10, Window: time.Minute, Burst: 3} // 6s interval
+		d := allow(t, s, "k", p)
+		if !d.Allowed || d.Remaining != 2 || d.ResetAfter != 6*time.Second {
+			t.Fatalf("first: %+v; want allowed, 2 remaining, reset 6s", d)
+		}
+		burst(t, s, "k", p, 2)
+		if d := allow(t, s, "k", p); d.Allowed || d.RetryAfter != 6*time.Second || d.ResetAfter != 18*time.Second {
+			t.Fatalf("4th: %+v; want denied for one interval", d)
+		}
+		advance(6 * time.Second)
+		burst(t, s, "k", p, 1)
+		if d := allow(t, s, "k", p); d.Allowed {
+			t.Fatalf("second request after one interval: %+v", d)
+		}
+	})
+
+	t.Run("a burst of one is strict: never more than the limit in any window", func(t *testing.T) {
+		s := newStore(t)
+		p := ratelimit.Policy{Limit: 10, Window: 10 * time.Second, Burst: 1}
+		admitted := 0
+		for range 100 { // every 100ms for 10s
+			if d := allow(t, s, "k", p); d.Allowed {
+				admitted++
+			}
+			advance(100 * time.Millisecond)
+		}
+		if admitted != 10 {
+			t.Fatalf("admitted %d in one window; want 10", admitted)
+		}
+	})
+
 	t.Run("a disabled policy is an error, not an unlimited key", func(t *testing.T) {
 		s := newStore(t)
 		if _, err := s.Allow(ctx, "k", ratelimit.Policy{}); err == nil {

@@ -1,0 +1,43 @@
+package openai
+
+import (
+	"context"
+	"net/http"
+	"time"
+)
+
+// authorize sets the request's credentials: an ephemeral secret the
+// request carries, else the key ring's key, as Azure OpenAI wants it
+// (api-key) or as OpenAI does (Bearer).
+func (c *Client) authorize(req *http.Request, r request, key string) {
+	switch {
+	case r.bearer != "":
+		req.Header.Set("Authorization", "Bearer "+r.bearer)
+	case c.azure:
+		req.Header.Set("api-key", key)
+	default:
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+}
+
+// createCallAzure sets up a call on Azure OpenAI, whose /realtime/calls
+// takes only an ephemeral secret (a standard key in api-key is refused
+// with 401): mint a secret with the session configuration, then post the
+// SDP offer with it. The secret never leaves rtgate; the session comes
+// from it, so the offer is sent as application/sdp.
+func (c *Client) createCallAzure(ctx context.Context, offer string, p MintParams) (*Call, error) {
+	p.TTL = max(p.TTL, MinSecretTTL)
+	m, err := c.mint(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	return c.postCall(ctx, request{
+		method: http.MethodPost, path: "/realtime/calls", body: []byte(offer),
+		header: http.Header{"Content-Type": {"application/sdp"}},
+		safety: p.SafetyIdentifier, bearer: m.Value,
+	})
+}
+
+// MinSecretTTL is the shortest lifetime OpenAI (and Azure) accept for an
+// ephemeral secret (expires_after.seconds ≥ 10).
+const MinSecretTTL = 10 * time.Second
