@@ -9,7 +9,6 @@ import (
 	"os"
 	"reflect"
 	"testing"
-
 )
 
 // richFile holds every member rtgate renders (sessioncfg's test file).
