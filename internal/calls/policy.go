@@ -56,6 +56,57 @@ type reference struct {
 	learned  map[string]any
 }
 
+// Locks is the server's session of one call as the policy holds it: the
+// locked fields, how a session the upstream reports is compared with them,
+// and the client event that puts them back. NewLocks is the policy's own;
+// a ServerSessions may give another (the session file's Realtime locks).
+type Locks interface {
+	// Learn takes the session the upstream reported when the call started
+	// (session.created / session.started), before any client could change
+	// it: the values of the locked fields the server's session leaves to
+	// OpenAI's defaults.
+	Learn(session map[string]any)
+	// Check compares a session the upstream reports with the server's: the
+	// locked fields it changed, and the client event (a session.update
+	// without event_id) that puts all of them back, or nil when some
+	// cannot be put back (a model).
+	Check(session map[string]any) (changed []string, revert []byte)
+	// Assert is the client event that sets every locked field that can be
+	// set (after a late attach: nobody watched the session meanwhile), or
+	// nil.
+	Assert() []byte
+}
+
+// NewLocks is the policy's Locks for a call of kind created with session
+// (its JSON): the fields of lockedFields the session states, compared on
+// what it states, and the others learned from the call's start.
+func NewLocks(kind Kind, session json.RawMessage) (Locks, error) {
+	r, err := newReference(kind, session)
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Learn implements Locks.
+func (r *reference) Learn(session map[string]any) { r.learn(session) }
+
+// Check implements Locks.
+func (r *reference) Check(session map[string]any) ([]string, []byte) {
+	changed := r.changed(session)
+	if len(changed) == 0 {
+		return nil, nil
+	}
+	revert, all := r.revert(changed, "")
+	if !all {
+		return changed, nil
+	}
+	return changed, revert
+}
+
+// Assert implements Locks.
+func (r *reference) Assert() []byte { return r.reassert("") }
+
 // newReference decodes the server's session of a call of kind.
 func newReference(kind Kind, session json.RawMessage) (*reference, error) {
 	var m map[string]any
@@ -136,7 +187,11 @@ func (r *reference) revert(fields []string, eventID string) ([]byte, bool) {
 	if n == 0 {
 		return nil, false
 	}
-	b, err := json.Marshal(map[string]any{"type": "session.update", "event_id": eventID, "session": session})
+	ev := map[string]any{"type": "session.update", "session": session}
+	if eventID != "" {
+		ev["event_id"] = eventID
+	}
+	b, err := json.Marshal(ev)
 	if err != nil {
 		return nil, false
 	}
@@ -204,4 +259,19 @@ func set(m map[string]any, p string, v any) {
 		m = next
 	}
 	m[parts[len(parts)-1]] = v
+}
+
+// withEventID returns the client event ev with its event_id set to id, or
+// nil when ev is not a JSON object.
+func withEventID(ev []byte, id string) []byte {
+	var m map[string]any
+	if json.Unmarshal(ev, &m) != nil || m == nil {
+		return nil
+	}
+	m["event_id"] = id
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil
+	}
+	return b
 }

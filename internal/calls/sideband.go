@@ -65,11 +65,11 @@ type DialerFunc func(ctx context.Context, c Call) (Sideband, error)
 // Dial implements Dialer.
 func (f DialerFunc) Dial(ctx context.Context, c Call) (Sideband, error) { return f(ctx, c) }
 
-// ServerSessions gives the server's session of a call: the session JSON it
-// was created with upstream (the same function builds both), the truth the
-// policy holds the call to.
+// ServerSessions gives the server's session of a call as the policy holds
+// it: built by the function that built the session the call was created
+// with upstream (NewLocks over that JSON, or the session file's own locks).
 type ServerSessions interface {
-	ServerSession(c Call) (json.RawMessage, error)
+	Locks(c Call) (Locks, error)
 }
 
 // UsageSink receives every usage increment of a controlled call, once the
@@ -238,7 +238,7 @@ type session struct {
 
 	mu         sync.Mutex
 	call       Call // its usage is the usage counted so far
-	ref        *reference
+	ref        Locks
 	sb         Sideband
 	since      time.Time // of the last activity, attach or adoption
 	speaking   bool
@@ -304,13 +304,9 @@ func (ctl *Controller) start(c Call) (*session, error) {
 	if _, ok := ctl.o.Dialers[c.Kind]; !ok {
 		return nil, fmt.Errorf("calls: no sideband dialer for kind %q", c.Kind)
 	}
-	raw, err := ctl.o.Sessions.ServerSession(c)
+	ref, err := ctl.o.Sessions.Locks(c)
 	if err != nil {
 		return nil, fmt.Errorf("calls: the server's session: %w", err)
-	}
-	ref, err := newReference(c.Kind, raw)
-	if err != nil {
-		return nil, err
 	}
 	ctl.mu.Lock()
 	defer ctl.mu.Unlock()
@@ -658,8 +654,8 @@ func (s *session) attached(sb Sideband, reattached bool) {
 	s.sb = sb
 	c := s.call
 	var reassert []byte
-	if reattached {
-		reassert = s.ref.reassert(ctl.eventID("reassert"))
+	if ev := s.ref.Assert(); reattached && ev != nil {
+		reassert = withEventID(ev, ctl.eventID("reassert"))
 	}
 	s.mu.Unlock()
 	if m := ctl.o.Metrics; m != nil {
@@ -747,7 +743,7 @@ func (s *session) handleOther(sb Sideband, ev event) bool {
 	switch ev.Type {
 	case "session.created", "session.started":
 		s.mu.Lock()
-		s.ref.learn(ev.Session)
+		s.ref.Learn(ev.Session)
 		s.mu.Unlock()
 		s.police(sb, ev.Session)
 	case "session.updated":
@@ -786,7 +782,7 @@ func (s *session) police(sb Sideband, session map[string]any) {
 	}
 	ctl := s.ctl
 	s.mu.Lock()
-	changed := s.ref.changed(session)
+	changed, update := s.ref.Check(session)
 	c := s.call
 	if len(changed) == 0 {
 		if s.revertID != "" {
@@ -805,9 +801,10 @@ func (s *session) police(sb Sideband, session map[string]any) {
 	s.violations++
 	var revert []byte
 	all := false
-	if ctl.o.Policy == PolicyRevert && s.violations <= ctl.o.MaxViolations {
+	if ctl.o.Policy == PolicyRevert && s.violations <= ctl.o.MaxViolations && update != nil {
 		id := ctl.eventID("revert")
-		if revert, all = s.ref.revert(changed, id); all {
+		if revert = withEventID(update, id); revert != nil {
+			all = true
 			if s.revertID == "" {
 				s.revertDue = ctl.o.Clock.Now().Add(ctl.o.RevertWithin)
 			}

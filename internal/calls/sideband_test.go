@@ -179,11 +179,11 @@ func (ss sessions) live(model string, allowlist []string) json.RawMessage {
 
 var liveAllowlist = []string{"session.input_audio.mute", "session.input_audio.unmute", "session.close"}
 
-func (ss sessions) ServerSession(c calls.Call) (json.RawMessage, error) {
+func (ss sessions) Locks(c calls.Call) (calls.Locks, error) {
 	if c.Kind == calls.KindLive {
-		return ss.live(c.Model, liveAllowlist), nil
+		return calls.NewLocks(c.Kind, ss.live(c.Model, liveAllowlist))
 	}
-	return ss.realtime(c.Model), nil
+	return calls.NewLocks(c.Kind, ss.realtime(c.Model))
 }
 
 // dialers are the production glue in miniature: openai's sideband, with a
@@ -508,7 +508,13 @@ func TestControllerHangsUpWhenARevertCannotWork(t *testing.T) {
 
 type sessionsFunc func(c calls.Call) (json.RawMessage, error)
 
-func (f sessionsFunc) ServerSession(c calls.Call) (json.RawMessage, error) { return f(c) }
+func (f sessionsFunc) Locks(c calls.Call) (calls.Locks, error) {
+	b, err := f(c)
+	if err != nil {
+		return nil, err
+	}
+	return calls.NewLocks(c.Kind, b)
+}
 
 func TestControllerMetersRealtimeUsage(t *testing.T) {
 	r := newCtlRig(t)

@@ -13,6 +13,7 @@ import (
 	"github.com/rtgate/rtgate/internal/auth/authtest"
 	"github.com/rtgate/rtgate/internal/gateway"
 	"github.com/rtgate/rtgate/internal/httpx"
+	"github.com/rtgate/rtgate/internal/sessioncfg"
 	"github.com/rtgate/rtgate/internal/simulator"
 )
 
@@ -85,7 +86,7 @@ func TestLiveSessionThroughTheProxy(t *testing.T) {
 	for _, a := range allowed {
 		names = append(names, a.(string))
 	}
-	if body.Session["model"] != "gpt-live-1.1" || body.Session["instructions"] != "Live rules." || !slices.Equal(names, gateway.LiveClientEvents) || body.Transport["sdp"] != testOffer {
+	if body.Session["model"] != "gpt-live-1.1" || body.Session["instructions"] != "Live rules." || !slices.Equal(names, sessioncfg.DefaultLiveClientEvents) || body.Transport["sdp"] != testOffer {
 		t.Fatalf("upstream session %s", up.Body)
 	}
 	if _, ok := body.Session["safety_identifier"]; ok {

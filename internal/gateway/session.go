@@ -7,6 +7,7 @@ import (
 
 	"github.com/rtgate/rtgate/internal/calls"
 	"github.com/rtgate/rtgate/internal/openai"
+	"github.com/rtgate/rtgate/internal/sessioncfg"
 )
 
 // This file is the server's session of every proxied call: one function per
@@ -22,14 +23,6 @@ type LiveSession struct {
 	Instructions string
 }
 
-// LiveClientEvents are the only client events a browser may send on a
-// GPT-Live session's data channel (client.data_channel.allowed_client_events):
-// muting and unmuting its microphone and closing the session. Everything
-// that would change what the model does (session.update,
-// session.instructions.append and the other appends, response.create,
-// decisions) is the server's, through its sideband.
-var LiveClientEvents = []string{"session.input_audio.mute", "session.input_audio.unmute", "session.close"}
-
 // realtimeCall is the server's session of a Realtime call running model
 // (with the server's voice): mintParams, rendered from the session file
 // when there is one.
@@ -39,10 +32,12 @@ func (s SessionPolicy) realtimeCall(model string) (openai.MintParams, error) {
 
 // liveSession is the server's session of a GPT-Live session: rendered from
 // the session file when there is one, else LiveSession with the
-// LiveClientEvents allowlist. Its Model is the model the session runs.
+// allowlist sessioncfg.DefaultLiveClientEvents (mute, unmute, close: the
+// browser cannot change the session). Its Model is the model the session
+// runs.
 func (s SessionPolicy) liveSession() openai.LiveParams {
 	l := s.Live
-	p := openai.LiveParams{Model: l.Model, Voice: l.Voice, Instructions: l.Instructions, AllowedClientEvents: slices.Clone(LiveClientEvents)}
+	p := openai.LiveParams{Model: l.Model, Voice: l.Voice, Instructions: l.Instructions, AllowedClientEvents: slices.Clone(sessioncfg.DefaultLiveClientEvents)}
 	if s.Sessions != nil {
 		p.Session = s.Sessions.Live()
 		var m struct {
@@ -56,21 +51,78 @@ func (s SessionPolicy) liveSession() openai.LiveParams {
 }
 
 // ServerSessions is the server's session of each proxied call, as the
-// sideband policy holds it (calls.ServerSessions): the JSON the call was
-// created with.
+// sideband policy holds it (calls.ServerSessions), made from the JSON the
+// call is created with: for a Realtime call with the session file in
+// force, sessioncfg's locks (OpenAI's documented defaults locked too, a
+// dated model snapshot taken for its alias, tools compared as a set);
+// otherwise calls.NewLocks.
 type ServerSessions struct{ Policy SessionPolicy }
 
-// ServerSession implements calls.ServerSessions.
-func (ss ServerSessions) ServerSession(c calls.Call) (json.RawMessage, error) {
+// Locks implements calls.ServerSessions.
+func (ss ServerSessions) Locks(c calls.Call) (calls.Locks, error) {
 	switch c.Kind {
 	case calls.KindRealtime:
 		p, err := ss.Policy.realtimeCall(c.Model)
 		if err != nil {
 			return nil, err
 		}
-		return openai.SessionJSON(p)
+		b, err := openai.SessionJSON(p)
+		if err != nil {
+			return nil, err
+		}
+		if ss.Policy.Sessions == nil {
+			return calls.NewLocks(c.Kind, b)
+		}
+		l, err := sessioncfg.LocksOf(b)
+		if err != nil {
+			return nil, err
+		}
+		return fileLocks{l}, nil
 	case calls.KindLive:
-		return openai.LiveSessionJSON(ss.Policy.liveSession())
+		b, err := openai.LiveSessionJSON(ss.Policy.liveSession())
+		if err != nil {
+			return nil, err
+		}
+		return calls.NewLocks(c.Kind, b)
 	}
 	return nil, fmt.Errorf("no server session for calls of kind %q", c.Kind)
+}
+
+// fileLocks are a Realtime call's locks from the session file
+// (sessioncfg.Locks) as calls.Locks. Every locked field has a known value,
+// so there is nothing to learn; a model cannot be put back.
+type fileLocks struct{ l *sessioncfg.Locks }
+
+func (fileLocks) Learn(map[string]any) {}
+
+func (f fileLocks) Check(session map[string]any) ([]string, []byte) {
+	b, err := json.Marshal(session)
+	if err != nil {
+		return nil, nil
+	}
+	d, err := f.l.Check(b)
+	if err != nil || len(d.Fields) == 0 {
+		return nil, nil
+	}
+	if slices.Contains(d.Fields, "model") {
+		return d.Fields, nil
+	}
+	return d.Fields, d.Update
+}
+
+func (f fileLocks) Assert() []byte {
+	d, err := f.l.Check([]byte(`{}`)) // every locked field
+	if err != nil || d.Update == nil {
+		return nil
+	}
+	var ev struct {
+		Type    string         `json:"type"`
+		Session map[string]any `json:"session"`
+	}
+	if json.Unmarshal(d.Update, &ev) != nil {
+		return nil
+	}
+	delete(ev.Session, "model") // fixed for the call's life
+	b, _ := json.Marshal(ev)
+	return b
 }
