@@ -48,7 +48,7 @@ func (a *App) newCalls(up gateway.CallUpstreams, u gateway.UserControls, session
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	charge := &gateway.CallBudget{Meter: meter, Now: time.Now}
+	charge := gateway.CallBudget{Meter: meter}
 	client, err := a.redisClient()
 	if err != nil {
 		return nil, nil, nil, err

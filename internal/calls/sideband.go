@@ -74,11 +74,13 @@ type ServerSessions interface {
 
 // UsageSink receives every usage increment of a controlled call, once the
 // registry has counted it: c is the call with its usage so far (delta
-// included), delta what the sideband just reported. The per-user records
-// and a budget are sinks. An error is logged; an error wrapping *EndCall
-// ends the call with its reason.
+// included), delta what the sideband just reported, and final whether the
+// call is ending (the increment is its last: a sink should charge it but
+// not end the call again). The per-user records and a budget are sinks. An
+// error is logged; an error wrapping *EndCall ends the call with its
+// reason.
 type UsageSink interface {
-	AddUsage(ctx context.Context, c Call, delta usage.Usage) error
+	AddUsage(ctx context.Context, c Call, delta usage.Usage, final bool) error
 }
 
 // UsageSinks is a UsageSink that passes each increment to every sink in
@@ -87,10 +89,10 @@ type UsageSink interface {
 type UsageSinks []UsageSink
 
 // AddUsage implements UsageSink.
-func (ss UsageSinks) AddUsage(ctx context.Context, c Call, delta usage.Usage) error {
+func (ss UsageSinks) AddUsage(ctx context.Context, c Call, delta usage.Usage, final bool) error {
 	var errs []error
 	for _, s := range ss {
-		if err := s.AddUsage(ctx, c, delta); err != nil {
+		if err := s.AddUsage(ctx, c, delta, final); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -131,6 +133,7 @@ const (
 	DefaultSidebandRetry = time.Second
 	DefaultTick          = 250 * time.Millisecond
 	DefaultOwnerCheck    = 5 * time.Second
+	DefaultTimeStep      = 15 * time.Second
 )
 
 // ControllerOptions configures a Controller. Registry, Dialers and
@@ -173,6 +176,10 @@ type ControllerOptions struct {
 	// (DefaultOwnerCheck).
 	Tick       time.Duration
 	OwnerCheck time.Duration
+	// TimeStep is how often a Realtime call's running time is metered
+	// (usage CallMillis) when no response does it (DefaultTimeStep): its
+	// minutes count whether anybody speaks or not.
+	TimeStep time.Duration
 	// Clock is the time source; the registry's clock is the usual choice.
 	Clock  Clock
 	Logger *slog.Logger
@@ -227,6 +234,7 @@ func NewController(o ControllerOptions) (*Controller, error) {
 	orDefault(&o.RetryDelay, DefaultSidebandRetry)
 	orDefault(&o.Tick, DefaultTick)
 	orDefault(&o.OwnerCheck, DefaultOwnerCheck)
+	orDefault(&o.TimeStep, DefaultTimeStep)
 	return &Controller{o: o, log: o.Logger, sessions: map[string]*session{}}, nil
 }
 
@@ -248,6 +256,10 @@ type session struct {
 	violations int
 	ending     bool // an end was asked for: no more ends, no re-dial
 	checkedAt  time.Time
+	steppedAt  time.Time // the running time was last metered
+	// metering serialises meter: the reader (responses, Live seconds) and
+	// Check (time steps) must not both count one stretch of time.
+	metering sync.Mutex
 	// hangup is open while the registry hangs the call up (HangingUp): a
 	// sideband closing meanwhile waits for its outcome before it counts as
 	// lost.
@@ -314,7 +326,7 @@ func (ctl *Controller) start(c Call) (*session, error) {
 		return nil, nil
 	}
 	now := ctl.o.Clock.Now()
-	s := &session{ctl: ctl, call: c, ref: ref, since: now, checkedAt: now}
+	s := &session{ctl: ctl, call: c, ref: ref, since: now, checkedAt: now, steppedAt: now}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	ctl.sessions[c.ID] = s
 	return s, nil
@@ -418,6 +430,7 @@ func (ctl *Controller) HangingUp(id string) (done func(ended bool)) {
 	s.mu.Lock()
 	s.hangup = ch
 	s.mu.Unlock()
+	s.meter(usage.Usage{}, ctl.o.Clock.Now()) // the running time up to the hang-up
 	return func(ended bool) {
 		s.mu.Lock()
 		if ended {
@@ -518,11 +531,15 @@ func (s *session) check(ctx context.Context, now time.Time) {
 	if lookup {
 		s.checkedAt = now
 	}
+	step := reason == "" && s.sb != nil && !s.ending && s.call.Kind == KindRealtime && now.Sub(s.steppedAt) >= o.TimeStep
 	id := s.call.ID
 	s.mu.Unlock()
 	if reason != "" {
 		s.ctl.background(func() { s.end(reason) })
 		return
+	}
+	if step {
+		s.meter(usage.Usage{}, now)
 	}
 	if !lookup {
 		return
@@ -550,6 +567,7 @@ func (s *session) stop(why string) {
 // already attached).
 func (s *session) run(sb Sideband, err error) {
 	defer s.finish(nil)
+	defer s.finalStep()
 	switch {
 	case errors.Is(err, ErrGone):
 		s.ended(ReasonUpstreamEnded, "")
@@ -572,6 +590,18 @@ func (s *session) run(sb Sideband, err error) {
 			return
 		}
 		s.attached(sb, true)
+	}
+}
+
+// finalStep meters a Realtime call's running time up to now once it has
+// ended (not when the control merely moves to another instance, which
+// goes on metering from the registry's figure).
+func (s *session) finalStep() {
+	s.mu.Lock()
+	final := s.ending && s.call.Kind == KindRealtime
+	s.mu.Unlock()
+	if final {
+		s.meter(usage.Usage{}, s.ctl.o.Clock.Now())
 	}
 }
 
@@ -733,7 +763,7 @@ func (s *session) handle(sb Sideband, ev event) bool {
 	s.since = now
 	s.mu.Unlock()
 	if ev.Type == "response.done" && ev.Response != nil && ev.Response.Usage != nil {
-		s.meter(ev.Response.Usage.delta())
+		s.meter(ev.Response.Usage.delta(), now)
 	}
 	return false
 }
@@ -751,6 +781,9 @@ func (s *session) handleOther(sb Sideband, ev event) bool {
 	case "session.usage.updated":
 		s.meterLive(ev.liveMillis())
 	case "session.closed":
+		s.mu.Lock()
+		s.ending = true // its usage is the last
+		s.mu.Unlock()
 		s.meterLive(ev.liveMillis())
 		s.ended(ReasonUpstreamEnded, ev.Reason)
 		return true
@@ -846,24 +879,44 @@ func (s *session) meterLive(ms int64) {
 	if ms < 0 {
 		return
 	}
+	// The reader alone meters Live seconds, so the figure read here is the
+	// one meter adds to.
 	s.mu.Lock()
 	delta := ms - s.call.Usage.LiveMillis
 	s.mu.Unlock()
 	if delta > 0 {
-		s.meter(usage.Usage{LiveMillis: delta})
+		s.meter(usage.Usage{LiveMillis: delta}, s.ctl.o.Clock.Now())
 	}
 }
 
 // meter counts delta for s's call: in the registry (the call's cumulative
 // usage, which an adopter continues from), then the sink and the metrics.
-func (s *session) meter(delta usage.Usage) {
-	if delta.IsZero() {
-		return
+// A Realtime call's delta also carries its running time up to now (from its
+// creation, less what was metered already, on any instance).
+func (s *session) meter(delta usage.Usage, now time.Time) {
+	s.metering.Lock()
+	endReason := s.meterLocked(delta, now)
+	s.metering.Unlock()
+	if endReason != "" {
+		s.end(endReason) // which meters too: outside the metering lock
 	}
+}
+
+// meterLocked is meter under s.metering; it returns the reason to end the
+// call with when a sink asks for it.
+func (s *session) meterLocked(delta usage.Usage, now time.Time) (endReason string) {
 	ctl := s.ctl
 	s.mu.Lock()
 	id := s.call.ID
+	if s.call.Kind == KindRealtime {
+		delta.CallMillis = max(now.Sub(s.call.CreatedAt).Milliseconds()-s.call.Usage.CallMillis, 0)
+		s.steppedAt = now
+	}
+	final := s.ending || s.hangup != nil
 	s.mu.Unlock()
+	if delta.IsZero() {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), storeTimeout)
 	defer cancel()
 	c, err := ctl.o.Registry.AddUsage(ctx, id, delta)
@@ -886,14 +939,15 @@ func (s *session) meter(delta usage.Usage) {
 	if ctl.o.Usage == nil {
 		return
 	}
-	err = ctl.o.Usage.AddUsage(ctx, c, delta)
+	err = ctl.o.Usage.AddUsage(ctx, c, delta, final)
 	var end *EndCall
 	switch {
 	case errors.As(err, &end):
-		s.end(end.Reason)
+		return end.Reason
 	case err != nil:
 		ctl.logCall(slog.LevelError, "call usage sink failed", c, "", slog.String("error", err.Error()))
 	}
+	return ""
 }
 
 // end asks the registry to end s's call (an upstream hang-up), once.
@@ -906,6 +960,7 @@ func (s *session) end(reason string) {
 	s.ending = true
 	c := s.call
 	s.mu.Unlock()
+	s.meter(usage.Usage{}, s.ctl.o.Clock.Now()) // the running time up to the end
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), s.ctl.o.Registry.o.HangupTimeout+storeTimeout)
 	defer cancel()
 	err := s.ctl.o.Registry.End(ctx, c.ID, reason)
@@ -925,6 +980,7 @@ func (s *session) ended(reason, upstreamReason string) {
 	s.ending = true
 	c := s.call
 	s.mu.Unlock()
+	s.meter(usage.Usage{}, s.ctl.o.Clock.Now()) // the running time up to the end
 	if upstreamReason != "" {
 		s.ctl.logCall(slog.LevelInfo, "session closed upstream", c, reason, slog.String("upstream_reason", upstreamReason))
 	}

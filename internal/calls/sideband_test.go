@@ -67,7 +67,7 @@ func newSink() *sink {
 	return &sink{attaches: map[string]int{}, open: map[calls.Kind]int{}, policy: map[string]int{}, byModel: map[string]usage.Usage{}}
 }
 
-func (s *sink) AddUsage(_ context.Context, c calls.Call, d usage.Usage) error {
+func (s *sink) AddUsage(_ context.Context, c calls.Call, d usage.Usage, _ bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.deltas = append(s.deltas, d)
@@ -851,5 +851,61 @@ func TestControllerLivePolicy(t *testing.T) {
 	})
 	if _, ok := r.sim.LookupLive(c.UpstreamID); !ok {
 		t.Fatal("the session ended")
+	}
+}
+
+// TestControllerMetersRealtimeRunningTime: a Realtime call's running time
+// is metered from its creation — every TimeStep while nobody speaks, with
+// each response, after a takeover (the gap counted once, from the
+// registry's figure), and at its end — so minute budgets see silent calls.
+func TestControllerMetersRealtimeRunningTime(t *testing.T) {
+	r := newCtlRig(t)
+	step := func(o *calls.ControllerOptions) { o.TimeStep = 10 * time.Second }
+	a := r.start("inst-a", step)
+	b := r.start("inst-b", step)
+	c := r.create(a, calls.KindRealtime)
+	callMS := func(in *instance) int64 { return in.sink.total().CallMillis }
+
+	r.clock.Advance(9 * time.Second)
+	a.ctl.Check(t.Context())
+	if ms := callMS(a); ms != 0 {
+		t.Fatalf("metered %d ms before a time step was due", ms)
+	}
+	r.clock.Advance(time.Second)
+	a.ctl.Check(t.Context())
+	if ms := callMS(a); ms != 10_000 {
+		t.Fatalf("a silent call's first step: %d ms, want 10000", ms)
+	}
+	r.clock.Advance(5 * time.Second)
+	if _, err := r.sim.EmitResponse(c.UpstreamID, simulator.Usage{OutputTokenDetails: simulator.OutputTokenDetails{AudioTokens: 3}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the response's step", func() bool { return callMS(a) == 15_000 })
+
+	// A dies 15 s into the call; B adopts it 16 s later and meters the gap.
+	a.ctl.Close()
+	if err := b.reg.Sweep(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	r.clock.Advance(calls.DefaultLiveness + time.Second)
+	if err := b.reg.Sweep(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "B controls the call", func() bool { return b.ctl.Controlled(c.ID) })
+	r.clock.Advance(10 * time.Second)
+	b.ctl.Check(t.Context())
+	if ms := callMS(b); ms != 26_000 {
+		t.Fatalf("B metered %d ms, want the 26 s since A's last step", ms)
+	}
+
+	// The end meters the rest.
+	r.clock.Advance(4 * time.Second)
+	if err := b.reg.End(t.Context(), c.ID, calls.ReasonHangup); err != nil {
+		t.Fatal(err)
+	}
+	b.waitEnded(t, c)
+	waitFor(t, "the final step", func() bool { return callMS(b) == 30_000 })
+	if total := callMS(a) + callMS(b); total != 45_000 {
+		t.Fatalf("metered %d ms in all over a 45 s call", total)
 	}
 }

@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/rtgate/rtgate/internal/budget"
@@ -91,59 +90,46 @@ func (g *Gateway) withBudget(ctx context.Context, user string, d users.UserData)
 // CallBudget is the controller's usage sink that charges the budgets
 // (calls.UsageSink): each increment of a running call is priced by Meter,
 // which ends the call through its Ender when a budget runs out. A Realtime
-// increment is one response.done's usage with the time since the call's
-// previous increment (since its creation for the first; for the first on
-// an instance that took the call over, the gap is not known and not
-// counted); a GPT-Live increment is the new cumulative seconds and their
-// increase. Ended (the registry's OnEnded) forgets a call.
-type CallBudget struct {
-	Meter *budget.Meter
-	Now   func() time.Time
-
-	mu   sync.Mutex
-	last map[string]time.Time // call id -> its previous Realtime increment here
-}
+// increment is one response.done's usage (when it has tokens) and the
+// call's running time since its previous increment (usage CallMillis,
+// which the controller meters from the call's creation on whatever
+// instance, so a takeover neither loses nor repeats time); a GPT-Live
+// increment is the new cumulative seconds and their increase. The last
+// increment of an ending call is charged without reporting an exhausted
+// budget (the call ends anyway). Ended (the registry's OnEnded) forgets a
+// call.
+type CallBudget struct{ Meter *budget.Meter }
 
 // AddUsage implements calls.UsageSink.
-func (cb *CallBudget) AddUsage(ctx context.Context, c calls.Call, d usage.Usage) error {
+func (cb CallBudget) AddUsage(ctx context.Context, c calls.Call, d usage.Usage, final bool) error {
 	call := budget.Call{ID: c.ID, User: c.User, Kind: budget.Kind(c.Kind), Model: c.Model}
 	var u budget.Usage
-	if c.Kind == calls.KindLive {
+	switch {
+	case c.Kind == calls.KindLive:
 		if d.LiveMillis <= 0 {
 			return nil
 		}
 		u.LiveTotal, u.LiveDelta = time.Duration(c.Usage.LiveMillis)*time.Millisecond, time.Duration(d.LiveMillis)*time.Millisecond
-	} else {
-		now := cb.Now()
-		cb.mu.Lock()
-		if cb.last == nil {
-			cb.last = map[string]time.Time{}
+	default:
+		u.Elapsed = time.Duration(d.CallMillis) * time.Millisecond
+		if in, out := d.Tokens(); in+out > 0 {
+			u.Realtime = realtimeUsage(d)
 		}
-		since, ok := cb.last[c.ID]
-		switch {
-		case ok:
-		case c.Usage == d:
-			since = c.CreatedAt // the call's first increment anywhere
-		default:
-			// The first here after a takeover: the time since the previous
-			// instance's last increment is not known, and not counted.
-			since = now
+		if u.Realtime == nil && u.Elapsed == 0 {
+			return nil
 		}
-		cb.last[c.ID] = now
-		cb.mu.Unlock()
-		u.Realtime, u.Elapsed = realtimeUsage(d), max(now.Sub(since), 0)
+	}
+	if final {
+		// The call is ending: charge what it used, but it needs no end.
+		_, err := cb.Meter.Charger.Charge(ctx, call, u)
+		return err
 	}
 	cb.Meter.Usage(ctx, call, u)
 	return nil
 }
 
 // Ended forgets the call id: its pending budget end is cancelled.
-func (cb *CallBudget) Ended(id string) {
-	cb.mu.Lock()
-	delete(cb.last, id)
-	cb.mu.Unlock()
-	cb.Meter.Ended(id)
-}
+func (cb CallBudget) Ended(id string) { cb.Meter.Ended(id) }
 
 // realtimeUsage is d as the response.usage of one response.done.
 func realtimeUsage(d usage.Usage) *pricing.RealtimeUsage {

@@ -231,7 +231,7 @@ func CallUsage(u UserControls) calls.UsageSink { return callUsage{u} }
 
 type callUsage struct{ u UserControls }
 
-func (cu callUsage) AddUsage(ctx context.Context, c calls.Call, delta usage.Usage) error {
+func (cu callUsage) AddUsage(ctx context.Context, c calls.Call, delta usage.Usage, _ bool) error {
 	if cu.u == nil || c.User == "" {
 		return nil
 	}

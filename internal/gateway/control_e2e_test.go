@@ -314,3 +314,59 @@ func TestSessionPolicyThroughTheApp(t *testing.T) {
 		})
 	}
 }
+
+// TestBudgetEndsARunningCall: the sideband's usage is charged to the
+// user's budget as it arrives; when it runs out the call is ended — a
+// Realtime call after its closing line and the grace, a GPT-Live session
+// (which cannot be made to say a line) at once — with the reason
+// budget_exhausted, and the user's slot is free again.
+func TestBudgetEndsARunningCall(t *testing.T) {
+	for _, kind := range []string{"realtime", "live"} {
+		t.Run(kind, func(t *testing.T) {
+			in := apptest.Start(t, budgetEnv(map[string]string{"USER_DAILY_BUDGET_USD": "0.50", "BUDGET_MIN_CALL_USD": "0.10",
+				"BUDGET_CLOSING_LINE": "Your time is up. Goodbye.", "BUDGET_GRACE_SECONDS": "1", "USER_MAX_ACTIVE_SESSIONS": "1"}))
+			alice := bearer(t, "alice")
+			route := "/api/realtime-call"
+			if kind == "live" {
+				route = "/api/live-session"
+			}
+			r := in.Do(t, "POST", route, testOffer, sdpType, alice)
+			if r.StatusCode != http.StatusCreated {
+				t.Fatalf("create: %d %s", r.StatusCode, r.Body)
+			}
+			var up string
+			if kind == "live" {
+				up = in.Sim.LiveSessions()[0]
+				// An hour of voice at $0.05 a minute: $3.
+				if _, err := in.Sim.AdvanceLiveUsage(up, 3600); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				up = in.Sim.Calls()[0]
+				// 20,000 audio output tokens at $64 per million: $1.28.
+				if _, err := in.Sim.EmitResponse(up, simulator.Usage{OutputTokenDetails: simulator.OutputTokenDetails{AudioTokens: 20000}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			waitLog(t, in, `"reason":"budget_exhausted"`)
+			waitUntil(t, "the call ended upstream", func() bool {
+				_, rt := in.Sim.LookupCall(up)
+				_, lv := in.Sim.LookupLive(up)
+				return !rt && !lv
+			})
+			logs := in.Logs.String()
+			sayFailed := strings.Contains(logs, "the closing line could not be sent")
+			if sayFailed != (kind == "live") {
+				t.Errorf("closing line not sent: %v (only GPT-Live cannot say one)", sayFailed)
+			}
+			m := admin(t, in, "GET", "/metrics", "").Body
+			if !strings.Contains(m, `rtgate_calls_ended_total{kind="`+kind+`",reason="budget_exhausted"} 1`) || !strings.Contains(m, `rtgate_budget_hangups_total{limit="user_daily"} 1`) {
+				t.Errorf("metrics:\n%s", grep(m, "budget_exhausted"))
+			}
+			// The slot is free, and the budget refuses the next call.
+			before := in.Sim.Requests()
+			r = in.Do(t, "POST", route, testOffer, sdpType, alice)
+			assertRefused(t, in, r, http.StatusTooManyRequests, httpx.CodeBudgetExhausted, before)
+		})
+	}
+}

@@ -89,6 +89,9 @@ func (m *Calls) Usage(kind calls.Kind, model string, d usage.Usage) {
 			m.responses.WithLabelValues(k, model).Add(float64(f.Value))
 		case f.Name == "live_ms":
 			m.live.WithLabelValues(k, model).Add(float64(f.Value) / 1000)
+		case f.Name == "call_ms":
+			// A Realtime call's running time: rtgate_call_duration_seconds
+			// has it at the end.
 		default:
 			m.tokens.WithLabelValues(k, model, tokenType(f.Name)).Add(float64(f.Value))
 		}

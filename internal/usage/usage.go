@@ -35,6 +35,11 @@ type Usage struct {
 	// LiveMillis is a GPT-Live session's voice time in milliseconds
 	// (usage.seconds × 1000, rounded), which OpenAI bills per second.
 	LiveMillis int64 `json:"live_ms,omitempty"`
+	// CallMillis is a Realtime call's running time in milliseconds, from
+	// its creation, as rtgate metered it (at each response, every few
+	// seconds, and at its end): what minute budgets count, since OpenAI
+	// bills Realtime by tokens.
+	CallMillis int64 `json:"call_ms,omitempty"`
 }
 
 // Field is one counter of a Usage by its stable name (the JSON name), as
@@ -48,7 +53,7 @@ type Field struct {
 var Names = []string{
 	"input_text_tokens", "input_audio_tokens", "input_image_tokens",
 	"cached_text_tokens", "cached_audio_tokens", "cached_image_tokens",
-	"output_text_tokens", "output_audio_tokens", "responses", "live_ms",
+	"output_text_tokens", "output_audio_tokens", "responses", "live_ms", "call_ms",
 }
 
 // ptrs returns the counters of u in the order of Names.
@@ -56,7 +61,7 @@ func (u *Usage) ptrs() []*int64 {
 	return []*int64{
 		&u.InputTextTokens, &u.InputAudioTokens, &u.InputImageTokens,
 		&u.CachedTextTokens, &u.CachedAudioTokens, &u.CachedImageTokens,
-		&u.OutputTextTokens, &u.OutputAudioTokens, &u.Responses, &u.LiveMillis,
+		&u.OutputTextTokens, &u.OutputAudioTokens, &u.Responses, &u.LiveMillis, &u.CallMillis,
 	}
 }
 

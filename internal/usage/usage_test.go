@@ -41,9 +41,9 @@ func TestFieldsNamesAndJSONAgree(t *testing.T) {
 
 func TestAddFromStringsIsZeroTokens(t *testing.T) {
 	a := usage.Usage{InputAudioTokens: 10, CachedAudioTokens: 4, OutputAudioTokens: 20, Responses: 1}
-	b := usage.Usage{InputTextTokens: 3, OutputTextTokens: 2, Responses: 1, LiveMillis: 1500}
+	b := usage.Usage{InputTextTokens: 3, OutputTextTokens: 2, Responses: 1, LiveMillis: 1500, CallMillis: 90_000}
 	sum := a.Add(b)
-	want := usage.Usage{InputTextTokens: 3, InputAudioTokens: 10, CachedAudioTokens: 4, OutputTextTokens: 2, OutputAudioTokens: 20, Responses: 2, LiveMillis: 1500}
+	want := usage.Usage{InputTextTokens: 3, InputAudioTokens: 10, CachedAudioTokens: 4, OutputTextTokens: 2, OutputAudioTokens: 20, Responses: 2, LiveMillis: 1500, CallMillis: 90_000}
 	if sum != want {
 		t.Fatalf("Add: %+v, want %+v", sum, want)
 	}
