@@ -9,7 +9,9 @@ const meta = document.querySelector('meta[name="rtgate-realtime-url"]');
 const realtimeURL = meta ? meta.content : "";
 const maxEvents = 200;
 
-let session = null; // {conn, abort, audio, timer}
+const usageEveryMs = 2000;
+
+let session = null; // {conn, abort, audio, timer, usageTimer}
 
 function show(err) {
   const el = $("message");
@@ -92,6 +94,50 @@ function meter(s, stream) {
   }, 100);
 }
 
+// showUsage shows what rtgate metered for the call so far. The page cannot
+// see rtgate's sideband: it asks rtgate (conn.status(), GET on the call's
+// URL), whose figure is the one the user is accounted for.
+function showUsage(st) {
+  const u = st.usage || {};
+  const el = $("usage");
+  const input = (u.input_text_tokens || 0) + (u.input_audio_tokens || 0) + (u.input_image_tokens || 0);
+  const cached = (u.cached_text_tokens || 0) + (u.cached_audio_tokens || 0) + (u.cached_image_tokens || 0);
+  const output = (u.output_text_tokens || 0) + (u.output_audio_tokens || 0);
+  const parts = [];
+  if (st.kind === "live") {
+    parts.push(((u.live_ms || 0) / 1000).toFixed(1) + " s of voice");
+  } else {
+    parts.push((u.responses || 0) + " responses", input + " tokens in (" + cached + " cached)", output + " tokens out");
+  }
+  el.textContent = parts.join(" · ");
+  el.dataset.responses = String(u.responses || 0);
+  el.dataset.outputTokens = String(output);
+  el.dataset.liveMs = String(u.live_ms || 0);
+}
+
+// pollUsage refreshes the usage while the call runs; when rtgate no longer
+// knows the call (it ended it: idle, policy, maximum duration, a block),
+// the page says so and cleans up.
+function pollUsage(s) {
+  if (s.conn.mode === "token") {
+    $("usage").textContent = "not metered in token mode";
+    return;
+  }
+  const tick = async () => {
+    try {
+      showUsage(await s.conn.status());
+    } catch (err) {
+      if (session !== s) return;
+      if (err instanceof RtgateError && err.code === "not_found") {
+        show(new RtgateError("rtgate ended the call.", { code: "call_ended" }));
+        teardown(s);
+      }
+    }
+  };
+  tick();
+  s.usageTimer = setInterval(tick, usageEveryMs);
+}
+
 function watch(conn) {
   const pc = conn.pc;
   const dc = conn.dc;
@@ -107,10 +153,12 @@ async function start() {
   $("start").disabled = true;
   $("stop").disabled = false;
   $("events").replaceChildren();
+  showUsage({ usage: {} });
+  $("usage").textContent = "–";
   const mode = document.querySelector('input[name="mode"]:checked').value;
   const AC = window.AudioContext || window.webkitAudioContext;
   // Created inside the click, so the autoplay policy lets it run.
-  const s = { conn: null, abort: new AbortController(), audio: new AC(), timer: 0 };
+  const s = { conn: null, abort: new AbortController(), audio: new AC(), timer: 0, usageTimer: 0 };
   session = s;
   setBadge("pc-state", "connecting");
   try {
@@ -131,10 +179,12 @@ async function start() {
   }
   $("call-id").textContent = s.conn.callId || "–";
   watch(s.conn);
+  pollUsage(s);
 }
 
 function teardown(s) {
   clearInterval(s.timer);
+  clearInterval(s.usageTimer);
   s.abort.abort();
   if (s.conn) s.conn.hangup().catch(show);
   s.audio.close().catch(() => {});

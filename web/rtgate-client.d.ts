@@ -53,6 +53,7 @@ export type ClientCode =
   | "invalid_response"
   | "webrtc_failed"
   | "not_open"
+  | "no_call"
   | "aborted"
   | `http_${number}`;
 
@@ -142,6 +143,36 @@ export interface Connection {
   send(event: object | string): void;
   /** Closes the peer connection and the module's microphone and, in call and live modes, asks rtgate to end the call. Idempotent; resolves when rtgate confirmed or no longer knows the call, rejects with RtgateError otherwise. */
   hangup(): Promise<void>;
+  /** Call and live modes: rtgate's view of the running call (`GET callURL`), with the usage metered on its sideband. Rejects with RtgateError `"not_found"` once the call has ended, `"no_call"` in token mode. */
+  status(): Promise<CallStatus>;
+}
+
+/** What the model consumed so far, as rtgate metered it on the call's sideband. Input counts include their cached part. Absent counters are zero. */
+export interface CallUsage {
+  input_text_tokens?: number;
+  input_audio_tokens?: number;
+  input_image_tokens?: number;
+  cached_text_tokens?: number;
+  cached_audio_tokens?: number;
+  cached_image_tokens?: number;
+  output_text_tokens?: number;
+  output_audio_tokens?: number;
+  /** Realtime responses. */
+  responses?: number;
+  /** GPT-Live voice time, in milliseconds. */
+  live_ms?: number;
+}
+
+/** rtgate's view of a running call (never OpenAI's ids). */
+export interface CallStatus {
+  id: string;
+  kind: "realtime" | "live";
+  model: string;
+  /** RFC 3339. */
+  created_at: string;
+  /** When rtgate hangs the call up at the latest (RFC 3339). */
+  ends_at: string;
+  usage: CallUsage;
 }
 
 /** connect opens the microphone, exchanges SDP in the chosen mode and resolves once the answer is applied; it rejects with RtgateError, having closed what it opened. */

@@ -10,8 +10,9 @@
 //
 // Modes:
 //   "call"  POST the SDP offer to rtgate's /api/realtime-call; rtgate forwards
-//           it with the server key. No secret reaches the page; rtgate can end
-//           the call. Hang-up: POST <call>/hangup.
+//           it with the server key. No secret reaches the page; rtgate holds
+//           the call to the server's session, meters it and can end it.
+//           Hang-up: POST <call>/hangup; status and usage: GET <call>.
 //   "live"  The same for GPT-Live: POST /api/live-session.
 //   "token" POST /api/realtime-session for a short-lived ek_ secret, then post
 //           the offer to the Realtime API ({realtimeURL}/realtime/calls) with
@@ -77,6 +78,7 @@ export async function connect(options) {
     get callURL() { return s.call ? s.call.url : null; },
     send(event) { send(s, event); },
     hangup() { return hangup(s); },
+    status() { return status(s); },
   };
   if (o.hangupOnPageHide) {
     // From the start: a page closed while connect() waits for the answer
@@ -354,6 +356,26 @@ async function offerWithToken(s, offer) {
   const id = idFrom(resp.headers.get("Location"));
   s.call = { id: id || null, url: null, token: "", auth: "" };
   return resp.text();
+}
+
+// status asks rtgate for the call's state (call and live modes): its id,
+// kind, model, times and the usage rtgate metered on its sideband. Only the
+// call's owner gets it; an ended call is a 404 (RtgateError "not_found").
+async function status(s) {
+  const c = s.call;
+  if (!c || !c.url) {
+    throw new RtgateError("rtgate knows no call for this connection (token mode, or not connected).", { code: "no_call" });
+  }
+  const auth = (await authorization(s.o)) || c.auth;
+  const h = rtgateHeaders(s.o, auth, "");
+  if (c.token) h["X-Call-Token"] = c.token;
+  const resp = await request(c.url, { method: "GET", headers: h, credentials: s.o.credentials, cache: "no-store" }, "rtgate did not show the call");
+  if (!resp.ok) throw await refusal(resp, "rtgate did not show the call", "rtgate");
+  try {
+    return await resp.json();
+  } catch (err) {
+    throw new RtgateError("rtgate's call status is not JSON.", { code: "invalid_response", status: resp.status, cause: err });
+  }
 }
 
 function send(s, event) {

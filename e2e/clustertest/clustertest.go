@@ -16,6 +16,7 @@
 //	call := a.CreateCall(t, c.Bearer(t, "alice"))
 //	b.Hangup(t, call, c.Bearer(t, "alice"))   // *apptest.Response
 //	c.WaitHungUp(t, call)                      // the simulator saw it
+//	live := a.CreateLive(t, c.Bearer(t, "alice")) // a GPT-Live session
 //	a.Kill(t); a = a.Restart(t)
 //	b.Admin(t, "POST", "/admin/users/alice/block", "")
 //
@@ -330,6 +331,33 @@ func (in *Instance) WaitLog(t testing.TB, s string) {
 	waitFor(t, "log line "+s, func() bool { return strings.Contains(in.logs.String(), s) })
 }
 
+// WaitLine waits until one line of the process's log holds every one of
+// parts, and returns it.
+func (in *Instance) WaitLine(t testing.TB, parts ...string) string {
+	t.Helper()
+	var found string
+	waitFor(t, fmt.Sprintf("a log line with %q", parts), func() bool {
+		for line := range strings.Lines(in.logs.String()) {
+			all := true
+			for _, p := range parts {
+				all = all && strings.Contains(line, p)
+			}
+			if all {
+				found = line
+				return true
+			}
+		}
+		return false
+	})
+	return found
+}
+
+// WaitFor waits (up to WaitTimeout) until cond holds.
+func WaitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	waitFor(t, what, cond)
+}
+
 // Do sends one request to the public listener; headers are "Name: value".
 func (in *Instance) Do(t testing.TB, method, path, body string, headers ...string) *apptest.Response {
 	t.Helper()
@@ -350,9 +378,10 @@ func (in *Instance) Admin(t testing.TB, method, path, body string) *apptest.Resp
 	return apptest.DoURL(t, in.Client, method, in.AdminURL+path, body, h...)
 }
 
-// Call is a call created through rtgate's SDP proxy.
+// Call is a call (or GPT-Live session) created through rtgate's SDP proxy.
 type Call struct {
-	// Location is rtgate's URL path of the call (/api/realtime-call/call_…).
+	// Location is rtgate's URL path of the call (/api/realtime-call/call_…
+	// or /api/live-session/call_…).
 	Location string
 	// Token is the hang-up token of an anonymous call ("" for a user's).
 	Token string
@@ -367,22 +396,33 @@ type Call struct {
 // exactly one new call appeared upstream.
 func (in *Instance) CreateCall(t testing.TB, headers ...string) *Call {
 	t.Helper()
+	return in.create(t, "/api/realtime-call", in.c.Sim.Calls, headers)
+}
+
+// CreateLive is CreateCall for a GPT-Live session (POST /api/live-session).
+func (in *Instance) CreateLive(t testing.TB, headers ...string) *Call {
+	t.Helper()
+	return in.create(t, "/api/live-session", in.c.Sim.LiveSessions, headers)
+}
+
+func (in *Instance) create(t testing.TB, route string, running func() []string, headers []string) *Call {
+	t.Helper()
 	c := in.c
 	c.createMu.Lock()
 	defer c.createMu.Unlock()
-	before := c.Sim.Calls()
-	r := in.Do(t, "POST", "/api/realtime-call", Offer, append([]string{"Content-Type: application/sdp"}, headers...)...)
+	before := running()
+	r := in.Do(t, "POST", route, Offer, append([]string{"Content-Type: application/sdp"}, headers...)...)
 	if r.StatusCode != http.StatusCreated {
-		t.Fatalf("create call on %s: %d %s", in.URL, r.StatusCode, r.Body)
+		t.Fatalf("create at %s%s: %d %s", in.URL, route, r.StatusCode, r.Body)
 	}
 	var fresh []string
-	for _, id := range c.Sim.Calls() {
+	for _, id := range running() {
 		if !slices.Contains(before, id) {
 			fresh = append(fresh, id)
 		}
 	}
 	if len(fresh) != 1 {
-		t.Fatalf("create call: %d new upstream calls, want 1", len(fresh))
+		t.Fatalf("create at %s: %d new upstream sessions, want 1", route, len(fresh))
 	}
 	return &Call{Location: r.Header.Get("Location"), Token: r.Header.Get("X-Call-Token"), Answer: r.Body, UpstreamID: fresh[0]}
 }

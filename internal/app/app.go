@@ -114,12 +114,21 @@ func build(cfg *config.Config, log *slog.Logger, embedded bool) (_ *App, err err
 	if err != nil {
 		return nil, err
 	}
-	callUpstreams := gateway.CallUpstreams{Realtime: up}
-	reg, callChecks, err := a.newCalls(callUpstreams, uc)
+	session := gateway.SessionPolicy{
+		Model:         c.RealtimeModel,
+		Voice:         c.RealtimeVoice,
+		Instructions:  c.RealtimeInstructions,
+		TTL:           c.TokenTTL,
+		AllowedModels: c.AllowedModels,
+		AllowedVoices: c.AllowedVoices,
+		Sessions:      sessions,
+	}
+	bud, budgetChecks, err := a.newBudget()
 	if err != nil {
 		return nil, err
 	}
-	bud, budgetChecks, err := a.newBudget()
+	callUpstreams := gateway.CallUpstreams{Realtime: up, Live: up, Sidebands: up}
+	reg, ctl, callChecks, err := a.newCalls(callUpstreams, uc, session, bud)
 	if err != nil {
 		return nil, err
 	}
@@ -137,22 +146,14 @@ func build(cfg *config.Config, log *slog.Logger, embedded bool) (_ *App, err err
 	}
 
 	o := gateway.Options{
-		Logger:       log,
-		Upstream:     up,
-		Limiter:      limiter,
-		Resolver:     resolver,
-		Observer:     m,
-		Origins:      c.AllowedOrigins,
-		MaxBodyBytes: c.MaxBodyBytes,
-		Session: gateway.SessionPolicy{
-			Model:         c.RealtimeModel,
-			Voice:         c.RealtimeVoice,
-			Instructions:  c.RealtimeInstructions,
-			TTL:           c.TokenTTL,
-			AllowedModels: c.AllowedModels,
-			AllowedVoices: c.AllowedVoices,
-			Sessions:      sessions,
-		},
+		Logger:           log,
+		Upstream:         up,
+		Limiter:          limiter,
+		Resolver:         resolver,
+		Observer:         m,
+		Origins:          c.AllowedOrigins,
+		MaxBodyBytes:     c.MaxBodyBytes,
+		Session:          session,
 		Ready:            slices.Concat(rlChecks, upChecks, authChecks, userChecks, callChecks, budgetChecks, unsafeChecks(c.Abuse.Unsafe)),
 		Transport:        a.transportGuard(),
 		UpstreamDeadline: c.Upstream.QueueTimeout + c.UpstreamTimeout,
@@ -160,7 +161,7 @@ func build(cfg *config.Config, log *slog.Logger, embedded bool) (_ *App, err err
 		Users:            uc,
 		Budgets:          bud,
 		Web: gateway.WebOptions{DemoPage: c.Web.DemoPage, RealtimeURL: c.OpenAIBaseURL, RealtimeOrigin: c.RealtimeOrigin(), MaxSDPBytes: c.Web.MaxSDPBytes, SessionMax: c.Auth.SessionMax,
-			Upstreams: callUpstreams, Calls: reg},
+			Upstreams: callUpstreams, Calls: reg, Control: ctl},
 	}
 	if guard != nil { // AUTH_MODE=none leaves it nil: anonymous callers
 		o.Auth = guard

@@ -29,14 +29,25 @@
 // sweeper ends it, with the reason the first claim gave. Sweeps run every
 // SweepEvery (a second), so a call ends at most about that late.
 //
-// Control (the sideband WebSocket that issue 12 adds) belongs to one
-// instance: Call.Instance. Each instance heartbeats its liveness into the
-// store (Store.Heartbeat, once per sweep). When an instance's liveness lapses
-// (it was killed, or left with Registry.Leave), the first other instance to
+// Control (the sideband WebSocket, sideband.go) belongs to one instance:
+// Call.Instance. Each instance heartbeats its liveness into the store
+// (Store.Heartbeat, once per sweep). When an instance's liveness lapses (it
+// was killed, or left with Registry.Leave), the first other instance to
 // sweep adopts its calls (Store.Adopt, a compare-and-set: exactly one
-// adopter) and hands them to the OnAdopt hook, where the sideband will be
-// re-attached. A restarted instance has a new id, so its old calls are
-// adopted like any dead instance's; it still finds them all by id.
+// adopter) and hands them to the OnAdopt hook, where its Controller
+// re-attaches the sideband. A restarted instance has a new id, so its old
+// calls are adopted like any dead instance's; it still finds them all by id.
+//
+// # Sideband control
+//
+// A Controller (sideband.go) holds one sideband per call its instance owns:
+// it holds the call's session to the server's (policy.go: revert or hang
+// up), ends the call in the registry as soon as the upstream ends it
+// (Registry.Ended, without a hang-up), applies the idle timeout, and meters
+// usage (events.go) into the call's record (Store.AddUsage, cumulative
+// across instances) and a UsageSink (the per-user records, budgets). Its
+// interfaces are the consumer's: Dialer (per kind), ServerSessions,
+// UsageSink, ControlMetrics.
 //
 // Times come from the caller: a Registry reads its injected Clock and passes
 // now to the store. Instances are assumed NTP-synchronised; a skew of s
@@ -71,6 +82,8 @@ import (
 	"errors"
 	"regexp"
 	"time"
+
+	"github.com/rtgate/rtgate/internal/usage"
 )
 
 // Kind is the upstream API of a call.
@@ -107,8 +120,13 @@ type Call struct {
 	CreatedAt time.Time `json:"created_at"`
 	// Deadline is when rtgate hangs the call up at the latest.
 	Deadline time.Time `json:"deadline"`
-	// Instance is the id of the instance that owns the call's control.
+	// Instance is the id of the instance that owns the call's control (its
+	// sideband).
 	Instance string `json:"instance"`
+	// Usage is what the call consumed upstream so far, as its sideband
+	// reported it (Store.AddUsage): cumulative over every instance that
+	// controlled it.
+	Usage usage.Usage `json:"usage,omitzero"`
 }
 
 // OwnedBy reports whether the caller owns c: for a user's call, the same
@@ -192,6 +210,10 @@ type Store interface {
 	// Heartbeat records that instance is alive until until. An instance
 	// whose until has come (until <= now) is lapsed.
 	Heartbeat(ctx context.Context, instance string, until, now time.Time) error
+	// AddUsage adds delta to the usage of the call id and returns the call
+	// as it is now. It is ErrNotFound when the call is not kept. Concurrent
+	// AddUsages of one call all count.
+	AddUsage(ctx context.Context, id string, delta usage.Usage) (Call, error)
 	// Adopt makes instance the owner of at most max calls whose owner is
 	// another, lapsed instance, and returns them with Instance set. Each
 	// such call goes to exactly one of any number of concurrent Adopts.

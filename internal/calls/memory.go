@@ -5,6 +5,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/rtgate/rtgate/internal/usage"
 )
 
 // Memory is the single-process Store. A Registry bounds the number of calls
@@ -89,6 +91,18 @@ func (m *Memory) Get(_ context.Context, id string) (Call, error) {
 	if !ok {
 		return Call{}, ErrNotFound
 	}
+	return e.call, nil
+}
+
+// AddUsage implements Store.
+func (m *Memory) AddUsage(_ context.Context, id string, delta usage.Usage) (Call, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.calls[id]
+	if !ok {
+		return Call{}, ErrNotFound
+	}
+	e.call.Usage = e.call.Usage.Add(delta)
 	return e.call, nil
 }
 

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/rtgate/rtgate/internal/usage"
 )
 
 // Redis is the Store shared by every instance that points at the same
@@ -100,6 +102,26 @@ redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 if r.uh ~= '-' then redis.call('ZREM', KEYS[3], r.uh .. ':' .. ARGV[1]) end
 redis.call('ZREM', KEYS[4], r.owner .. ':' .. ARGV[1])
+return v
+`)
+
+// ARGV: id, then counter name and increment pairs. The call JSON is decoded
+// and encoded again with Redis's cjson (counters stay far below the 10^14
+// its number format keeps exactly).
+var addUsageScript = script(`
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if not v then return false end
+local r = parse(v)
+local c = cjson.decode(r.body)
+local u = c.usage
+if type(u) ~= 'table' then u = {} end
+for i = 2, #ARGV, 2 do
+  u[ARGV[i]] = (tonumber(u[ARGV[i]]) or 0) + tonumber(ARGV[i + 1])
+end
+c.usage = u
+r.body = cjson.encode(c)
+v = format(r)
+redis.call('HSET', KEYS[1], ARGV[1], v)
 return v
 `)
 
@@ -327,6 +349,28 @@ func (r *Redis) Remove(ctx context.Context, id string) (Call, error) {
 	}
 	if err != nil {
 		return Call{}, fmt.Errorf("calls: remove: %w", err)
+	}
+	rec, err := decode(v)
+	return rec.Call, err
+}
+
+// AddUsage implements Store.
+func (r *Redis) AddUsage(ctx context.Context, id string, delta usage.Usage) (Call, error) {
+	args := []any{id}
+	for _, f := range delta.Fields() {
+		if f.Value != 0 {
+			args = append(args, f.Name, f.Value)
+		}
+	}
+	if len(args) == 1 {
+		return r.Get(ctx, id)
+	}
+	v, err := addUsageScript.Run(ctx, r.c, r.keys, args...).Text()
+	if errors.Is(err, redis.Nil) {
+		return Call{}, ErrNotFound
+	}
+	if err != nil {
+		return Call{}, fmt.Errorf("calls: add usage: %w", err)
 	}
 	rec, err := decode(v)
 	return rec.Call, err

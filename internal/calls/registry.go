@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/rtgate/rtgate/internal/usage"
 )
 
 // Reasons a call ends, as the Registry passes them to OnEnded and logs them.
@@ -25,6 +27,19 @@ const (
 	// GiveUp after its deadline: rtgate stops tracking it (the upstream
 	// ends every call within 60 minutes by itself).
 	ReasonGivenUp = "given_up"
+	// ReasonUpstreamEnded is a call the upstream ended by itself (the
+	// peer left, the session expired, a client closed it), as its sideband
+	// showed.
+	ReasonUpstreamEnded = "upstream_ended"
+	// ReasonIdle is a call idle for longer than the idle timeout.
+	ReasonIdle = "idle_timeout"
+	// ReasonPolicy is a call hung up for changing a locked field of the
+	// server's session (SESSION_POLICY=hangup, or a change that cannot be
+	// put back).
+	ReasonPolicy = "session_policy"
+	// ReasonSidebandLost is a call whose sideband could not be re-attached:
+	// rtgate cannot control it any more, so it ends it.
+	ReasonSidebandLost = "sideband_lost"
 )
 
 // Defaults of Options, used where a field is zero.
@@ -300,6 +315,35 @@ func (r *Registry) End(ctx context.Context, id, reason string) error {
 	return r.finish(ctx, c, holder, reason)
 }
 
+// Ended stops tracking the call id, which the upstream has already ended
+// (its sideband said so): like End, but without an upstream hang-up.
+// OnEnded runs with reason on the instance that removes it. It returns
+// ErrNotFound when the call is not tracked (another instance finished it)
+// and ErrEnding while another request or instance is ending it.
+func (r *Registry) Ended(ctx context.Context, id, reason string) error {
+	if !ValidID(id) {
+		return ErrNotFound
+	}
+	now := r.now()
+	_, err := r.o.Store.Claim(ctx, id, r.holder(), reason, now, now.Add(r.o.Lease))
+	if errors.Is(err, ErrClaimed) {
+		return ErrEnding
+	}
+	if err != nil {
+		return err
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	defer cancel()
+	r.drop(sctx, id, reason, true)
+	return nil
+}
+
+// AddUsage adds delta to the usage of the tracked call id and returns the
+// call with its usage so far; ErrNotFound when it is not tracked.
+func (r *Registry) AddUsage(ctx context.Context, id string, delta usage.Usage) (Call, error) {
+	return r.o.Store.AddUsage(ctx, id, delta)
+}
+
 // EndUser ends every tracked call of user, on whatever instance it was
 // created, and returns how many it ended. Calls that were already gone or
 // being ended elsewhere are not counted; failed hang-ups are not counted and
@@ -377,8 +421,10 @@ func (r *Registry) drop(ctx context.Context, id, reason string, gone bool) {
 		r.log.LogAttrs(ctx, slog.LevelError, "call remove failed", slog.String("call", id), slog.String("error", err.Error()))
 		return
 	}
+	in, out := c.Usage.Tokens()
 	r.log.LogAttrs(ctx, slog.LevelInfo, "call ended", append(callAttrs(c, reason),
-		slog.Bool("already_ended_upstream", gone), slog.Duration("duration", r.now().Sub(c.CreatedAt)))...)
+		slog.Bool("already_ended_upstream", gone), slog.Duration("duration", r.now().Sub(c.CreatedAt)),
+		slog.Int64("input_tokens", in), slog.Int64("output_tokens", out), slog.Int64("live_ms", c.Usage.LiveMillis))...)
 	if r.o.OnEnded != nil {
 		if err := r.o.OnEnded(ctx, c, reason); err != nil {
 			r.log.LogAttrs(ctx, slog.LevelError, "call end hook failed", append(callAttrs(c, reason), slog.String("error", err.Error()))...)

@@ -136,6 +136,7 @@ type Config struct {
 	Conns    ConnsConfig    // conns.go: connection caps per client address and in total
 	Provider ProviderConfig // provider.go: OpenAI or Azure, the upstream's CA
 	Budget   BudgetConfig   // budget.go: prices and spend budgets
+	Control  ControlConfig  // control.go: GPT-Live's session variables, sideband control of proxied calls
 
 	// Simulated is true when no OPENAI_API_KEY was given in development:
 	// serve starts the built-in simulator and points OpenAIBaseURL at it.
@@ -194,6 +195,7 @@ func Load(getenv func(string) string) (*Config, []string, error) {
 	c.AllowedModels = p.list("REALTIME_ALLOWED_MODELS", c.RealtimeModel)
 	c.AllowedVoices = p.list("REALTIME_ALLOWED_VOICES", c.RealtimeVoice)
 	c.TokenTTL = time.Duration(p.integer("TOKEN_TTL_SECONDS", 60, int(MinTokenTTL/time.Second), int(MaxTokenTTL/time.Second))) * time.Second
+	p.loadLive(c)
 	p.loadSession(c)
 
 	c.AuthMode = p.authMode(prod)
@@ -202,6 +204,7 @@ func Load(getenv func(string) string) (*Config, []string, error) {
 	p.loadAuth(c)
 	p.loadWeb(c)
 	p.loadConns(c)
+	p.loadControl(c)
 	p.loadDevDefaults(c)
 	p.loadProvider(c)
 	p.loadBudget(c)
@@ -303,6 +306,7 @@ func (c *Config) Masked() [][2]string {
 	out = append(out, c.maskedDevDefaults()...)
 	out = append(out, c.maskedProvider()...)
 	out = append(out, c.maskedBudget()...)
+	out = append(out, c.maskedControl()...)
 	return out
 }
 

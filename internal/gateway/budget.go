@@ -6,7 +6,10 @@ import (
 	"time"
 
 	"github.com/rtgate/rtgate/internal/budget"
+	"github.com/rtgate/rtgate/internal/calls"
 	"github.com/rtgate/rtgate/internal/httpx"
+	"github.com/rtgate/rtgate/internal/pricing"
+	"github.com/rtgate/rtgate/internal/usage"
 	"github.com/rtgate/rtgate/internal/users"
 )
 
@@ -82,4 +85,61 @@ func (g *Gateway) withBudget(ctx context.Context, user string, d users.UserData)
 		return nil, err
 	}
 	return userExport{UserData: d, Budget: s}, nil
+}
+
+// CallBudget is the controller's usage sink that charges the budgets
+// (calls.UsageSink): each increment of a running call is priced by Meter,
+// which ends the call through its Ender when a budget runs out. A Realtime
+// increment is one response.done's usage (when it has tokens) and the
+// call's running time since its previous increment (usage CallMillis,
+// which the controller meters from the call's creation on whatever
+// instance, so a takeover neither loses nor repeats time); a GPT-Live
+// increment is the new cumulative seconds and their increase. The last
+// increment of an ending call is charged without reporting an exhausted
+// budget (the call ends anyway). Ended (the registry's OnEnded) forgets a
+// call.
+type CallBudget struct{ Meter *budget.Meter }
+
+// AddUsage implements calls.UsageSink.
+func (cb CallBudget) AddUsage(ctx context.Context, c calls.Call, d usage.Usage, final bool) error {
+	call := budget.Call{ID: c.ID, User: c.User, Kind: budget.Kind(c.Kind), Model: c.Model}
+	var u budget.Usage
+	switch {
+	case c.Kind == calls.KindLive:
+		if d.LiveMillis <= 0 {
+			return nil
+		}
+		u.LiveTotal, u.LiveDelta = time.Duration(c.Usage.LiveMillis)*time.Millisecond, time.Duration(d.LiveMillis)*time.Millisecond
+	default:
+		u.Elapsed = time.Duration(d.CallMillis) * time.Millisecond
+		if in, out := d.Tokens(); in+out > 0 {
+			u.Realtime = realtimeUsage(d)
+		}
+		if u.Realtime == nil && u.Elapsed == 0 {
+			return nil
+		}
+	}
+	if final {
+		// The call is ending: charge what it used, but it needs no end.
+		_, err := cb.Meter.Charger.Charge(ctx, call, u)
+		return err
+	}
+	cb.Meter.Usage(ctx, call, u)
+	return nil
+}
+
+// Ended forgets the call id: its pending budget end is cancelled.
+func (cb CallBudget) Ended(id string) { cb.Meter.Ended(id) }
+
+// realtimeUsage is d as the response.usage of one response.done.
+func realtimeUsage(d usage.Usage) *pricing.RealtimeUsage {
+	var u pricing.RealtimeUsage
+	in, c, out := &u.InputTokenDetails, &u.InputTokenDetails.CachedTokensDetails, &u.OutputTokenDetails
+	in.TextTokens, in.AudioTokens, in.ImageTokens = d.InputTextTokens, d.InputAudioTokens, d.InputImageTokens
+	c.TextTokens, c.AudioTokens, c.ImageTokens = d.CachedTextTokens, d.CachedAudioTokens, d.CachedImageTokens
+	in.CachedTokens = c.TextTokens + c.AudioTokens + c.ImageTokens
+	out.TextTokens, out.AudioTokens = d.OutputTextTokens, d.OutputAudioTokens
+	u.InputTokens, u.OutputTokens = d.Tokens()
+	u.TotalTokens = u.InputTokens + u.OutputTokens
+	return &u
 }

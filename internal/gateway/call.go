@@ -14,6 +14,7 @@ import (
 	"github.com/rtgate/rtgate/internal/calls"
 	"github.com/rtgate/rtgate/internal/httpx"
 	"github.com/rtgate/rtgate/internal/openai"
+	"github.com/rtgate/rtgate/internal/usage"
 	"github.com/rtgate/rtgate/internal/users"
 )
 
@@ -42,12 +43,38 @@ type CallRegistry interface {
 	End(ctx context.Context, id, reason string) error
 }
 
+// LiveCaller creates and ends GPT-Live WebRTC sessions upstream with the
+// standard key (POST /live/sessions; session.close on a sideband).
+// *openai.Client implements it.
+type LiveCaller interface {
+	CreateLive(ctx context.Context, offer string, p openai.LiveParams) (*openai.Call, error)
+	EndLive(ctx context.Context, id string) error
+}
+
+// SidebandDialer attaches to the sideband of an upstream call or session
+// with the standard key. *openai.Client implements it.
+type SidebandDialer interface {
+	DialSideband(ctx context.Context, kind openai.SidebandKind, id string) (*openai.Sideband, error)
+}
+
+// CallControl takes a call the SDP proxy just created under control: its
+// sideband is attached before the browser gets the answer.
+// *calls.Controller implements it.
+type CallControl interface {
+	Control(ctx context.Context, c calls.Call) error
+}
+
 // CallUpstreams are the upstream APIs behind the SDP proxy, one per
 // calls.Kind; a nil one is not served. Each becomes a callKind (kinds).
 type CallUpstreams struct {
 	// Realtime serves POST /api/realtime-call (calls.KindRealtime) over
 	// POST /v1/realtime/calls.
 	Realtime Caller
+	// Live serves POST /api/live-session (calls.KindLive) over
+	// POST /v1/live/sessions.
+	Live LiveCaller
+	// Sidebands attaches the calls' sidebands (Dialers).
+	Sidebands SidebandDialer
 }
 
 // Defaults and bounds of the SDP proxy.
@@ -79,6 +106,8 @@ type callKind struct {
 	create func(ctx context.Context, offer string, s SessionPolicy, id Identity) (upstreamCall, error)
 	// hangup ends the call upstreamID upstream.
 	hangup func(ctx context.Context, upstreamID string) error
+	// sideband is the kind's sideband API.
+	sideband openai.SidebandKind
 }
 
 // upstreamCall is a call the upstream set up: its id (never shown to the
@@ -87,14 +116,16 @@ type upstreamCall struct {
 	ID, Answer, Model string
 }
 
-// kinds lists the call kinds u serves.
+// kinds lists the call kinds u serves. Each creates its calls with the
+// server's session of its kind (session.go), the one ServerSessions holds
+// them to.
 func (u CallUpstreams) kinds() []callKind {
 	var ks []callKind
 	if c := u.Realtime; c != nil {
 		ks = append(ks, callKind{
-			kind: calls.KindRealtime, route: "/api/realtime-call",
+			kind: calls.KindRealtime, route: "/api/realtime-call", sideband: openai.SidebandRealtime,
 			create: func(ctx context.Context, offer string, s SessionPolicy, id Identity) (upstreamCall, error) {
-				p, err := s.mintParams(s.Model, s.Voice)
+				p, err := s.realtimeCall(s.Model)
 				if err != nil {
 					return upstreamCall{}, err
 				}
@@ -108,7 +139,50 @@ func (u CallUpstreams) kinds() []callKind {
 			hangup: c.Hangup,
 		})
 	}
+	if c := u.Live; c != nil {
+		ks = append(ks, callKind{
+			kind: calls.KindLive, route: "/api/live-session", sideband: openai.SidebandLive,
+			create: func(ctx context.Context, offer string, s SessionPolicy, _ Identity) (upstreamCall, error) {
+				// GPT-Live documents no safety identifier; none is sent.
+				p := s.liveSession()
+				up, err := c.CreateLive(ctx, offer, p)
+				if err != nil {
+					return upstreamCall{}, err
+				}
+				return upstreamCall{ID: up.ID, Answer: up.Answer, Model: p.Model}, nil
+			},
+			hangup: c.EndLive,
+		})
+	}
 	return ks
+}
+
+// Dialers are the calls' sideband dialers, one per kind served
+// (calls.ControllerOptions.Dialers): an upstream 404 is calls.ErrGone.
+func (u CallUpstreams) Dialers() map[calls.Kind]calls.Dialer {
+	out := map[calls.Kind]calls.Dialer{}
+	if u.Sidebands == nil {
+		return out
+	}
+	for _, k := range u.kinds() {
+		out[k.kind] = calls.DialerFunc(func(ctx context.Context, c calls.Call) (calls.Sideband, error) {
+			sb, err := u.Sidebands.DialSideband(ctx, k.sideband, c.UpstreamID)
+			if err != nil {
+				if isNotFound(err) {
+					return nil, fmt.Errorf("%w: %w", calls.ErrGone, err)
+				}
+				return nil, err
+			}
+			return sb, nil
+		})
+	}
+	return out
+}
+
+// isNotFound reports whether err is the upstream's 404.
+func isNotFound(err error) bool {
+	var se *openai.StatusError
+	return errors.As(err, &se) && se.Status == http.StatusNotFound
 }
 
 // Hangup hangs c up on the upstream of its kind: it is the registry's
@@ -127,11 +201,10 @@ func (u CallUpstreams) Hangup(ctx context.Context, c calls.Call) error {
 // end hangs the call upstreamID up upstream; see CallUpstreams.Hangup.
 func (k callKind) end(ctx context.Context, upstreamID string) error {
 	err := k.hangup(ctx, upstreamID)
-	var se *openai.StatusError
 	switch {
 	case err == nil:
 		return nil
-	case errors.As(err, &se) && se.Status == http.StatusNotFound:
+	case isNotFound(err):
 		return calls.ErrGone
 	}
 	return upstream(err)
@@ -150,9 +223,24 @@ func CallEnded(u UserControls) func(ctx context.Context, c calls.Call, reason st
 	}
 }
 
+// CallUsage is the controller's usage sink for the gateway's calls
+// (calls.UsageSink): each increment is added to the user's record of the
+// call (its rtgate id). Anonymous calls keep no records; u nil
+// (AUTH_MODE=none) keeps none.
+func CallUsage(u UserControls) calls.UsageSink { return callUsage{u} }
+
+type callUsage struct{ u UserControls }
+
+func (cu callUsage) AddUsage(ctx context.Context, c calls.Call, delta usage.Usage, _ bool) error {
+	if cu.u == nil || c.User == "" {
+		return nil
+	}
+	return cu.u.AddUsage(ctx, c.User, c.ID, delta)
+}
+
 // callRoutes registers the SDP proxy's endpoints for every kind served
-// (POST {route} and POST {route}/{id}/hangup). Without a CallRegistry
-// nothing is served.
+// (POST {route}, GET {route}/{id} and POST {route}/{id}/hangup). Without a
+// CallRegistry nothing is served.
 func (g *Gateway) callRoutes(mux *http.ServeMux) {
 	w := &g.o.Web
 	if w.MaxSDPBytes <= 0 {
@@ -171,6 +259,8 @@ func (g *Gateway) callRoutes(mux *http.ServeMux) {
 		mux.Handle(k.route, g.methodNotAllowed("POST"))
 		mux.Handle("POST "+k.route+"/{id}/hangup", g.handle(g.hangupCall(k)))
 		mux.Handle(k.route+"/{id}/hangup", g.methodNotAllowed("POST"))
+		mux.Handle("GET "+k.route+"/{id}", g.handle(g.callStatus(k)))
+		mux.Handle(k.route+"/{id}", g.methodNotAllowed("GET"))
 	}
 }
 
@@ -213,18 +303,30 @@ func (g *Gateway) createCall(k callKind) httpx.HandlerFunc {
 		}
 		// The call exists upstream: from here on it is recorded, charged and
 		// tracked even if the client has gone, so its deadline (or an end)
-		// frees it.
+		// frees it. The user's record names it by rtgate's id; OpenAI's is
+		// for operators.
 		g.chargeBudget(ctx, budget.Call{User: id.UserID, Kind: budget.Kind(k.kind), Model: up.Model})
 		rc := r.WithContext(ctx)
 		now := g.o.Now()
-		g.record(rc, id, users.Session{SessionID: up.ID, Kind: users.KindCall, Model: up.Model, CreatedAt: now, ExpiresAt: now.Add(g.o.Web.SessionMax)})
+		rec := users.Session{UpstreamID: up.ID, Kind: users.KindCall, Model: up.Model, CreatedAt: now, ExpiresAt: now.Add(g.o.Web.SessionMax)}
 		c, token, err := reg.Create(ctx, calls.NewCall{Kind: k.kind, UpstreamID: up.ID, User: id.UserID, Reservation: string(id.Reservation), Model: up.Model, MaxDuration: g.o.Web.SessionMax})
 		if err != nil {
+			g.record(rc, id, rec)
 			g.hangupUntracked(rc, k, up.ID, id, err)
 			return callsError(err)
 		}
+		rec.SessionID = c.ID
+		g.record(rc, id, rec)
 		rid := httpx.RequestID(ctx)
 		g.log.Info("call created", "request_id", rid, "kind", string(k.kind), "user", id.UserID, "call", c.ID, "upstream_call_id", up.ID, "model", up.Model, "instance", c.Instance, "ends_at", c.Deadline.UTC().Format(time.RFC3339))
+		// The sideband is attached before the browser can connect, so no
+		// client event precedes it. If it cannot be attached now the
+		// controller keeps trying and ends the call if it never can.
+		if ctl := g.o.Web.Control; ctl != nil {
+			if err := ctl.Control(ctx, c); err != nil {
+				g.log.Warn("call sideband not attached yet", "request_id", rid, "call", c.ID, "error", err.Error())
+			}
+		}
 		if clientGone(r) {
 			// Nobody will ever read the answer, so nobody can connect:
 			// end the call now rather than at its deadline.
@@ -280,8 +382,7 @@ type hangupBody struct {
 }
 
 // hangupCall is POST {route}/{id}/hangup. Only the call's owner may end
-// it: the same authenticated user, or, for an anonymous call, whoever holds
-// its token. Anything else is a 404, so ids cannot be probed.
+// it (ownedCall). Anything else is a 404, so ids cannot be probed.
 //
 // No rate limit applies (issue 11): the owner's hang-up ends spending and
 // must never be refused for the rate. What a stranger's request costs is
@@ -298,21 +399,9 @@ func (g *Gateway) hangupCall(k callKind) httpx.HandlerFunc {
 				return err
 			}
 		}
-		// Authentication only: a blocked or over-quota user may still end a call.
-		user, err := g.o.Auth.Authenticate(r)
+		c, err := g.ownedCall(r, k, b.CallToken)
 		if err != nil {
 			return err
-		}
-		callID := r.PathValue("id")
-		if !calls.ValidID(callID) || (user == "" && b.CallToken == "") {
-			return notFound(errors.New("no such call for this caller"))
-		}
-		c, err := g.o.Web.Calls.Lookup(r.Context(), callID)
-		if err != nil {
-			return callsError(err)
-		}
-		if c.Kind != k.kind || !c.OwnedBy(user, b.CallToken) {
-			return notFound(errors.New("no such call for this caller"))
 		}
 		// The owner asked: the hang-up completes even if they leave now.
 		ctx, cancel := g.upstreamContext(r)
@@ -321,6 +410,61 @@ func (g *Gateway) hangupCall(k callKind) httpx.HandlerFunc {
 			return callsError(err) // a failed upstream hang-up keeps the call tracked: retry, or the deadline ends it
 		}
 		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+}
+
+// ownedCall returns the call of kind k named in r's path if r's caller
+// owns it: the same authenticated user, or, for an anonymous call, whoever
+// holds token. Anything else is a 404, so ids cannot be probed; it costs at
+// most one registry lookup, none for an id that cannot be a call or an
+// anonymous caller without a token. Authentication only: a blocked or
+// over-quota user may still end or look at their call.
+func (g *Gateway) ownedCall(r *http.Request, k callKind, token string) (calls.Call, error) {
+	user, err := g.o.Auth.Authenticate(r)
+	if err != nil {
+		return calls.Call{}, err
+	}
+	callID := r.PathValue("id")
+	if !calls.ValidID(callID) || (user == "" && token == "") {
+		return calls.Call{}, notFound(errors.New("no such call for this caller"))
+	}
+	c, err := g.o.Web.Calls.Lookup(r.Context(), callID)
+	if err != nil {
+		return calls.Call{}, callsError(err)
+	}
+	if c.Kind != k.kind || !c.OwnedBy(user, token) {
+		return calls.Call{}, notFound(errors.New("no such call for this caller"))
+	}
+	return c, nil
+}
+
+// CallStatus is what GET {route}/{id} shows the owner of a running call:
+// rtgate's id, never OpenAI's, and the usage metered so far on the
+// sideband.
+type CallStatus struct {
+	ID        string      `json:"id"`
+	Kind      string      `json:"kind"`
+	Model     string      `json:"model"`
+	CreatedAt time.Time   `json:"created_at"`
+	EndsAt    time.Time   `json:"ends_at"`
+	Usage     usage.Usage `json:"usage"`
+}
+
+// callStatus is GET {route}/{id}: the owner's view of a running call (the
+// demo page polls it for the running usage). Like the hang-up it passes no
+// rate limit and costs at most one registry lookup (ownedCall); an
+// anonymous caller shows the call's token in the X-Call-Token header. An
+// ended call is a 404.
+func (g *Gateway) callStatus(k callKind) httpx.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		c, err := g.ownedCall(r, k, r.Header.Get(CallTokenHeader))
+		if err != nil {
+			return err
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		httpx.WriteJSON(w, http.StatusOK, CallStatus{ID: c.ID, Kind: string(c.Kind), Model: c.Model,
+			CreatedAt: c.CreatedAt.UTC(), EndsAt: c.Deadline.UTC(), Usage: c.Usage})
 		return nil
 	}
 }

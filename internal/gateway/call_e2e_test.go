@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -51,8 +52,42 @@ func createCall(t *testing.T, in *apptest.Instance, headers ...string) *apptest.
 	return r
 }
 
+// recorder keeps the requests that reach the simulator, by path.
+type recorder struct {
+	h    http.Handler
+	mu   sync.Mutex
+	reqs map[string]simulator.RecordedRequest
+}
+
+func (rc *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	rc.mu.Lock()
+	rc.reqs[r.URL.Path] = simulator.RecordedRequest{Path: r.URL.Path, Header: r.Header.Clone(), Body: body}
+	rc.mu.Unlock()
+	rc.h.ServeHTTP(w, r)
+}
+
+// last is the last request to path.
+func (rc *recorder) last(path string) simulator.RecordedRequest {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return rc.reqs[path]
+}
+
+// startRecorded is apptest.Start with a recorder in front of the simulator.
+func startRecorded(t *testing.T, env map[string]string) (*apptest.Instance, *recorder) {
+	t.Helper()
+	key := apptest.RandomKey()
+	sim := simulator.New(simulator.Options{APIKeys: []string{key}})
+	rc := &recorder{h: sim, reqs: map[string]simulator.RecordedRequest{}}
+	srv := httptest.NewServer(rc)
+	t.Cleanup(srv.Close)
+	return apptest.StartWith(t, sim, srv.URL+"/v1", key, env), rc
+}
+
 func TestCallProxyForwardsTheOfferAndHidesTheUpstream(t *testing.T) {
-	in := apptest.Start(t, map[string]string{"REALTIME_VOICE": "cedar", "REALTIME_INSTRUCTIONS": "Server says hi."})
+	in, rec := startRecorded(t, map[string]string{"REALTIME_VOICE": "cedar", "REALTIME_INSTRUCTIONS": "Server says hi."})
 	r := createCall(t, in)
 
 	if ct := r.Header.Get("Content-Type"); ct != "application/sdp" {
@@ -86,9 +121,18 @@ func TestCallProxyForwardsTheOfferAndHidesTheUpstream(t *testing.T) {
 		assertNoLeak(t, in, k+": "+strings.Join(vs, ","))
 	}
 
+	// The call's sideband was attached with the standard key before the
+	// answer came back.
+	if n := in.Sim.Sidebands(calls[0]); n != 1 {
+		t.Errorf("sidebands attached to the call: %d, want 1", n)
+	}
+	if sb := rec.last("/v1/realtime"); sb.Header.Get("Authorization") != "Bearer "+in.Key || sb.Header.Get("Upgrade") != "websocket" {
+		t.Errorf("sideband handshake headers %v", sb.Header)
+	}
+
 	// What went upstream: multipart with the offer and the server's session,
 	// the standard key.
-	up := in.Sim.LastRequest()
+	up := rec.last("/v1/realtime/calls")
 	if up.Path != "/v1/realtime/calls" || up.Header.Get("Authorization") != "Bearer "+in.Key {
 		t.Fatalf("upstream request %s, standard key sent: %v", up.Path, up.Header.Get("Authorization") == "Bearer "+in.Key)
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/rtgate/rtgate/internal/httpx"
 	"github.com/rtgate/rtgate/internal/openai"
 	"github.com/rtgate/rtgate/internal/ratelimit/redistest"
+	"github.com/rtgate/rtgate/internal/usage"
 	"github.com/rtgate/rtgate/internal/users"
 )
 
@@ -443,6 +444,8 @@ func (c *countingControls) Release(context.Context, string, users.Reservation) e
 	c.releases++
 	return nil
 }
+
+func (c *countingControls) AddUsage(context.Context, string, string, usage.Usage) error { return nil }
 
 func (c *countingControls) Export(context.Context, string) (users.UserData, error) {
 	return users.UserData{}, nil

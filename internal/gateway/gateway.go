@@ -69,16 +69,21 @@ type SessionPolicy struct {
 	TTL           time.Duration
 	AllowedModels []string
 	AllowedVoices []string
-	// Sessions renders the whole session (SESSION_CONFIG_FILE); nil sends
-	// only model, voice and instructions.
+	// Sessions renders the whole session of either kind
+	// (SESSION_CONFIG_FILE); nil sends only model, voice and instructions
+	// (Live: LiveSession's).
 	Sessions SessionRenderer
+	// Live is the server's GPT-Live session when Sessions is nil
+	// (session.go).
+	Live LiveSession
 }
 
-// SessionRenderer renders the Realtime session object sent upstream for a
-// model and voice already checked against the allowlists.
-// *sessioncfg.Sessions implements it.
+// SessionRenderer renders the session objects sent upstream: Realtime for
+// a model and voice already checked against the allowlists, and the
+// GPT-Live MediaSessionConfig. *sessioncfg.Sessions implements it.
 type SessionRenderer interface {
 	Realtime(model, voice string) (json.RawMessage, error)
+	Live() json.RawMessage
 }
 
 // mintParams is the upstream session for model and voice.

@@ -62,7 +62,8 @@ func (g *Gateway) exportData(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out, err := g.withBudget(r.Context(), user, d)
+	// OpenAI's ids of the user's calls are for operators only.
+	out, err := g.withBudget(r.Context(), user, d.ForUser())
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rtgate/rtgate/internal/httpx"
+	"github.com/rtgate/rtgate/internal/usage"
 	"github.com/rtgate/rtgate/internal/users"
 )
 
@@ -51,6 +52,9 @@ type UserControls interface {
 	// End frees the active slot of a session that ended before its time
 	// (a proxied call that was hung up); the day's count stays.
 	End(ctx context.Context, user string, res users.Reservation) error
+	// AddUsage adds what a proxied call consumed to the user's record of
+	// it (sessionID is rtgate's call id).
+	AddUsage(ctx context.Context, user, sessionID string, delta usage.Usage) error
 	// Export and Erase serve the data-rights endpoints (/api/me/data).
 	Export(ctx context.Context, user string) (users.UserData, error)
 	Erase(ctx context.Context, user string, by users.ErasedBy) (users.Erasure, error)

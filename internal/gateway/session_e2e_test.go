@@ -9,8 +9,6 @@ import (
 	"os"
 	"reflect"
 	"testing"
-
-	"github.com/rtgate/rtgate/internal/apptest"
 )
 
 // richFile holds every member rtgate renders (sessioncfg's test file).
@@ -80,7 +78,7 @@ func multipartSession(t *testing.T, contentType string, body []byte) map[string]
 // file's whole session upstream, the simulator (strict about unknown members)
 // takes it, and the environment's model and voice are in it.
 func TestSessionFileReachesEveryUpstream(t *testing.T) {
-	in := apptest.Start(t, map[string]string{
+	in, rec := startRecorded(t, map[string]string{
 		"SESSION_CONFIG_FILE":     richFile,
 		"REALTIME_ALLOWED_MODELS": "gpt-realtime-2.1-mini",
 		"REALTIME_ALLOWED_VOICES": "cedar",
@@ -126,7 +124,7 @@ func TestSessionFileReachesEveryUpstream(t *testing.T) {
 	}
 	t.Run("a proxied call", func(t *testing.T) {
 		createCall(t, in)
-		up := in.Sim.LastRequest()
+		up := rec.last("/v1/realtime/calls") // the call's sideband is attached after it
 		sent := multipartSession(t, up.Header.Get("Content-Type"), up.Body)
 		if !holds(sent, want) || sent["model"] != "gpt-realtime-2.1" {
 			t.Errorf("the call's session part lacks the file's members:\n%v", sent)

@@ -34,6 +34,10 @@ type WebOptions struct {
 	// every instance sharing its store; without it the SDP proxy is not
 	// served. Build it with CallUpstreams.Hangup and CallEnded as hooks.
 	Calls CallRegistry
+	// Control, when set, takes every call the SDP proxy creates under
+	// sideband control before its answer is sent (a *calls.Controller
+	// built with CallUpstreams.Dialers, ServerSessions and CallUsage).
+	Control CallControl
 	// MaxSDPBytes bounds an SDP offer (MAX_SDP_BYTES); 0 means DefaultMaxSDPBytes.
 	MaxSDPBytes int64
 	// SessionMax is how long a proxied call may run before rtgate hangs it

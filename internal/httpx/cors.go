@@ -20,7 +20,7 @@ type CORS struct {
 const (
 	corsMethods       = "GET, POST, OPTIONS"
 	corsMaxAge        = "86400"
-	corsAllowHeaders  = "Authorization, Content-Type, X-Request-ID"
+	corsAllowHeaders  = "Authorization, Content-Type, X-Request-ID, X-Call-Token"
 	corsExposeHeaders = "X-Request-ID, Retry-After, RateLimit, RateLimit-Policy, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset"
 )
 

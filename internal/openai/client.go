@@ -1,6 +1,7 @@
-// Package openai is rtgate's client for the OpenAI Realtime REST endpoints it
-// calls with the real API key: minting ephemeral client secrets, and creating
-// and hanging up WebRTC calls.
+// Package openai is rtgate's client for the OpenAI endpoints it calls with
+// the real API key: minting ephemeral client secrets, creating and hanging
+// up Realtime WebRTC calls and GPT-Live sessions, and the sideband
+// WebSockets that control them (sideband.go).
 //
 // The call is hand-written rather than made through the official SDK: rtgate
 // returns the upstream JSON to the browser byte for byte (the SDK would
@@ -187,6 +188,7 @@ type Client struct {
 	keys    *KeyRing
 	timeout time.Duration
 	hc      *http.Client
+	ws      *http.Client // sideband handshakes (sideband.go)
 	obs     Observer
 	log     *slog.Logger
 	now     func() time.Time
@@ -232,7 +234,7 @@ func New(o Options) *Client {
 		o.Keys = StaticKeyRing(o.APIKey)
 	}
 	c := &Client{
-		base: strings.TrimRight(o.BaseURL, "/"), keys: o.Keys, timeout: o.Timeout, hc: o.HTTP,
+		base: strings.TrimRight(o.BaseURL, "/"), keys: o.Keys, timeout: o.Timeout, hc: o.HTTP, ws: sidebandClient(o.HTTP),
 		obs: o.Observer, log: o.Logger, now: o.Now, sleep: o.Sleep, jitter: o.Jitter,
 		retries: max(o.Retries, 0),
 		queue:   newQueue(o.MaxConcurrency, o.QueueSize, o.QueueTimeout),
@@ -281,7 +283,10 @@ func (c *Client) Queue() QueueState {
 }
 
 // CloseIdleConnections closes the pooled connections not in use.
-func (c *Client) CloseIdleConnections() { c.hc.CloseIdleConnections() }
+func (c *Client) CloseIdleConnections() {
+	c.hc.CloseIdleConnections()
+	c.ws.CloseIdleConnections()
+}
 
 type expiresAfter struct {
 	Anchor  string `json:"anchor"`
@@ -411,6 +416,13 @@ type request struct {
 // call runs r through the breaker, the queue, the key ring and the retry
 // loop; handle turns a 2xx answer into the result or an error.
 func (c *Client) call(ctx context.Context, r request, handle func(*http.Response, []byte) (string, error)) error {
+	return c.gate(ctx, func(ctx context.Context) error { return c.attempts(ctx, r, handle) })
+}
+
+// gate runs fn through the breaker's fast check, the bounded queue and the
+// breaker's admission, within the call deadline, and tells the breaker how
+// it went.
+func (c *Client) gate(ctx context.Context, fn func(ctx context.Context) error) error {
 	if wait, open := c.breaker.openFor(); open {
 		c.observe(OutcomeBreakerOpen, 0)
 		return &UnavailableError{Reason: OutcomeBreakerOpen, RetryAfter: retryAfterSeconds(wait)}
@@ -438,7 +450,7 @@ func (c *Client) call(ctx context.Context, r request, handle func(*http.Response
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
 		defer cancel()
 	}
-	err = c.attempts(ctx, r, handle)
+	err = fn(ctx)
 	done(breakerVerdict(ctx, err))
 	return err
 }
@@ -455,23 +467,14 @@ func (c *Client) attempts(ctx context.Context, r request, handle func(*http.Resp
 		if err == nil {
 			outcome, err = handle(resp, raw)
 		}
-		elapsed := c.now().Sub(start)
-		var se *StatusError
-		if errors.As(err, &se) && (se.Status == http.StatusUnauthorized || se.Status == http.StatusForbidden) && r.bearer == "" {
-			next, switched := c.keys.reject(k, func(key string) bool { return tried[key] })
-			if switched {
-				outcome = OutcomeKeyFailover
-			}
-			c.observe(outcome, elapsed)
+		if next, refused := c.observeAttempt(k, tried, r.bearer == "", outcome, err, c.now().Sub(start)); refused {
 			if next.value == "" {
 				return err
 			}
 			k = next
 			continue
 		}
-		c.observe(outcome, elapsed)
 		if err == nil {
-			c.keys.accept(k)
 			return nil
 		}
 		if retry >= c.retries {
@@ -487,6 +490,28 @@ func (c *Client) attempts(ctx context.Context, r request, handle func(*http.Resp
 			return err
 		}
 	}
+}
+
+// observeAttempt records one attempt with k that ended with outcome and
+// err. When the upstream refused the key (401/403; keyed: the attempt was
+// authenticated with k, not an ephemeral secret), it reports refused and
+// the key to try next (none when every key not yet tried is rejected); a
+// key that worked is accepted again.
+func (c *Client) observeAttempt(k keyRef, tried map[string]bool, keyed bool, outcome string, err error, elapsed time.Duration) (next keyRef, refused bool) {
+	var se *StatusError
+	if errors.As(err, &se) && (se.Status == http.StatusUnauthorized || se.Status == http.StatusForbidden) && keyed {
+		next, switched := c.keys.reject(k, func(key string) bool { return tried[key] })
+		if switched {
+			outcome = OutcomeKeyFailover
+		}
+		c.observe(outcome, elapsed)
+		return next, true
+	}
+	c.observe(outcome, elapsed)
+	if err == nil {
+		c.keys.accept(k)
+	}
+	return keyRef{}, false
 }
 
 // attempt is one round trip with key.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/rtgate/rtgate/internal/ratelimit"
 	"github.com/rtgate/rtgate/internal/reqctx"
+	"github.com/rtgate/rtgate/internal/usage"
 )
 
 // RateLimiter decides the per-user rate limit (USER_RATE_LIMIT_*);
@@ -255,11 +256,14 @@ const (
 
 // Session is what the caller knows of a minted session.
 type Session struct {
+	// SessionID is the id the user knows the session by (Record.SessionID).
 	SessionID string
-	Kind      string // KindToken or KindCall
-	Model     string
-	CreatedAt time.Time
-	ExpiresAt time.Time
+	// UpstreamID is OpenAI's id of a proxied call, for operators.
+	UpstreamID string
+	Kind       string // KindToken or KindCall
+	Model      string
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
 }
 
 // Record keeps the record of a session minted under reservation res for a
@@ -277,12 +281,22 @@ func (m *Manager) Record(ctx context.Context, user string, res Reservation, s Se
 		res = newReservation(m.o.Now())
 	}
 	rec := Record{
-		UserID: user, SessionID: s.SessionID, Kind: s.Kind, Model: s.Model,
+		UserID: user, SessionID: s.SessionID, UpstreamID: s.UpstreamID, Kind: s.Kind, Model: s.Model,
 		CreatedAt: s.CreatedAt.UTC(), ExpiresAt: s.ExpiresAt.UTC(),
 		ActiveUntil: s.ExpiresAt.UTC(),
 	}
 	rec.ClientNet, rec.ClientIPHash = m.clientIP(ip)
 	if err := m.o.Store.Commit(ctx, user, string(res), rec, m.o.Now(), m.o.Retention); err != nil {
+		return unavailable(err)
+	}
+	return nil
+}
+
+// AddUsage adds delta to the usage of user's record of the session
+// sessionID (a proxied call's rtgate id). A session without a record keeps
+// nothing.
+func (m *Manager) AddUsage(ctx context.Context, user, sessionID string, delta usage.Usage) error {
+	if err := m.o.Store.AddUsage(ctx, user, sessionID, delta, m.o.Now(), m.o.Retention); err != nil {
 		return unavailable(err)
 	}
 	return nil

@@ -5,6 +5,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/rtgate/rtgate/internal/usage"
 )
 
 // Memory is the single-instance Store. Its size grows with the number of
@@ -136,6 +138,26 @@ func (m *Memory) End(_ context.Context, user, res string) error {
 	return nil
 }
 
+// AddUsage implements Store.
+func (m *Memory) AddUsage(_ context.Context, user, sessionID string, delta usage.Usage, _ time.Time, _ time.Duration) error {
+	if user == "" {
+		return ErrEmptyUser
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	u := m.user(user, false)
+	if u == nil {
+		return nil
+	}
+	for i := len(u.records) - 1; i >= 0; i-- {
+		if u.records[i].SessionID == sessionID {
+			u.records[i].Usage = u.records[i].Usage.Add(delta)
+			return nil
+		}
+	}
+	return nil
+}
+
 // Data implements Store.
 func (m *Memory) Data(_ context.Context, user string, now time.Time, retention time.Duration) (UserData, error) {
 	if user == "" {
@@ -155,6 +177,7 @@ func (m *Memory) Data(_ context.Context, user string, now time.Time, retention t
 		out.Blocked = &b
 	}
 	out.Sessions = append(out.Sessions, u.records...)
+	out.sumUsage()
 	out.ActiveSessions = len(u.active)
 	out.UsedToday = u.days[dayOf(now)]
 	return out, nil

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/rtgate/rtgate/internal/usage"
 )
 
 // Redis is the Store shared by every instance that points at the same
@@ -23,6 +25,8 @@ import (
 //	<prefix>s:{<hash>}:d:YYYYMMDD  mints that UTC day (expires after 48h)
 //	<prefix>s:{<hash>}:r          ZSET record JSON -> created (ms)
 //	<prefix>s:{<hash>}:b          block JSON
+//	<prefix>s:{<hash>}:u:<session> HASH usage counter -> value, one per
+//	                               metered session (a proxied call)
 //
 // Every key but the block carries a TTL, so a user who never returns
 // leaves nothing behind after the retention period; a block stays until an
@@ -53,6 +57,9 @@ func (k userKeys) active() string         { return k.base + "a" }
 func (k userKeys) day(t time.Time) string { return k.base + "d:" + dayOf(t) }
 func (k userKeys) records() string        { return k.base + "r" }
 func (k userKeys) block() string          { return k.base + "b" }
+func (k userKeys) usage(session string) string {
+	return k.base + "u:" + session
+}
 
 // dayTTL keeps a day's counter a day past its end, whatever the time zone
 // of the instance that wrote it.
@@ -170,6 +177,37 @@ func (r *Redis) End(ctx context.Context, user, res string) error {
 	return nil
 }
 
+// ARGV: retention ms, then counter name and increment pairs.
+var addUsageScript = redis.NewScript(`
+for i = 2, #ARGV, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1
+`)
+
+// AddUsage implements Store. The usage of a session lives in its own hash
+// (one HINCRBY per counter, in one script), kept for the retention period
+// after its last change; Data shows it with its record only, and Erase
+// deletes it with the records. Usage arriving for an erased record makes a
+// hash nobody shows, which expires after the retention period.
+func (r *Redis) AddUsage(ctx context.Context, user, sessionID string, delta usage.Usage, _ time.Time, retention time.Duration) error {
+	if user == "" {
+		return ErrEmptyUser
+	}
+	args := []any{retention.Milliseconds()}
+	for _, f := range delta.Fields() {
+		if f.Value != 0 {
+			args = append(args, f.Name, f.Value)
+		}
+	}
+	if len(args) == 1 {
+		return nil
+	}
+	if err := addUsageScript.Run(ctx, r.c, []string{r.keys(user).usage(sessionID)}, args...).Err(); err != nil {
+		return fmt.Errorf("users: add usage: %w", err)
+	}
+	return nil
+}
+
 // Data implements Store.
 func (r *Redis) Data(ctx context.Context, user string, now time.Time, retention time.Duration) (UserData, error) {
 	if user == "" {
@@ -208,6 +246,10 @@ func (r *Redis) Data(ctx context.Context, user string, now time.Time, retention 
 		}
 		out.Sessions = append(out.Sessions, rec)
 	}
+	if err := r.readUsage(ctx, k, out.Sessions); err != nil {
+		return UserData{}, err
+	}
+	out.sumUsage()
 	if s, err := block.Result(); err == nil {
 		var b Block
 		if err := json.Unmarshal([]byte(s), &b); err != nil {
@@ -218,10 +260,36 @@ func (r *Redis) Data(ctx context.Context, user string, now time.Time, retention 
 	return out, nil
 }
 
+// readUsage fills in the usage of the call records among recs, in one
+// pipeline.
+func (r *Redis) readUsage(ctx context.Context, k userKeys, recs []Record) error {
+	cmds := make([]*redis.MapStringStringCmd, len(recs))
+	_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, rec := range recs {
+			if rec.Kind == KindCall {
+				cmds[i] = p.HGetAll(ctx, k.usage(rec.SessionID))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("users: data: usage: %w", err)
+	}
+	for i, c := range cmds {
+		if c != nil {
+			recs[i].Usage = usage.FromStrings(c.Val())
+		}
+	}
+	return nil
+}
+
+// KEYS: records, active, day, then the usage hashes of the records. ARGV:
+// counters flag.
 var eraseScript = redis.NewScript(`
 local n = redis.call('ZCARD', KEYS[1])
 redis.call('DEL', KEYS[1])
 if ARGV[1] == '1' then redis.call('DEL', KEYS[2], KEYS[3]) end
+for i = 4, #KEYS do redis.call('DEL', KEYS[i]) end
 return n
 `)
 
@@ -235,7 +303,21 @@ func (r *Redis) Erase(ctx context.Context, user string, now time.Time, counters 
 	if counters {
 		flag = "1"
 	}
-	n, err := eraseScript.Run(ctx, r.c, []string{k.records(), k.active(), k.day(now)}, flag).Int()
+	// The records' usage hashes go with them. A call recorded between this
+	// read and the script keeps its usage hash, which nobody shows and
+	// which expires after the retention period.
+	members, err := r.c.ZRange(ctx, k.records(), 0, -1).Result()
+	if err != nil {
+		return Erased{}, fmt.Errorf("users: erase: %w", err)
+	}
+	keys := []string{k.records(), k.active(), k.day(now)}
+	for _, m := range members {
+		var rec Record
+		if json.Unmarshal([]byte(m), &rec) == nil && rec.Kind == KindCall {
+			keys = append(keys, k.usage(rec.SessionID))
+		}
+	}
+	n, err := eraseScript.Run(ctx, r.c, keys, flag).Int()
 	if err != nil {
 		return Erased{}, fmt.Errorf("users: erase: %w", err)
 	}

@@ -13,16 +13,25 @@ package users
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
+
+	"github.com/rtgate/rtgate/internal/usage"
 )
 
 // Record is what rtgate keeps about one mint or call.
 type Record struct {
-	UserID    string    `json:"user_id"`
-	SessionID string    `json:"session_id"`
-	Kind      string    `json:"kind"`
-	Model     string    `json:"model"`
-	CreatedAt time.Time `json:"created_at"`
+	UserID string `json:"user_id"`
+	// SessionID is the id the user knows the session by: OpenAI's session
+	// id for a minted token (the browser saw it), rtgate's call id for a
+	// proxied call.
+	SessionID string `json:"session_id"`
+	// UpstreamID is OpenAI's id of a proxied call or Live session, for
+	// operators only: UserData.ForUser removes it.
+	UpstreamID string    `json:"upstream_id,omitempty"`
+	Kind       string    `json:"kind"`
+	Model      string    `json:"model"`
+	CreatedAt  time.Time `json:"created_at"`
 	// ExpiresAt is when the ephemeral secret expires.
 	ExpiresAt time.Time `json:"expires_at"`
 	// ActiveUntil is until when the session counts against the active cap:
@@ -35,6 +44,10 @@ type Record struct {
 	// full client address: an operator holding the key can check whether a
 	// given address was this client, nobody can read the address back.
 	ClientIPHash string `json:"client_ip_hash,omitempty"`
+	// Usage is what a proxied call consumed upstream, as its sideband
+	// reported it (Store.AddUsage); zero for a token, which rtgate cannot
+	// meter.
+	Usage usage.Usage `json:"usage,omitzero"`
 }
 
 // Limits are the per-user caps; zero switches one off.
@@ -100,6 +113,26 @@ type UserData struct {
 	ActiveSessions int `json:"active_sessions"`
 	// UsedToday is the number of mints counted today (UTC).
 	UsedToday int `json:"used_today"`
+	// Usage is the sum of the Sessions' usage.
+	Usage usage.Usage `json:"usage"`
+}
+
+// ForUser returns d as the user may see it: without the upstream ids of
+// their calls, which only operators need.
+func (d UserData) ForUser() UserData {
+	d.Sessions = slices.Clone(d.Sessions)
+	for i := range d.Sessions {
+		d.Sessions[i].UpstreamID = ""
+	}
+	return d
+}
+
+// sumUsage sets d.Usage to the sum of its records' usage.
+func (d *UserData) sumUsage() {
+	d.Usage = usage.Usage{}
+	for _, r := range d.Sessions {
+		d.Usage = d.Usage.Add(r.Usage)
+	}
 }
 
 // Erased says what an Erase removed.
@@ -129,6 +162,10 @@ type Store interface {
 	// freed and the day's count decremented. Releasing twice, or after the
 	// reservation lapsed, changes nothing.
 	Release(ctx context.Context, user, res string, day time.Time) error
+	// AddUsage adds delta to the usage of user's record of sessionID. A
+	// session with no record (never kept, past retention, erased) keeps
+	// none: Data never shows usage without its record.
+	AddUsage(ctx context.Context, user, sessionID string, delta usage.Usage, now time.Time, retention time.Duration) error
 	// End frees the active slot of a session that ended before its time
 	// (a hung-up call). The day's count and the record stay. Ending twice,
 	// or after the slot lapsed, changes nothing.

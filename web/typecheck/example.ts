@@ -6,10 +6,10 @@
 // objects (exports and RtgateError in Node, a live Connection in Chromium).
 
 import * as rtgate from "../rtgate-client.js";
-import { connect, RtgateError, type Connection, type ConnectOptions, type ServerEvent } from "../rtgate-client.js";
+import { connect, RtgateError, type CallStatus, type Connection, type ConnectOptions, type ServerEvent } from "../rtgate-client.js";
 
 export const moduleExports = { connect: true, RtgateError: true } satisfies Record<keyof typeof rtgate, true>;
-export const connectionMembers = { mode: true, pc: true, dc: true, microphone: true, audioElement: true, callId: true, callURL: true, send: true, hangup: true } satisfies Record<keyof Connection, true>;
+export const connectionMembers = { mode: true, pc: true, dc: true, microphone: true, audioElement: true, callId: true, callURL: true, send: true, hangup: true, status: true } satisfies Record<keyof Connection, true>;
 export const errorFields = { code: true, status: true, retryAfter: true, requestId: true, source: true } satisfies Record<Exclude<keyof RtgateError, keyof Error>, true>;
 
 // Server mode (recommended): the offer goes through rtgate, no secret reaches the page.
@@ -26,7 +26,9 @@ export async function callMode(audio: HTMLAudioElement): Promise<Connection> {
   const state: RTCPeerConnectionState = rt.pc.connectionState;
   const label: string = rt.dc.label;
   const tracks: MediaStreamTrack[] = rt.microphone.getAudioTracks();
-  void [id, url, state, label, tracks];
+  const st: CallStatus = await rt.status();
+  const spoken: number = (st.usage.output_audio_tokens ?? 0) + (st.usage.live_ms ?? 0);
+  void [id, url, state, label, tracks, st.ends_at, spoken];
   return rt;
 }
 

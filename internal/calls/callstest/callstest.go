@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/rtgate/rtgate/internal/calls"
+	"github.com/rtgate/rtgate/internal/usage"
 )
 
 // NewStores returns two stores with no state that share one backend (for a
@@ -156,7 +157,80 @@ func Run(t *testing.T, newStores NewStores) {
 		wantErr(t, "Remove", err, calls.ErrNotFound)
 		_, err = a.Claim(ctx, NewID(), "h1", calls.ReasonHangup, T0, T0.Add(time.Minute))
 		wantErr(t, "Claim", err, calls.ErrNotFound)
+		_, err = a.AddUsage(ctx, NewID(), usage.Usage{Responses: 1})
+		wantErr(t, "AddUsage", err, calls.ErrNotFound)
 		wantErr(t, "Release", a.Release(ctx, NewID(), "h1", T0, T0), calls.ErrNotFound)
+	})
+
+	t.Run("usage adds up across instances, keeps every other field, and survives claims and adoption", func(t *testing.T) {
+		a, b := newStores(t)
+		// The odd user id exercises JSON and Lua string escapes.
+		for _, user := range []string{"alice/ü \"quoted\" <&> \\", ""} {
+			c := add(t, a, NewCall(user, "inst-a", T0.Add(time.Hour)))
+			d1 := usage.Usage{InputAudioTokens: 120, CachedAudioTokens: 20, OutputAudioTokens: 240, OutputTextTokens: 24, Responses: 1}
+			d2 := usage.Usage{InputTextTokens: 7, InputImageTokens: 85, CachedTextTokens: 3, CachedImageTokens: 1, Responses: 1, LiveMillis: 1_234_567_890_123}
+			got, err := b.AddUsage(ctx, c.ID, d1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := c
+			want.Usage = d1
+			Same(t, got, want)
+			if got, err = a.AddUsage(ctx, c.ID, d2); err != nil {
+				t.Fatal(err)
+			}
+			want.Usage = d1.Add(d2)
+			Same(t, got, want)
+			if got, err = a.AddUsage(ctx, c.ID, usage.Usage{}); err != nil {
+				t.Fatal(err)
+			}
+			Same(t, got, want)
+			if _, err := a.Claim(ctx, c.ID, "h1", calls.ReasonHangup, T0, T0.Add(time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+			wantAdopted := want
+			wantAdopted.Instance = "inst-b"
+			if got := adopt(t, b, "inst-b", T0.Add(time.Hour), 10); len(got) != 1 {
+				t.Fatalf("adopted %d calls, want 1", len(got))
+			} else {
+				Same(t, got[0], wantAdopted)
+			}
+			if got, err = a.Get(ctx, c.ID); err != nil {
+				t.Fatal(err)
+			}
+			Same(t, got, wantAdopted)
+			if got, err = b.Remove(ctx, c.ID); err != nil {
+				t.Fatal(err)
+			}
+			Same(t, got, wantAdopted)
+			_, err = a.AddUsage(ctx, c.ID, d1)
+			wantErr(t, "AddUsage of a removed call", err, calls.ErrNotFound)
+		}
+	})
+
+	t.Run("concurrent usage on two instances is all counted", func(t *testing.T) {
+		a, b := newStores(t)
+		c := add(t, a, NewCall("alice", "inst-a", T0.Add(time.Hour)))
+		var wg sync.WaitGroup
+		for i := range 40 {
+			s := a
+			if i%2 == 1 {
+				s = b
+			}
+			wg.Go(func() {
+				if _, err := s.AddUsage(ctx, c.ID, usage.Usage{OutputAudioTokens: 3, Responses: 1}); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		got, err := b.Get(ctx, c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Usage != (usage.Usage{OutputAudioTokens: 120, Responses: 40}) {
+			t.Fatalf("usage %+v after 40 concurrent adds", got.Usage)
+		}
 	})
 
 	t.Run("remove returns the call once and forgets it everywhere", func(t *testing.T) {

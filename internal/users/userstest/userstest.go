@@ -6,12 +6,14 @@ package userstest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/rtgate/rtgate/internal/usage"
 	"github.com/rtgate/rtgate/internal/users"
 )
 
@@ -257,6 +259,82 @@ func Run(t *testing.T, newStores NewStores) {
 		}
 		if e := data(t, s, "nobody", T0); e.UserID != "nobody" || len(e.Sessions) != 0 || e.Sessions == nil || e.Blocked != nil {
 			t.Errorf("unknown user: %+v", e)
+		}
+	})
+
+	t.Run("usage adds up per call record across instances, sums per user, and goes with the records", func(t *testing.T) {
+		a, b := newStores(t)
+		call := func(user string, at time.Time) users.Record {
+			rec := record(user, at, time.Hour)
+			rec.Kind, rec.SessionID, rec.UpstreamID = users.KindCall, "call_"+res(), "rtc_"+res()
+			if err := a.Commit(ctx, user, mustAdmit(t, a, user, at, users.Limits{}), rec, at, retention); err != nil {
+				t.Fatal(err)
+			}
+			return rec
+		}
+		addUsage := func(s users.Store, user, session string, d usage.Usage, now time.Time) {
+			t.Helper()
+			if err := s.AddUsage(ctx, user, session, d, now, retention); err != nil {
+				t.Fatalf("AddUsage: %v", err)
+			}
+		}
+		token := record("alice", T0, time.Hour)
+		if err := a.Commit(ctx, "alice", mustAdmit(t, a, "alice", T0, users.Limits{}), token, T0, retention); err != nil {
+			t.Fatal(err)
+		}
+		first, second := call("alice", T0.Add(time.Second)), call("alice", T0.Add(2*time.Second))
+		bobs := call("bob", T0)
+		d1 := usage.Usage{InputAudioTokens: 100, CachedAudioTokens: 10, OutputAudioTokens: 200, OutputTextTokens: 20, Responses: 1}
+		d2 := usage.Usage{InputTextTokens: 5, InputImageTokens: 85, CachedTextTokens: 2, CachedImageTokens: 85, Responses: 1}
+		d3 := usage.Usage{LiveMillis: 61_500}
+		addUsage(a, "alice", first.SessionID, d1, T0.Add(time.Minute))
+		addUsage(b, "alice", first.SessionID, d2, T0.Add(time.Minute))
+		addUsage(b, "alice", second.SessionID, d3, T0.Add(time.Minute))
+		addUsage(a, "alice", "call_never_recorded", d1, T0.Add(time.Minute))
+		addUsage(a, "alice", bobs.SessionID, d1, T0.Add(time.Minute)) // bob's call, under alice
+		addUsage(b, "alice", first.SessionID, usage.Usage{}, T0.Add(time.Minute))
+
+		d := data(t, b, "alice", T0.Add(time.Minute))
+		if len(d.Sessions) != 3 {
+			t.Fatalf("records: %+v", d.Sessions)
+		}
+		want := map[string]usage.Usage{token.SessionID: {}, first.SessionID: d1.Add(d2), second.SessionID: d3}
+		for _, r := range d.Sessions {
+			if r.Usage != want[r.SessionID] {
+				t.Errorf("usage of %s (%s) = %+v, want %+v", r.SessionID, r.Kind, r.Usage, want[r.SessionID])
+			}
+			if r.Kind == users.KindCall && r.UpstreamID == "" {
+				t.Errorf("record %s lost its upstream id", r.SessionID)
+			}
+		}
+		if total := d1.Add(d2).Add(d3); d.Usage != total {
+			t.Errorf("user total %+v, want %+v", d.Usage, total)
+		}
+		if fu := d.ForUser(); fu.Sessions[1].UpstreamID != "" || d.Sessions[1].UpstreamID == "" || fu.Usage != d.Usage {
+			t.Errorf("ForUser: %+v (and the original %+v)", fu.Sessions[1], d.Sessions[1])
+		}
+		if bob := data(t, a, "bob", T0.Add(time.Minute)); !bob.Usage.IsZero() || !bob.Sessions[0].Usage.IsZero() {
+			t.Errorf("bob's record got alice's usage: %+v", bob)
+		}
+		if err := a.AddUsage(ctx, "", first.SessionID, d1, T0, retention); !errors.Is(err, users.ErrEmptyUser) {
+			t.Errorf("AddUsage for the empty user: %v", err)
+		}
+
+		// Past retention, a record and its usage are gone from the sum.
+		if d := data(t, a, "alice", T0.Add(retention+1500*time.Millisecond)); len(d.Sessions) != 1 || d.Usage != d3 {
+			t.Errorf("past the first call's retention: %d records, usage %+v", len(d.Sessions), d.Usage)
+		}
+
+		// Erasure takes the usage with the records: a record of the same
+		// session kept again starts from nothing.
+		if _, err := b.Erase(ctx, "alice", T0.Add(time.Minute), false); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Commit(ctx, "alice", mustAdmit(t, a, "alice", T0.Add(time.Minute), users.Limits{}), second, T0.Add(time.Minute), retention); err != nil {
+			t.Fatal(err)
+		}
+		if d := data(t, a, "alice", T0.Add(time.Minute)); len(d.Sessions) != 1 || !d.Usage.IsZero() {
+			t.Errorf("after erasure: %+v", d)
 		}
 	})
 
