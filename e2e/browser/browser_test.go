@@ -55,6 +55,14 @@ type stack struct {
 
 func startStack(t *testing.T, env map[string]string) *stack {
 	t.Helper()
+	return startStackBehind(t, env, nil)
+}
+
+// startStackBehind is startStack with rtgate's upstream being front(sim,
+// the simulator's own URL) instead of the simulator itself (nil: the
+// simulator).
+func startStackBehind(t *testing.T, env map[string]string, front func(sim *simulator.Simulator, simURL string) http.Handler) *stack {
+	t.Helper()
 	key := apptest.RandomKey()
 	ans, err := webrtcpeer.New(webrtcpeer.Options{})
 	if err != nil {
@@ -64,6 +72,10 @@ func startStack(t *testing.T, env map[string]string) *stack {
 	sim := simulator.New(simulator.Options{APIKeys: []string{key}, Answerer: ans})
 	simSrv := httptest.NewServer(sim)
 	t.Cleanup(simSrv.Close)
+	if front != nil {
+		simSrv = httptest.NewServer(front(sim, simSrv.URL))
+		t.Cleanup(simSrv.Close)
+	}
 
 	// The page's own origin must be in ALLOWED_ORIGINS (browsers send Origin
 	// on same-origin POSTs), so the port is chosen before rtgate starts.
