@@ -206,10 +206,14 @@ func TestRealtimeCallThroughRtgateIsChargedToTheCent(t *testing.T) {
 	// The minutes: the wall-clock time from the call's creation to its
 	// hang-up (metered before the upstream hang-up, to the millisecond),
 	// so at least from the answer to the hang-up request and at most from
-	// the offer to this read.
+	// the offer to this read. (The call's last few milliseconds, from the
+	// hang-up to the sideband's close, may be charged between the two
+	// readings.)
 	lo, hi := beforeHangup.Sub(afterCreate).Milliseconds(), afterRead.Sub(beforeCreate).Milliseconds()
-	if s.usedMillisecs < lo || s.usedMillisecs > hi || s.operatorUsedMilli != s.usedMillisecs {
-		t.Errorf("used %d ms (operator %d ms) of the minutes; the call ran between %d and %d ms", s.usedMillisecs, s.operatorUsedMilli, lo, hi)
+	for _, used := range []int64{s.usedMillisecs, s.operatorUsedMilli} {
+		if used < lo || used > hi {
+			t.Errorf("used %d ms of the minutes; the call ran between %d and %d ms", used, lo, hi)
+		}
 	}
 	if s.me.DailyTime.Limit == nil || *s.me.DailyTime.Limit != "1800" {
 		t.Errorf("minutes limit %v, want 1800 s", s.me.DailyTime.Limit)
