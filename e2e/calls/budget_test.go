@@ -71,6 +71,22 @@ func told(ins []*clustertest.Instance, ids []string) map[string]bool {
 	return out
 }
 
+// refusedOnEach checks that a call by auth through each of ins is refused
+// with 429 and code, and that the upstream never saw one.
+func refusedOnEach(t *testing.T, c *clustertest.Cluster, ins []*clustertest.Instance, auth, code string) {
+	t.Helper()
+	before := c.Sim.Requests()
+	for _, in := range ins {
+		r := in.Do(t, "POST", "/api/realtime-call", clustertest.Offer, "Content-Type: application/sdp", auth)
+		if r.StatusCode != http.StatusTooManyRequests || !strings.Contains(r.Body, `"code":"`+code+`"`) {
+			t.Fatalf("a call through %s: %d %s, want 429 %s", in.URL, r.StatusCode, r.Body, code)
+		}
+	}
+	if c.Sim.Requests() != before {
+		t.Fatal("a refused call reached the upstream")
+	}
+}
+
 // TestTwoInstancesChargeOneUsersBudgetWithinTheBound: alice holds k = 4
 // calls, two on each instance, under a daily budget L of $0.55. Every
 // round, each call she has not been told to end gets one response of a
@@ -116,18 +132,8 @@ func TestTwoInstancesChargeOneUsersBudgetWithinTheBound(t *testing.T) {
 		all = append(all, call)
 		ids = append(ids, strings.TrimPrefix(call.Location, "/api/realtime-call/"))
 	}
-	// A fifth call is over alice's cap on either instance: refused before
-	// the upstream.
-	before := c.Sim.Requests()
-	for _, in := range ins {
-		r := in.Do(t, "POST", "/api/realtime-call", clustertest.Offer, "Content-Type: application/sdp", alice)
-		if r.StatusCode != http.StatusTooManyRequests || !strings.Contains(r.Body, `"code":"`+httpx.CodeSessionLimit+`"`) {
-			t.Fatalf("a fifth call through %s: %d %s", in.URL, r.StatusCode, r.Body)
-		}
-	}
-	if c.Sim.Requests() != before {
-		t.Fatal("a refused call reached the upstream")
-	}
+	// A fifth call is over alice's cap on either instance.
+	refusedOnEach(t, c, ins, alice, httpx.CodeSessionLimit)
 	for _, call := range all {
 		clustertest.WaitFor(t, "the sideband of "+call.UpstreamID, func() bool { return c.Sim.Sidebands(call.UpstreamID) == 1 })
 	}
@@ -215,15 +221,6 @@ func TestTwoInstancesChargeOneUsersBudgetWithinTheBound(t *testing.T) {
 	}
 	t.Logf("L = %s, step = %s, k = %d: %d responses, %s charged, spend − L = %s < k × step = %s", limit, step, k, emitted, total, total-limit, k*step)
 
-	// Alice's next call is refused on either instance, before the upstream.
-	before = c.Sim.Requests()
-	for _, in := range ins {
-		r := in.Do(t, "POST", "/api/realtime-call", clustertest.Offer, "Content-Type: application/sdp", alice)
-		if r.StatusCode != http.StatusTooManyRequests || !strings.Contains(r.Body, `"code":"`+httpx.CodeBudgetExhausted+`"`) {
-			t.Fatalf("a call after the budget ran out, through %s: %d %s", in.URL, r.StatusCode, r.Body)
-		}
-	}
-	if c.Sim.Requests() != before {
-		t.Fatal("a refused call reached the upstream")
-	}
+	// Alice's next call is refused on either instance.
+	refusedOnEach(t, c, ins, alice, httpx.CodeBudgetExhausted)
 }

@@ -139,6 +139,21 @@ func assertCharged(t *testing.T, s spendOf, want pricing.Micros) {
 	}
 }
 
+// createOne creates a call on route as auth and returns rtgate's location
+// of it and the id of the one session running upstream.
+func createOne(t *testing.T, in *apptest.Instance, route string, running func() []string, auth string) (loc, up string) {
+	t.Helper()
+	r := in.Do(t, "POST", route, testOffer, sdpType, auth)
+	if r.StatusCode != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.StatusCode, r.Body)
+	}
+	ids := running()
+	if len(ids) != 1 {
+		t.Fatalf("upstream sessions %v", ids)
+	}
+	return r.Header.Get("Location"), ids[0]
+}
+
 // TestRealtimeCallThroughRtgateIsChargedToTheCent: the three responses of
 // the worked example (docs/budgets.md), emitted by the simulator on a
 // user's call through POST /api/realtime-call and read by rtgate's
@@ -153,17 +168,9 @@ func TestRealtimeCallThroughRtgateIsChargedToTheCent(t *testing.T) {
 	costBefore := costMetric(t, in, "realtime", model)
 
 	beforeCreate := time.Now()
-	r := callAs(t, in, alice)
+	loc, up := createOne(t, in, "/api/realtime-call", in.Sim.Calls, alice)
 	afterCreate := time.Now()
-	if r.StatusCode != http.StatusCreated {
-		t.Fatalf("create: %d %s", r.StatusCode, r.Body)
-	}
-	loc := r.Header.Get("Location")
-	up := in.Sim.Calls()
-	if len(up) != 1 {
-		t.Fatalf("upstream calls %v", up)
-	}
-	waitUntil(t, "the sideband", func() bool { return in.Sim.Sidebands(up[0]) == 1 })
+	waitUntil(t, "the sideband", func() bool { return in.Sim.Sidebands(up) == 1 })
 
 	// gpt-realtime-2.1, per 1M tokens: text in $4, cached $0.40, out $24;
 	// audio in $32, cached $0.40, out $64. tokens × ($ per 1M) = µ$.
@@ -179,7 +186,7 @@ func TestRealtimeCallThroughRtgateIsChargedToTheCent(t *testing.T) {
 	// total 21,840 + 37,460 + 51,800 = 111,100 µ$ = $0.1111 (11.11 cents).
 	const want pricing.Micros = 111_100
 	for _, u := range []simulator.Usage{realtimeUsage(300, 0, 150, 0, 20, 240), realtimeUsage(320, 300, 490, 150, 30, 400), realtimeUsage(1200, 1000, 800, 500, 100, 600)} {
-		if _, err := in.Sim.EmitResponse(up[0], u); err != nil {
+		if _, err := in.Sim.EmitResponse(up, u); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -194,7 +201,7 @@ func TestRealtimeCallThroughRtgateIsChargedToTheCent(t *testing.T) {
 		t.Fatalf("hang-up: %d %s", h.StatusCode, h.Body)
 	}
 	waitLog(t, in, `"msg":"call ended"`)
-	waitUntil(t, "the call ended upstream", func() bool { _, ok := in.Sim.LookupCall(up[0]); return !ok })
+	waitUntil(t, "the call ended upstream", func() bool { _, ok := in.Sim.LookupCall(up); return !ok })
 	s := readSpend(t, in, alice)
 	afterRead := time.Now()
 
@@ -241,15 +248,7 @@ func TestLiveSessionThroughRtgateIsChargedToTheCent(t *testing.T) {
 	alice := bearer(t, "alice")
 	costBefore := costMetric(t, in, "live", model)
 
-	r := in.Do(t, "POST", "/api/live-session", testOffer, sdpType, alice)
-	if r.StatusCode != http.StatusCreated {
-		t.Fatalf("create: %d %s", r.StatusCode, r.Body)
-	}
-	loc := r.Header.Get("Location")
-	up := in.Sim.LiveSessions()
-	if len(up) != 1 {
-		t.Fatalf("upstream sessions %v", up)
-	}
+	loc, up := createOne(t, in, "/api/live-session", in.Sim.LiveSessions, alice)
 	// At creation: 15 s at $0.05/min = 15/60 × 50,000 µ$ = 12,500 µ$, and
 	// 15 s of the minutes, before any usage.
 	s := readSpend(t, in, alice)
@@ -261,7 +260,7 @@ func TestLiveSessionThroughRtgateIsChargedToTheCent(t *testing.T) {
 	// usage.seconds 4 and 10 (covered by the creation charge: $0), 16.2
 	// (1.2 s = 1,000 µ$), 60 (43.8 s = 36,500 µ$): 50,000 µ$ = $0.05, 60 s.
 	for _, step := range []float64{4, 6, 6.2, 43.8} {
-		if _, err := in.Sim.AdvanceLiveUsage(up[0], step); err != nil {
+		if _, err := in.Sim.AdvanceLiveUsage(up, step); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -279,7 +278,7 @@ func TestLiveSessionThroughRtgateIsChargedToTheCent(t *testing.T) {
 		t.Fatalf("hang-up: %d %s", h.StatusCode, h.Body)
 	}
 	waitSpend(t, in, alice, "the closing usage charged", func(r budget.UserReport) bool { return r.DailyTime.Used == "90.5" })
-	if reason, _ := in.Sim.EndReason(up[0]); reason != "close_requested" {
+	if reason, _ := in.Sim.EndReason(up); reason != "close_requested" {
 		t.Fatalf("ended upstream with %q", reason)
 	}
 	const want pricing.Micros = 75_417
