@@ -463,7 +463,7 @@ func (c *Client) attempts(ctx context.Context, r request, handle func(*http.Resp
 	for retry := 0; ; {
 		tried[k.value] = true
 		start := c.now()
-		resp, raw, outcome, err := c.attempt(ctx, r, k.value)
+		resp, raw, outcome, err := c.attempt(ctx, r, k)
 		if err == nil {
 			outcome, err = handle(resp, raw)
 		}
@@ -498,8 +498,7 @@ func (c *Client) attempts(ctx context.Context, r request, handle func(*http.Resp
 // the key to try next (none when every key not yet tried is rejected); a
 // key that worked is accepted again.
 func (c *Client) observeAttempt(k keyRef, tried map[string]bool, keyed bool, outcome string, err error, elapsed time.Duration) (next keyRef, refused bool) {
-	var se *StatusError
-	if errors.As(err, &se) && (se.Status == http.StatusUnauthorized || se.Status == http.StatusForbidden) && keyed {
+	if se, ok := errors.AsType[*StatusError](err); ok && (se.Status == http.StatusUnauthorized || se.Status == http.StatusForbidden) && keyed {
 		next, switched := c.keys.reject(k, func(key string) bool { return tried[key] })
 		if switched {
 			outcome = OutcomeKeyFailover
@@ -514,8 +513,8 @@ func (c *Client) observeAttempt(k keyRef, tried map[string]bool, keyed bool, out
 	return keyRef{}, false
 }
 
-// attempt is one round trip with key.
-func (c *Client) attempt(ctx context.Context, r request, key string) (*http.Response, []byte, string, error) {
+// attempt is one round trip with key k.
+func (c *Client) attempt(ctx context.Context, r request, k keyRef) (*http.Response, []byte, string, error) {
 	var body io.Reader
 	if r.body != nil {
 		body = bytes.NewReader(r.body)
@@ -527,7 +526,7 @@ func (c *Client) attempt(ctx context.Context, r request, key string) (*http.Resp
 	for k, v := range r.header {
 		req.Header[k] = v
 	}
-	c.authorize(req, r, key)
+	c.authorize(req, r, k)
 	if r.safety != "" {
 		req.Header.Set("OpenAI-Safety-Identifier", r.safety)
 	}
