@@ -2,10 +2,6 @@ package openai_test
 
 import (
 	"context"
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"strconv"
 	"testing"
 	"time"
 
@@ -18,19 +14,7 @@ import (
 // of context.WithoutCancel (before issue 14's third round) and
 // detach.WithDeadline (after).
 func BenchmarkMintDetached(b *testing.B) {
-	length := strconv.Itoa(len(mintAnswer))
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		w.Header()["Content-Type"] = []string{"application/json"}
-		w.Header()["Content-Length"] = []string{length}
-		_, _ = io.WriteString(w, mintAnswer)
-	}))
-	defer srv.Close()
-	c := openai.New(openai.Options{
-		BaseURL: srv.URL + "/v1", APIKey: "sk-bench-not-a-real-key", Timeout: 10 * time.Second,
-		QueueSize: 64, Breaker: openai.BreakerOptions{Failures: 5},
-	})
-	defer c.CloseIdleConnections()
+	c := newBenchClient(b)
 	p := openai.MintParams{Model: "gpt-realtime", Voice: "marin", TTL: time.Minute}
 	req, cancelReq := context.WithCancel(context.Background())
 	defer cancelReq()
