@@ -185,8 +185,9 @@ type Options struct {
 // Client calls the upstream. It is safe for concurrent use.
 type Client struct {
 	base    string
-	mintURL string     // base + mintPath, made once
-	bodies  mintBodies // the mint's request bodies (mintbody.go)
+	mintURL string        // base + mintPath, made once
+	mintReq *http.Request // a POST to mintURL, made once: newRequest copies it
+	bodies  mintBodies    // the mint's request bodies (mintbody.go)
 	keys    *KeyRing
 	timeout time.Duration
 	hc      *http.Client
@@ -247,6 +248,9 @@ func New(o Options) *Client {
 		c.reuse = newReuseCache(o.TokenReuse, o.TokenReuseMaxEntries, o.Now)
 	}
 	c.mintURL = c.base + mintPath
+	if req, err := http.NewRequest(http.MethodPost, c.mintURL, nil); err == nil {
+		c.mintReq = req // else every mint fails in newRequest, as before
+	}
 	return c
 }
 
@@ -527,11 +531,7 @@ func (c *Client) observeAttempt(k keyRef, tried map[string]bool, keyed bool, out
 
 // attempt is one round trip with key k.
 func (c *Client) attempt(ctx context.Context, r request, k keyRef) (*http.Response, []byte, string, error) {
-	var body io.Reader
-	if r.body != nil {
-		body = bytes.NewReader(r.body)
-	}
-	req, err := http.NewRequestWithContext(ctx, r.method, c.url(r.path), body)
+	req, err := c.newRequest(ctx, r)
 	if err != nil {
 		return nil, nil, OutcomeNetwork, err
 	}
@@ -543,6 +543,29 @@ func (c *Client) attempt(ctx context.Context, r request, k keyRef) (*http.Respon
 		req.Header.Set("OpenAI-Safety-Identifier", r.safety)
 	}
 	return c.roundTrip(req)
+}
+
+// newRequest is http.NewRequestWithContext(ctx, r.method, c.url(r.path),
+// bytes.NewReader(r.body)) (no body when r.body is nil). A mint's request
+// is instead a shallow copy of mintReq (Request.WithContext), so the URL is
+// parsed once and shared, as WithContext's copies share it (net/http only
+// reads it), with a header map and body of its own: the same request
+// without url.Parse (about 2 % of a mint's CPU) and its URL allocation.
+func (c *Client) newRequest(ctx context.Context, r request) (*http.Request, error) {
+	if c.mintReq == nil || ctx == nil || r.path != mintPath || r.method != http.MethodPost || len(r.body) == 0 {
+		var body io.Reader
+		if r.body != nil {
+			body = bytes.NewReader(r.body)
+		}
+		return http.NewRequestWithContext(ctx, r.method, c.url(r.path), body)
+	}
+	req := c.mintReq.WithContext(ctx)
+	req.Header = make(http.Header, len(r.header)+2)
+	b := r.body // never written: the body cache's, shared by every mint
+	req.ContentLength = int64(len(b))
+	req.Body = io.NopCloser(bytes.NewReader(b))
+	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+	return req, nil
 }
 
 // mintPath is the path of the mint's endpoint under the base URL.
