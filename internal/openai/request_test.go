@@ -16,7 +16,7 @@ import (
 // http.NewRequestWithContext itself.
 func TestNewRequestMatchesNewRequestWithContext(t *testing.T) {
 	c := New(Options{BaseURL: "http://127.0.0.1:8080/v1/", APIKey: "sk-test"})
-	ctx := context.WithValue(context.Background(), struct{}{}, "v")
+	ctx := context.WithValue(context.Background(), testCtxKey{}, "v")
 	body := []byte(`{"session":{"type":"realtime","model":"gpt-realtime"}}`)
 	for _, r := range []request{
 		{method: http.MethodPost, path: mintPath, body: body, header: jsonHeader},
@@ -64,6 +64,9 @@ func TestNewRequestMatchesNewRequestWithContext(t *testing.T) {
 		t.Fatalf("the template changed: %+v", c.mintReq)
 	}
 }
+
+// testCtxKey marks the test's context.
+type testCtxKey struct{}
 
 func readAll(t *testing.T, got, want io.Reader) {
 	t.Helper()
