@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/rtgate/rtgate/internal/detach"
 	"github.com/rtgate/rtgate/internal/openai"
 )
 
@@ -30,15 +29,13 @@ const statusClientClosed = 499
 
 // upstreamContext returns the context for r's upstream work: r's values
 // (request id, client IP) without its cancellation, and a deadline of its
-// own (Options.UpstreamDeadline). It is a detach.Context: the upstream
-// client's own deadline context under it (detach.Context.WithTimeout)
-// makes the only timer a mint needs.
+// own (Options.UpstreamDeadline).
 func (g *Gateway) upstreamContext(r *http.Request) (context.Context, context.CancelFunc) {
 	d := g.o.UpstreamDeadline
 	if d <= 0 {
 		d = DefaultUpstreamDeadline
 	}
-	return detach.WithDeadline(r.Context(), time.Now().Add(d))
+	return context.WithTimeout(context.WithoutCancel(r.Context()), d)
 }
 
 // upstreamActed reports whether a failed upstream create may have acted

@@ -28,8 +28,6 @@ import (
 	"net/http"
 	"strings"
 	"time"
-
-	"github.com/rtgate/rtgate/internal/detach"
 )
 
 // Sentinel errors the gateway maps to responses.
@@ -453,22 +451,12 @@ func (c *Client) gate(ctx context.Context, fn func(ctx context.Context) error) e
 	}
 	if c.timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = withTimeout(ctx, c.timeout)
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
 		defer cancel()
 	}
 	err = fn(ctx)
 	done(breakerVerdict(ctx, err))
 	return err
-}
-
-// withTimeout is context.WithTimeout(ctx, d); on a detach.Context (the
-// gateway's upstream context) it is the Context's own WithTimeout, which
-// needs no timer for the parent.
-func withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
-	if dc, ok := ctx.(*detach.Context); ok {
-		return dc.WithTimeout(d)
-	}
-	return context.WithTimeout(ctx, d)
 }
 
 // attempts sends r with the active key until it succeeds, a key failover
