@@ -351,7 +351,7 @@ func (b *Budget) Admit(ctx context.Context, user string, kind Kind, model string
 // session its creation charge (15 s of it, credited against its duration
 // by Charge); nothing for other kinds.
 func (b *Budget) Created(ctx context.Context, call Call) (Result, error) {
-	if call.Kind != KindLive {
+	if call.Kind == KindToken || !b.ChargesCreation(call.Kind) {
 		return Result{}, nil
 	}
 	p, ok := b.o.Prices.Lookup(call.Model)
@@ -361,10 +361,26 @@ func (b *Budget) Created(ctx context.Context, call Call) (Result, error) {
 	return b.charge(ctx, call, Amount{Cost: p.Live.CreationCharge(), Time: p.Live.Creation}, nil)
 }
 
+// ChargesCreation reports whether creating a session of kind is charged
+// before it runs: a token (Minted) when a worst case is configured, a Live
+// session (Created) always. When it is false, Minted (kind token) and
+// Created (other kinds) charge nothing, return a zero Result and no error,
+// and do not touch the store, so a caller may skip them and whatever it
+// prepares for them (a context with a deadline).
+func (b *Budget) ChargesCreation(kind Kind) bool {
+	switch kind {
+	case KindToken:
+		return b.o.TokenWorstCase != 0
+	case KindLive:
+		return true
+	}
+	return false
+}
+
 // Minted charges a minted token's worst case (TOKEN_WORST_CASE_USD and the
 // session maximum) to user; nothing when no worst case is configured.
 func (b *Budget) Minted(ctx context.Context, user, model string) (Result, error) {
-	if b.o.TokenWorstCase == 0 {
+	if !b.ChargesCreation(KindToken) {
 		return Result{}, nil
 	}
 	return b.charge(ctx, Call{User: user, Kind: KindToken, Model: model}, Amount{Cost: b.o.TokenWorstCase, Time: b.o.TokenWorstTime}, nil)

@@ -365,6 +365,35 @@ func TestAdmitFailsClosedWhenTheStoreIsDown(t *testing.T) {
 	}
 }
 
+// TestChargesCreation: where ChargesCreation is false, Minted (tokens) and
+// Created (other kinds) return a zero Result without asking the store (a
+// failing one: any store call would be ErrUnavailable); where it is true,
+// they reach it.
+func TestChargesCreation(t *testing.T) {
+	ctx := context.Background()
+	for _, worst := range []pricing.Micros{0, 40 * pricing.Cent} {
+		b, _, _ := newBudget(t, budget.Options{Store: &failing{}, Limits: limits(usd, budget.NoLimit, budget.NoLimit, budget.NoLimit), TokenWorstCase: worst, TokenWorstTime: time.Minute})
+		for _, tt := range []struct {
+			kind budget.Kind
+			want bool
+		}{{budget.KindToken, worst != 0}, {budget.KindRealtime, false}, {budget.KindLive, true}} {
+			var r budget.Result
+			var err error
+			if tt.kind == budget.KindToken {
+				r, err = b.Minted(ctx, "alice", "gpt-realtime-2.1")
+			} else {
+				r, err = b.Created(ctx, budget.Call{User: "alice", Kind: tt.kind, Model: "gpt-live-1"})
+			}
+			if got := b.ChargesCreation(tt.kind); got != tt.want {
+				t.Errorf("worst case %v, %s: ChargesCreation %v, want %v", worst, tt.kind, got, tt.want)
+			}
+			if tt.want != errors.Is(err, budget.ErrUnavailable) || (!tt.want && r != (budget.Result{})) {
+				t.Errorf("worst case %v, %s: %+v %v (charges: %v)", worst, tt.kind, r, err, tt.want)
+			}
+		}
+	}
+}
+
 func TestMintedChargesTheWorstCase(t *testing.T) {
 	o := budget.Options{Limits: limits(usd, budget.NoLimit, time.Hour, budget.NoLimit), TokenWorstCase: 40 * pricing.Cent, TokenWorstTime: 30 * time.Minute}
 	b, _, reg := newBudget(t, o)

@@ -24,8 +24,9 @@ func (c cannedUpstream) MintClientSecret(context.Context, openai.MintParams) (*o
 }
 
 // newBenchGateway is the gateway of the pipeline benchmarks: a per-IP limit
-// that never refuses, CORS, a session policy, the upstream stubbed.
-func newBenchGateway(b *testing.B) http.Handler {
+// that never refuses, CORS, a session policy, the upstream stubbed; opts
+// change the options before the gateway is made.
+func newBenchGateway(b *testing.B, opts ...func(*Options)) http.Handler {
 	lim, err := ratelimit.New(ratelimit.Options{
 		IP:    ratelimit.Policy{Limit: 1_000_000, Window: time.Second * 1_000_000},
 		Store: ratelimit.NewMemory(ratelimit.MemoryOptions{}),
@@ -33,7 +34,7 @@ func newBenchGateway(b *testing.B) http.Handler {
 	if err != nil {
 		b.Fatal(err)
 	}
-	g := New(Options{
+	o := Options{
 		Logger:       slog.New(slog.DiscardHandler),
 		Upstream:     cannedUpstream{body: []byte(`{"value":"ek_68af296e8e408191a1120ab6383263c2","expires_at":1756310470,"session":{"type":"realtime","id":"sess_C9CiUVUzUzYIssh3ELY1d"}}`)},
 		Limiter:      lim,
@@ -41,8 +42,11 @@ func newBenchGateway(b *testing.B) http.Handler {
 		Origins:      []string{"https://app.example.com"},
 		MaxBodyBytes: 16384,
 		Session:      SessionPolicy{Model: "gpt-realtime", Voice: "marin", TTL: time.Minute, AllowedModels: []string{"gpt-realtime"}, AllowedVoices: []string{"marin"}},
-	})
-	return g.Handler()
+	}
+	for _, f := range opts {
+		f(&o)
+	}
+	return New(o).Handler()
 }
 
 const benchMintBody = `{"voice":"marin"}`
@@ -76,8 +80,10 @@ func (w *pipelineWriter) Write(b []byte) (int, error) {
 // the wire) is left out. BenchmarkMintPipelineHTTPTest is the same
 // pipeline with httptest's request and recorder, which add about twenty
 // allocations of their own.
-func BenchmarkMintPipeline(b *testing.B) {
-	h := newBenchGateway(b)
+func BenchmarkMintPipeline(b *testing.B) { benchMintPipeline(b, newBenchGateway(b)) }
+
+// benchMintPipeline is BenchmarkMintPipeline's loop on the gateway h.
+func benchMintPipeline(b *testing.B, h http.Handler) {
 	body := bytes.NewReader([]byte(benchMintBody))
 	tmpl := httptest.NewRequest(http.MethodPost, "/api/realtime-session", nil)
 	tmpl.RemoteAddr = "203.0.113.7:5555"

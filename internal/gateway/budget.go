@@ -29,6 +29,9 @@ type Budgets interface {
 	Created(ctx context.Context, call budget.Call) (budget.Result, error)
 	// Minted charges a minted token's worst case.
 	Minted(ctx context.Context, user, model string) (budget.Result, error)
+	// ChargesCreation reports whether Minted (kind token) or Created
+	// (other kinds) charges anything for kind; when false both do nothing.
+	ChargesCreation(kind budget.Kind) bool
 	// Status is user's budgets, for /api/me/data.
 	Status(ctx context.Context, user string) (budget.Status, error)
 }
@@ -51,8 +54,8 @@ func (g *Gateway) admitBudget(r *http.Request, id Identity, kind budget.Kind, mo
 // token's worst case (kind token) or a call's creation charge. A failure
 // is logged, not returned: the session exists upstream already.
 func (g *Gateway) chargeBudget(ctx context.Context, call budget.Call) {
-	if g.o.Budgets == nil {
-		return
+	if g.o.Budgets == nil || !g.o.Budgets.ChargesCreation(call.Kind) {
+		return // nothing to charge: no deadline context, no timer
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 	defer cancel()

@@ -2,11 +2,13 @@ package httpx
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"github.com/rtgate/rtgate/internal/reqctx"
@@ -194,11 +196,37 @@ func (m accessLog) done(r *http.Request, s *state, sw *statusWriter, start time.
 	_ = m.log.Handler().Handle(ctx, rec)
 }
 
+// addrString is a.String() ("" for the zero Addr), from a small
+// direct-mapped cache of the addresses seen last: a client sends many
+// requests (a browser keeps its connections), so its address is formatted
+// once, not on every access line. A miss formats and replaces the slot's
+// entry; the cache never holds more than len(addrStrings) entries.
 func addrString(a netip.Addr) string {
 	if !a.IsValid() {
 		return ""
 	}
-	return a.String()
+	slot := &addrStrings[addrSlot(a)]
+	if v := slot.Load(); v != nil && v.addr == a {
+		return v.s
+	}
+	v := &addrStr{addr: a, s: a.String()}
+	slot.Store(v)
+	return v.s
+}
+
+var addrStrings [256]atomic.Pointer[addrStr]
+
+type addrStr struct {
+	addr netip.Addr // compared whole: bits, family and zone
+	s    string
+}
+
+// addrSlot spreads addresses over addrStrings (a multiplicative hash of the
+// 128 bits; the zone is left to the comparison).
+func addrSlot(a netip.Addr) int {
+	b := a.As16()
+	x := binary.LittleEndian.Uint64(b[:8]) ^ binary.LittleEndian.Uint64(b[8:])*0x9e3779b97f4a7c15
+	return int((x * 0x9e3779b97f4a7c15) >> (64 - 8))
 }
 
 // IPResolver finds the client address of a request.

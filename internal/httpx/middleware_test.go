@@ -366,3 +366,39 @@ func TestRequestIDHeader(t *testing.T) {
 		})
 	}
 }
+
+// TestAddrString: the cached form of an address is its String, on a miss
+// and on a hit, whatever shares its slot (IPv4, IPv6, the IPv4-mapped form
+// of the same IPv4, a zone), and "" for the zero Addr.
+func TestAddrString(t *testing.T) {
+	addrs := []netip.Addr{
+		netip.MustParseAddr("127.0.0.1"),
+		netip.MustParseAddr("203.0.113.7"),
+		netip.MustParseAddr("::ffff:203.0.113.7"),
+		netip.MustParseAddr("2001:db8::1"),
+		netip.MustParseAddr("fe80::1%eth0"),
+		netip.MustParseAddr("fe80::1%eth1"),
+		netip.MustParseAddr("fe80::1"),
+	}
+	// Addresses that share a slot with the first, so the cache must tell
+	// them apart by comparison, not by slot.
+	for i := 0; len(addrs) < 12 && i < 1<<20; i++ {
+		a := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+		if addrSlot(a) == addrSlot(addrs[0]) {
+			addrs = append(addrs, a)
+		}
+	}
+	if len(addrs) < 12 {
+		t.Fatal("no addresses sharing a slot found")
+	}
+	for round := range 3 {
+		for _, a := range addrs {
+			if got := addrString(a); got != a.String() {
+				t.Fatalf("round %d: addrString(%v) = %q", round, a, got)
+			}
+		}
+	}
+	if got := addrString(netip.Addr{}); got != "" {
+		t.Fatalf("zero Addr: %q", got)
+	}
+}

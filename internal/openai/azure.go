@@ -7,18 +7,25 @@ import (
 )
 
 // authorize sets the request's credentials: an ephemeral secret the
-// request carries, else the key ring's key, as Azure OpenAI wants it
-// (api-key) or as OpenAI does (Bearer).
-func (c *Client) authorize(req *http.Request, r request, key string) {
+// request carries, else the key ring's key k, as Azure OpenAI wants it
+// (api-key) or as OpenAI does (Bearer). The key's values are the ring's
+// shared slices (keyHeader), set under their canonical names.
+func (c *Client) authorize(req *http.Request, r request, k keyRef) {
 	switch {
 	case r.bearer != "":
 		req.Header.Set("Authorization", "Bearer "+r.bearer)
 	case c.azure:
-		req.Header.Set("api-key", key)
+		req.Header[headerAPIKey] = k.header.plain
 	default:
-		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header[headerAuthorization] = k.header.bearer
 	}
 }
+
+// Canonical forms of the credential header names (http.CanonicalHeaderKey).
+const (
+	headerAuthorization = "Authorization"
+	headerAPIKey        = "Api-Key"
+)
 
 // createCallAzure sets up a call on Azure OpenAI, whose /realtime/calls
 // takes only an ephemeral secret (a standard key in api-key is refused

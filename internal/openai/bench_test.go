@@ -28,19 +28,7 @@ const mintAnswer = `{"value":"ek_68af296e8e408191a1120ab6383263c2","expires_at":
 // loopback to a server that answers at once, decoding) with the default
 // breaker and queue settings rtgate runs with.
 func BenchmarkMintClientSecret(b *testing.B) {
-	length := strconv.Itoa(len(mintAnswer))
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		w.Header()["Content-Type"] = []string{"application/json"}
-		w.Header()["Content-Length"] = []string{length}
-		_, _ = io.WriteString(w, mintAnswer)
-	}))
-	defer srv.Close()
-	c := openai.New(openai.Options{
-		BaseURL: srv.URL + "/v1", APIKey: "sk-bench-not-a-real-key", Timeout: 10 * time.Second,
-		QueueSize: 64, Breaker: openai.BreakerOptions{Failures: 5},
-	})
-	defer c.CloseIdleConnections()
+	c := newBenchClient(b)
 	p := openai.MintParams{Model: "gpt-realtime", Voice: "marin", TTL: time.Minute}
 	ctx := context.Background()
 	b.ReportAllocs()
@@ -49,4 +37,24 @@ func BenchmarkMintClientSecret(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// newBenchClient is the upstream client of the mint benchmarks, with the
+// default breaker and queue settings rtgate runs with, to a loopback server
+// that answers mintAnswer at once; both end with b.
+func newBenchClient(b *testing.B) *openai.Client {
+	length := strconv.Itoa(len(mintAnswer))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header()["Content-Type"] = []string{"application/json"}
+		w.Header()["Content-Length"] = []string{length}
+		_, _ = io.WriteString(w, mintAnswer)
+	}))
+	b.Cleanup(srv.Close)
+	c := openai.New(openai.Options{
+		BaseURL: srv.URL + "/v1", APIKey: "sk-bench-not-a-real-key", Timeout: 10 * time.Second,
+		QueueSize: 64, Breaker: openai.BreakerOptions{Failures: 5},
+	})
+	b.Cleanup(c.CloseIdleConnections)
+	return c
 }

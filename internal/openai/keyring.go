@@ -61,13 +61,43 @@ type keySlot struct {
 	name     string
 	file     string
 	value    string
+	header   keyHeader // value's request header values, made when value is set
 	rejected bool
 }
 
-// keyRef is the key one attempt used: its slot and its value at the time.
+// keyHeader is a key's request header values, made once per key value and
+// shared by every attempt with it (len == cap == 1, so an append copies;
+// the transport only reads them): an attempt neither concatenates
+// "Bearer " nor allocates a value slice.
+type keyHeader struct {
+	bearer []string // Authorization: Bearer <key> (OpenAI)
+	plain  []string // api-key: <key> (Azure OpenAI)
+}
+
+func newKeySlot(name, file, value string) *keySlot {
+	s := &keySlot{name: name, file: file}
+	s.set(value)
+	return s
+}
+
+// set makes v the slot's key.
+func (s *keySlot) set(v string) {
+	s.value = v
+	s.header = keyHeader{bearer: []string{"Bearer " + v}, plain: []string{v}}
+}
+
+// keyRef is the key one attempt used: its slot and its value (with its
+// header values) at the time.
 type keyRef struct {
-	slot  int
-	value string
+	slot   int
+	value  string
+	header keyHeader
+}
+
+// refLocked is the current key of slot i; r.mu is held.
+func (r *KeyRing) refLocked(i int) keyRef {
+	s := r.slots[i]
+	return keyRef{slot: i, value: s.value, header: s.header}
 }
 
 // NewKeyRing reads the keys (files included) and returns a ring whose
@@ -99,14 +129,14 @@ func NewKeyRing(o KeyRingOptions) (*KeyRing, error) {
 				return nil, fmt.Errorf("%s key: %w", s.name, err)
 			}
 		}
-		r.slots = append(r.slots, &keySlot{name: s.name, file: s.src.File, value: v})
+		r.slots = append(r.slots, newKeySlot(s.name, s.src.File, v))
 	}
 	return r, nil
 }
 
 // StaticKeyRing is a ring of one literal key (no backup, no files).
 func StaticKeyRing(key string) *KeyRing {
-	return &KeyRing{log: slog.New(slog.DiscardHandler), now: time.Now, slots: []*keySlot{{name: SlotPrimary, value: key}}}
+	return &KeyRing{log: slog.New(slog.DiscardHandler), now: time.Now, slots: []*keySlot{newKeySlot(SlotPrimary, "", key)}}
 }
 
 // ReadKeyFile reads a key file: its content, trimmed, must be one
@@ -202,7 +232,8 @@ func (r *KeyRing) reloadLocked() error {
 		s := r.slots[i]
 		if s.value != v {
 			old := s.value
-			s.value, s.rejected, changed = v, false, true
+			s.set(v)
+			s.rejected, changed = false, true
 			if s.name == SlotPrimary || r.slots[r.active].rejected {
 				r.active = i
 			}
@@ -260,7 +291,7 @@ func (r *KeyRing) Watch(ctx context.Context, poll time.Duration, signals <-chan 
 func (r *KeyRing) pick() keyRef {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return keyRef{slot: r.active, value: r.slots[r.active].value}
+	return r.refLocked(r.active)
 }
 
 // reject records that the upstream refused k (401/403) and returns the key
@@ -279,7 +310,7 @@ func (r *KeyRing) reject(k keyRef, tried func(string) bool) (next keyRef, switch
 	s := r.slots[k.slot]
 	if s.value != k.value {
 		if !tried(s.value) {
-			return keyRef{slot: k.slot, value: s.value}, false
+			return r.refLocked(k.slot), false
 		}
 	} else if !s.rejected {
 		s.rejected = true
@@ -292,9 +323,9 @@ func (r *KeyRing) reject(k keyRef, tried func(string) bool) (next keyRef, switch
 		if r.active == k.slot {
 			r.active = i
 			r.log.Warn("upstream API key failover", "from", s.name, "from_key_id", KeyID(s.value), "to", o.name, "to_key_id", KeyID(o.value))
-			return keyRef{slot: i, value: o.value}, true
+			return r.refLocked(i), true
 		}
-		return keyRef{slot: i, value: o.value}, false
+		return r.refLocked(i), false
 	}
 	if r.allRejectedLocked() && !r.allRejected {
 		r.allRejected = true

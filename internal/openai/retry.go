@@ -30,9 +30,8 @@ const (
 // could not finish before the deadline is not attempted.
 func (c *Client) retryable(ctx context.Context, r request, err error, retry int) (time.Duration, bool) {
 	wait := c.backoff(retry)
-	var se *StatusError
-	switch {
-	case errors.As(err, &se):
+	switch se, isStatus := errors.AsType[*StatusError](err); {
+	case isStatus:
 		if !retryStatus(se.Status, r.idempotent) {
 			return 0, false
 		}
