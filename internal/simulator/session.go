@@ -212,6 +212,9 @@ func (ss *session) endLocked(reason string, final ...map[string]any) {
 	if ss.ended {
 		return
 	}
+	// Forgotten before the final events go out: whoever reads them (a
+	// sideband's session.closed) must find the session gone already.
+	ss.sim.forget(ss.id, reason)
 	for _, ev := range final {
 		ss.emitLocked(ev)
 	}
@@ -219,7 +222,6 @@ func (ss *session) endLocked(reason string, final ...map[string]any) {
 	for sb := range ss.sidebands {
 		ss.detachLocked(sb, "session ended: "+reason)
 	}
-	ss.sim.forget(ss.id, reason)
 	dc, hangup := ss.dc, ss.sim.answerer.Hangup
 	ss.cleanup = func() {
 		if dc != nil {
