@@ -182,8 +182,9 @@ type Instance struct {
 	// Client talks to the instance (30 s timeout).
 	Client *http.Client
 
-	c      *Cluster
+	c      *Cluster // nil for a process started by Run
 	env    map[string]string
+	wrap   []string
 	logs   *apptest.Buffer
 	cmd    *exec.Cmd
 	exited chan struct{}
@@ -211,11 +212,28 @@ func (c *Cluster) Start(t testing.TB, env ...map[string]string) *Instance {
 
 func (c *Cluster) start(t testing.TB, env map[string]string) *Instance {
 	t.Helper()
+	return launch(t, c, env, nil)
+}
+
+// Run starts one `rtgate serve` outside any Cluster, with exactly env as
+// its environment and the command run through wrap (for example prlimit
+// and its arguments, which must exec rtgate in its own place). It returns
+// once the process listens and answers /healthz, and stops it at test
+// cleanup, as Cluster.Start does. The package's TestMain must be Main.
+func Run(t testing.TB, env map[string]string, wrap ...string) *Instance {
+	t.Helper()
+	return launch(t, nil, env, wrap)
+}
+
+// launch starts the process of an Instance of c (nil outside a Cluster).
+func launch(t testing.TB, c *Cluster, env map[string]string, wrap []string) *Instance {
+	t.Helper()
 	kv := make([]string, 0, len(env))
 	for k, v := range env {
 		kv = append(kv, k+"="+v)
 	}
-	cmd := exec.Command(bin, "serve")
+	argv := append(slices.Clone(wrap), bin, "serve")
+	cmd := exec.Command(argv[0], argv[1:]...)
 	dieWithParent(cmd)
 	cmd.Env = kv
 	stderr, err := cmd.StderrPipe()
@@ -227,7 +245,7 @@ func (c *Cluster) start(t testing.TB, env map[string]string) *Instance {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	in := &Instance{c: c, env: env, logs: logs, cmd: cmd, exited: make(chan struct{}), Client: &http.Client{Timeout: 30 * time.Second}}
+	in := &Instance{c: c, env: env, wrap: wrap, logs: logs, cmd: cmd, exited: make(chan struct{}), Client: &http.Client{Timeout: 30 * time.Second}}
 	addrs := make(chan [2]string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -319,7 +337,7 @@ func (in *Instance) Kill(t testing.TB) {
 func (in *Instance) Restart(t testing.TB) *Instance {
 	t.Helper()
 	in.Stop(t)
-	return in.c.start(t, in.env)
+	return launch(t, in.c, in.env, in.wrap)
 }
 
 // Logs returns the process's log so far (JSON lines).

@@ -78,18 +78,18 @@ func TestOneAddressCannotExhaustDescriptors(t *testing.T) {
 	t.Logf("ratio class=%q admitted=%d allowed=%d ratio=%.2f", "idle connections from one address", served, perIP, float64(served)/perIP)
 
 	// The admin listener counts what was refused, with bounded labels only.
-	refused := metric(t, p.Admin, `rtgate_connections_refused_total{listener="public",reason="per_address"}`)
+	refused := metric(t, p.AdminURL, `rtgate_connections_refused_total{listener="public",reason="per_address"}`)
 	// All flood connections are still open, so at most perIP were ever
 	// admitted and every other one was refused.
 	if least := float64(attempts - perIP); refused < least || refused > attempts {
 		t.Errorf("refused per-address counter %v, want %v..%d", refused, least, attempts)
 	}
 	// At most a sampled log line, not one per refusal.
-	if n := strings.Count(p.logs.String(), "connection refused"); n < 1 || n > 10 {
+	if n := strings.Count(p.Logs(), "connection refused"); n < 1 || n > 10 {
 		t.Errorf("%d refusal log lines for %v refusals; want a sample (1..10)", n, refused)
 	}
 	// Start-up raised the soft descriptor limit to the hard one and said so.
-	if !strings.Contains(p.logs.String(), `"nofile_soft":1100,"nofile_hard":1100`) {
+	if !strings.Contains(p.Logs(), `"nofile_soft":1100,"nofile_hard":1100`) {
 		t.Errorf("no start-up line reporting the descriptor limits 1100/1100")
 	}
 }
@@ -157,15 +157,15 @@ func TestManyAddressesCannotLockOthersOut(t *testing.T) {
 
 	mintFrom(t, "127.0.0.3", p.URL, "during the flood")
 
-	open := metric(t, p.Admin, `rtgate_connections_open{listener="public"}`)
+	open := metric(t, p.AdminURL, `rtgate_connections_open{listener="public"}`)
 	t.Logf("ratio class=%q admitted=%v allowed=%d ratio=%.2f", "connections held at once, 30 addresses", open, total, open/total)
 	if open > total {
 		t.Errorf("%v connections open; MAX_CONNS=auto is %d", open, total)
 	}
-	if n := metric(t, p.Admin, `rtgate_connections_reclaimed_total{listener="public"}`); n < attempts-total {
+	if n := metric(t, p.AdminURL, `rtgate_connections_reclaimed_total{listener="public"}`); n < attempts-total {
 		t.Errorf("%v idle connections reclaimed; at least %d must have been to stay under %d", n, attempts-total, total)
 	}
-	if strings.Contains(p.logs.String(), "too many open files") {
+	if strings.Contains(p.Logs(), "too many open files") {
 		t.Errorf("the process ran out of descriptors")
 	}
 }

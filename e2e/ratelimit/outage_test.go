@@ -20,7 +20,7 @@ type readiness struct {
 
 func readyz(t *testing.T, in *instance) (int, readiness) {
 	t.Helper()
-	resp, err := http.Get(in.Admin + "/readyz")
+	resp, err := http.Get(in.AdminURL + "/readyz")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestRedisOutage(t *testing.T) {
 					break
 				}
 				if time.Now().After(deadline) {
-					t.Fatalf("did not recover: %+v\n%s", r, in.logs.String())
+					t.Fatalf("did not recover: %+v\n%s", r, in.Logs())
 				}
 				time.Sleep(100 * time.Millisecond)
 			}
@@ -126,10 +126,10 @@ func TestRedisOutage(t *testing.T) {
 					t.Errorf("Redis key %q holds a client address", k)
 				}
 			}
-			if n := strings.Count(in.logs.String(), "rate limit store unavailable"); n != 1 {
+			if n := strings.Count(in.Logs(), "rate limit store unavailable"); n != 1 {
 				t.Fatalf("outage logged %d times; want once", n)
 			}
-			if n := strings.Count(in.logs.String(), "rate limit store recovered"); n != 1 {
+			if n := strings.Count(in.Logs(), "rate limit store recovered"); n != 1 {
 				t.Fatalf("recovery logged %d times; want once", n)
 			}
 		})

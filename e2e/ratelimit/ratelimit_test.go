@@ -290,7 +290,7 @@ func TestShadowModeCountsButDoesNotBlock(t *testing.T) {
 			t.Fatalf("shadow request %d: %d %v", i+1, code, h)
 		}
 	}
-	resp, err := http.Get(in.Admin + "/metrics")
+	resp, err := http.Get(in.AdminURL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,7 +304,7 @@ func TestShadowModeCountsButDoesNotBlock(t *testing.T) {
 			t.Fatalf("/metrics lacks %q", want)
 		}
 	}
-	if !strings.Contains(in.logs.String(), "shadow mode") {
-		t.Fatalf("shadow denials not logged:\n%s", in.logs.String())
+	if !strings.Contains(in.Logs(), "shadow mode") {
+		t.Fatalf("shadow denials not logged:\n%s", in.Logs())
 	}
 }
