@@ -49,22 +49,8 @@ import (
 	"github.com/rtgate/rtgate/internal/simulator"
 )
 
-// Offer is a trimmed browser SDP offer (audio and the events data channel)
-// that rtgate and the simulator accept.
-const Offer = "v=0\r\n" +
-	"o=- 4611731400430051336 2 IN IP4 127.0.0.1\r\n" +
-	"s=-\r\n" +
-	"t=0 0\r\n" +
-	"a=group:BUNDLE 0 1\r\n" +
-	"m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n" +
-	"c=IN IP4 0.0.0.0\r\n" +
-	"a=mid:0\r\n" +
-	"a=sendrecv\r\n" +
-	"a=rtpmap:111 opus/48000/2\r\n" +
-	"m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n" +
-	"c=IN IP4 0.0.0.0\r\n" +
-	"a=mid:1\r\n" +
-	"a=sctp-port:5000\r\n"
+// Offer is apptest.Offer, the trimmed browser offer the tests post.
+const Offer = apptest.Offer
 
 // WaitTimeout bounds every wait for an event (a process up, a hang-up seen,
 // a log line): generous, since the machine may be loaded. Tests never

@@ -579,18 +579,13 @@ func TestSessionStoreDownFailsClosed(t *testing.T) {
 	}
 }
 
-// sdpOffer is a trimmed browser offer: audio plus the events data channel.
-const sdpOffer = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n" +
-	"m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=rtpmap:111 opus/48000/2\r\n" +
-	"m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\na=sctp-port:5000\r\n"
-
 // TestBlockEndsLiveProxiedCalls: blocking a user also hangs up the calls
 // rtgate proxied for them, upstream, and leaves other users' calls alone.
 func TestBlockEndsLiveProxiedCalls(t *testing.T) {
 	in := apptest.Start(t, authEnv("ADMIN_TOKEN", adminToken))
 	call := func(user string) {
 		t.Helper()
-		r := in.Do(t, "POST", "/api/realtime-call", sdpOffer, "Content-Type: application/sdp", bearer(hsToken(t, user)))
+		r := in.Do(t, "POST", "/api/realtime-call", apptest.Offer, "Content-Type: application/sdp", bearer(hsToken(t, user)))
 		if r.StatusCode != 201 {
 			t.Fatalf("call for %s: %d %s", user, r.StatusCode, r.Body)
 		}
@@ -609,7 +604,7 @@ func TestBlockEndsLiveProxiedCalls(t *testing.T) {
 		t.Fatalf("live upstream calls after the block = %d, want alice's 1", n)
 	}
 	before := in.Sim.Requests()
-	r = in.Do(t, "POST", "/api/realtime-call", sdpOffer, "Content-Type: application/sdp", bearer(hsToken(t, "mallory")))
+	r = in.Do(t, "POST", "/api/realtime-call", apptest.Offer, "Content-Type: application/sdp", bearer(hsToken(t, "mallory")))
 	mustRefuse(t, in, r, 403, "forbidden", before)
 }
 
@@ -619,7 +614,7 @@ func TestHangupFreesTheActiveSlot(t *testing.T) {
 	in := apptest.Start(t, authEnv("USER_MAX_ACTIVE_SESSIONS", "1", "USER_DAILY_QUOTA", "2"))
 	alice := bearer(hsToken(t, "alice"))
 	call := func() *apptest.Response {
-		return in.Do(t, "POST", "/api/realtime-call", sdpOffer, "Content-Type: application/sdp", alice)
+		return in.Do(t, "POST", "/api/realtime-call", apptest.Offer, "Content-Type: application/sdp", alice)
 	}
 	r := call()
 	if r.StatusCode != 201 {

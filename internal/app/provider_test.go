@@ -93,7 +93,7 @@ func TestAzureByConfiguration(t *testing.T) {
 	if r.StatusCode != 200 || !strings.Contains(r.Body, `"ek_`) || sim.LastRequest().Header.Get("api-key") != key {
 		t.Fatalf("token mode: %d %s", r.StatusCode, r.Body)
 	}
-	c := in.Do(t, "POST", "/api/realtime-call", sdpOffer, "Content-Type: application/sdp", alice)
+	c := in.Do(t, "POST", "/api/realtime-call", apptest.Offer, "Content-Type: application/sdp", alice)
 	if c.StatusCode != 201 || !strings.HasPrefix(c.Body, "v=0") {
 		t.Fatalf("call mode: %d %s", c.StatusCode, c.Body)
 	}

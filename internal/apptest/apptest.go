@@ -24,6 +24,24 @@ import (
 	"github.com/rtgate/rtgate/internal/simulator"
 )
 
+// Offer is a trimmed browser SDP offer (audio and the oai-events data
+// channel) that rtgate and the simulator accept: what the end-to-end tests
+// post to /api/realtime-call and /api/live-session.
+const Offer = "v=0\r\n" +
+	"o=- 4611731400430051336 2 IN IP4 127.0.0.1\r\n" +
+	"s=-\r\n" +
+	"t=0 0\r\n" +
+	"a=group:BUNDLE 0 1\r\n" +
+	"m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n" +
+	"c=IN IP4 0.0.0.0\r\n" +
+	"a=mid:0\r\n" +
+	"a=sendrecv\r\n" +
+	"a=rtpmap:111 opus/48000/2\r\n" +
+	"m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n" +
+	"c=IN IP4 0.0.0.0\r\n" +
+	"a=mid:1\r\n" +
+	"a=sctp-port:5000\r\n"
+
 // Instance is a running rtgate with its simulator.
 type Instance struct {
 	App *app.App

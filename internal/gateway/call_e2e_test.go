@@ -23,21 +23,8 @@ import (
 	"github.com/rtgate/rtgate/internal/simulator"
 )
 
-// testOffer is a trimmed browser offer: audio plus the events data channel.
-const testOffer = "v=0\r\n" +
-	"o=- 4611731400430051336 2 IN IP4 127.0.0.1\r\n" +
-	"s=-\r\n" +
-	"t=0 0\r\n" +
-	"a=group:BUNDLE 0 1\r\n" +
-	"m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n" +
-	"c=IN IP4 0.0.0.0\r\n" +
-	"a=mid:0\r\n" +
-	"a=sendrecv\r\n" +
-	"a=rtpmap:111 opus/48000/2\r\n" +
-	"m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n" +
-	"c=IN IP4 0.0.0.0\r\n" +
-	"a=mid:1\r\n" +
-	"a=sctp-port:5000\r\n"
+// testOffer is the trimmed browser offer: audio plus the events data channel.
+const testOffer = apptest.Offer
 
 var ourLocation = regexp.MustCompile(`^/api/realtime-call/call_[A-Za-z0-9_-]{22}$`)
 
