@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -309,6 +310,9 @@ func TestUserOutOfBudgetIsHungUpInChromium(t *testing.T) {
 			r := runClient(t, tb, budgetPageScript(tc.mode, alice))
 			if r.Error == nil || r.Error.Status != http.StatusTooManyRequests || r.Error.Code != "budget_exhausted" || r.Error.Source != "rtgate" {
 				t.Errorf("the next call: %+v, want rtgate's 429 budget_exhausted", r.Error)
+			}
+			if r.Error != nil && strings.Contains(fmt.Sprintf("%+v", *r.Error), st.in.Key) {
+				t.Error("the refusal the page saw holds the API key")
 			}
 			if got := st.in.Sim.Requests(); got != requests {
 				t.Errorf("upstream requests %d → %d: the refused call reached OpenAI", requests, got)

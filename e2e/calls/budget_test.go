@@ -81,6 +81,9 @@ func refusedOnEach(t *testing.T, c *clustertest.Cluster, ins []*clustertest.Inst
 		if r.StatusCode != http.StatusTooManyRequests || !strings.Contains(r.Body, `"code":"`+code+`"`) {
 			t.Fatalf("a call through %s: %d %s, want 429 %s", in.URL, r.StatusCode, r.Body, code)
 		}
+		if strings.Contains(r.Body, c.Key) || strings.Contains(r.Body, "rtc_") {
+			t.Fatalf("a refusal through %s leaked the key or an upstream call id: %s", in.URL, r.Body)
+		}
 	}
 	if c.Sim.Requests() != before {
 		t.Fatal("a refused call reached the upstream")
