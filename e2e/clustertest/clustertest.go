@@ -117,14 +117,8 @@ func New(t testing.TB, env map[string]string) *Cluster {
 	srv := httptest.NewServer(c.Sim)
 	t.Cleanup(srv.Close)
 	c.SimURL = srv.URL + "/v1"
-	c.env = map[string]string{
-		"PATH":                    os.Getenv("PATH"),
-		"HOME":                    t.TempDir(),
-		"APP_ENV":                 "development",
-		"HOST":                    "127.0.0.1",
-		"PORT":                    "0",
-		"ADMIN_ADDR":              "127.0.0.1:0",
-		"LOG_LEVEL":               "info",
+	c.env = BaseEnv(t)
+	maps.Copy(c.env, map[string]string{
 		"OPENAI_API_KEY":          c.Key,
 		"OPENAI_BASE_URL":         c.SimURL,
 		"REDIS_URL":               c.Redis.URL(),
@@ -134,7 +128,7 @@ func New(t testing.TB, env map[string]string) *Cluster {
 		"ADMIN_TOKEN":             c.AdminToken,
 		"RECORD_HASH_SECRET":      randomHex(32),
 		"RATE_LIMIT_MAX_REQUESTS": "1000",
-	}
+	})
 	for k, v := range env {
 		if v == "-" {
 			delete(c.env, k)
@@ -143,6 +137,22 @@ func New(t testing.TB, env map[string]string) *Cluster {
 		}
 	}
 	return c
+}
+
+// BaseEnv is the least environment an rtgate process needs in a test:
+// development mode (the built-in simulator when no OPENAI_API_KEY is
+// added), both listeners on loopback ports the kernel picks, info logs,
+// PATH, and a HOME of its own.
+func BaseEnv(t testing.TB) map[string]string {
+	return map[string]string{
+		"PATH":       os.Getenv("PATH"),
+		"HOME":       t.TempDir(),
+		"APP_ENV":    "development",
+		"HOST":       "127.0.0.1",
+		"PORT":       "0",
+		"ADMIN_ADDR": "127.0.0.1:0",
+		"LOG_LEVEL":  "info",
+	}
 }
 
 // Env returns a copy of the environment every instance gets.

@@ -35,15 +35,7 @@ func startRtgate(t *testing.T, env map[string]string) *instance {
 // prlimit and its arguments), which must exec rtgate in its own place.
 func startRtgateWith(t *testing.T, env map[string]string, wrap []string) *instance {
 	t.Helper()
-	base := map[string]string{
-		"PATH":       os.Getenv("PATH"),
-		"HOME":       t.TempDir(),
-		"APP_ENV":    "development",
-		"HOST":       "127.0.0.1",
-		"PORT":       "0",
-		"ADMIN_ADDR": "127.0.0.1:0",
-		"LOG_LEVEL":  "info",
-	}
+	base := clustertest.BaseEnv(t)
 	maps.Copy(base, env)
 	return clustertest.Run(t, base, wrap...)
 }
